@@ -1,0 +1,40 @@
+# Advice Line: `make run` serves the demo on 127.0.0.1:5000; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+FLASK := $(BIN)/flask --app advice_line
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run migrate seed test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(FLASK) db upgrade
+
+run: export ADVICE_LINE_MODE ?= demo
+run: migrate
+	$(FLASK) seed-demo
+	@echo "Serving on http://127.0.0.1:$(PORT)/"
+	$(BIN)/gunicorn -k gevent -w 1 -b 127.0.0.1:$(PORT) wsgi:app
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

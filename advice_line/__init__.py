@@ -1,0 +1,94 @@
+"""Advice Line: a 24/7 clinician advice line for police officers (s136 MHA)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from advice_line.clock import london
+from advice_line.config import settings_from_env
+from advice_line.extensions import db, migrate, socketio
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Use WAL, foreign keys and BEGIN IMMEDIATE so SQLite writers queue instead of failing."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        assert isinstance(dbapi_connection, sqlite3.Connection)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Flask:
+    """Create the app from the environment (or ``env``), then apply ``config`` overrides."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(settings_from_env(env, app.instance_path))
+    if config:
+        app.config.update(config)
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(url))
+    if url.startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    socketio.init_app(
+        app,
+        async_mode="gevent" if _gevent_patched() else "threading",
+        message_queue=app.config["REDIS_URL"],
+    )
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+    from advice_line import cli, health
+    from advice_line.console import routes as console_routes
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(console_routes.bp)
+    app.register_blueprint(cli.bp)
+    app.add_template_filter(london, "london")
+    return app

@@ -1,0 +1,60 @@
+"""Flask commands: ``flask seed-demo`` and ``flask scheduler``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from types import FrameType
+
+import click
+from flask import Blueprint, current_app
+from sqlalchemy.orm import sessionmaker
+
+from advice_line.clock import utcnow
+from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
+from advice_line.extensions import db
+from advice_line.routing.policy import RoutingPolicy
+from advice_line.routing.scheduler import Scheduler
+
+bp = Blueprint("cli", __name__, cli_group=None)
+
+
+@bp.cli.command("seed-demo")
+def seed_demo_command() -> None:
+    """Add demo staff, rota and officers (demo mode only), then print the logins."""
+    if current_app.config["ADVICE_LINE_MODE"] != "demo":
+        raise click.ClickException("seed-demo runs only with ADVICE_LINE_MODE=demo")
+    seeded = seed_demo(db.session(), now=utcnow())
+    db.session.commit()
+    click.echo("Demo data added." if seeded else "Demo data already present; nothing added.")
+    click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
+    for username, role, name in demo_logins():
+        click.echo(f"  {username:<8} {role:<17} {name}")
+
+
+def build_scheduler(name: str) -> Scheduler:
+    """Create a scheduler on the app's database with the configured policy."""
+    return Scheduler(
+        sessionmaker(bind=db.engine),
+        RoutingPolicy.from_config(current_app.config),
+        name=name,
+        interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
+    )
+
+
+@bp.cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run one tick and exit.")
+def scheduler_command(once: bool) -> None:
+    """Fire durable timers and route requests until stopped (SIGTERM or Ctrl-C)."""
+    scheduler = build_scheduler(f"{socket.gethostname()}:{os.getpid()}:cli")
+    if once:
+        scheduler.tick()
+        return
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    scheduler.run_forever()

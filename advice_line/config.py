@@ -1,0 +1,131 @@
+"""Settings read from the environment inside ``create_app``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+MODES = ("demo", "production")
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a configuration the app may start with."""
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """After ``after_seconds`` of waiting, route at ``level`` (see routing.escalation)."""
+
+    after_seconds: int
+    level: str
+
+
+def parse_escalation_steps(text: str) -> tuple[EscalationStep, ...]:
+    """Parse ``"30:any_qualifying,60:senior_alert"`` into ordered escalation steps."""
+    from advice_line.routing.levels import ESCALATION_LEVELS
+
+    steps: list[EscalationStep] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        seconds_text, _, level = part.partition(":")
+        if not seconds_text.strip().isdigit() or level.strip() not in ESCALATION_LEVELS[1:]:
+            raise ConfigurationError(
+                f"ESCALATION_STEPS entry {part!r} must look like '30:any_qualifying' with a "
+                f"level among {', '.join(ESCALATION_LEVELS[1:])}"
+            )
+        steps.append(EscalationStep(int(seconds_text), level.strip()))
+    levels = [s.level for s in steps]
+    if sorted(levels, key=ESCALATION_LEVELS.index) != levels or len(set(levels)) != len(levels):
+        raise ConfigurationError("ESCALATION_STEPS must widen step by step, each level once")
+    if [s.after_seconds for s in steps] != sorted(s.after_seconds for s in steps):
+        raise ConfigurationError("ESCALATION_STEPS must be in increasing order of waiting time")
+    return tuple(steps)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+def _professions(text: str) -> tuple[str, ...]:
+    from advice_line.models.clinician import Profession
+
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    known = {p.value for p in Profession}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigurationError(
+            f"QUALIFYING_PROFESSIONS must list professions among {', '.join(sorted(known))}"
+        )
+    return names
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """Return the embedded SQLite database inside the instance folder."""
+    return "sqlite:///" + str(Path(instance_path) / "advice_line.sqlite3")
+
+
+def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict[str, Any]:
+    """Build the Flask config from environment variables; raise on anything unsafe."""
+    env = os.environ if env is None else env
+    mode = env.get("ADVICE_LINE_MODE", "production")
+    if mode not in MODES:
+        raise ConfigurationError(f"ADVICE_LINE_MODE must be one of {MODES}, not {mode!r}")
+    secret_key = env.get("SECRET_KEY", "")
+    if mode == "demo":
+        secret_key = secret_key or DEMO_SECRET_KEY
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH or secret_key == DEMO_SECRET_KEY:
+        raise ConfigurationError(
+            "Production mode needs a real SECRET_KEY of at least "
+            f"{MIN_SECRET_KEY_LENGTH} random characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
+            "Set ADVICE_LINE_MODE=demo to run with demo secrets."
+        )
+    database_url = env.get("DATABASE_URL") or default_sqlite_url(instance_path)
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    escalation_text = env.get("ESCALATION_STEPS", "30:any_qualifying,60:senior_alert")
+    return {
+        "ADVICE_LINE_MODE": mode,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "OFFER_TIMEOUT_SECONDS": _int(env, "OFFER_TIMEOUT_SECONDS", 20, minimum=1),
+        "MAX_MISSED_OFFERS": _int(env, "MAX_MISSED_OFFERS", 3, minimum=1),
+        "REOFFER_AFTER_SECONDS": _int(env, "REOFFER_AFTER_SECONDS", 120),
+        "ANSWER_TARGET_SECONDS": _int(env, "ANSWER_TARGET_SECONDS", 30, minimum=1),
+        "ESCALATION_STEPS": parse_escalation_steps(escalation_text),
+        "SCHEDULER_IN_PROCESS": _bool(env, "SCHEDULER_IN_PROCESS", True),
+        "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
+        "QUALIFYING_PROFESSIONS": _professions(
+            env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic")
+        ),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": mode == "production",
+    }

@@ -1,0 +1,1 @@
+"""Clinician pages and socket events."""

@@ -1,0 +1,21 @@
+"""Flask extensions, created unbound and initialised in ``create_app``."""
+
+from typing import Any, Literal
+
+from flask_migrate import Migrate
+from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
+
+from advice_line.models.base import Base, UTCDateTime
+
+
+def render_migration_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Render UTCDateTime in migrations as the plain column type it stores."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(compare_type=True, render_as_batch=True, render_item=render_migration_item)
+socketio = SocketIO()

@@ -1,0 +1,65 @@
+"""``GET /healthz``: is the database (and Redis, if configured) reachable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from advice_line.clock import london, utcnow
+from advice_line.extensions import db
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
+def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        check()
+    except (SQLAlchemyError, redis.RedisError, OSError) as error:
+        log.warning("health check failed: %s", error)
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _check_database() -> None:
+    try:
+        db.session.execute(text("SELECT 1")).scalar_one()
+    finally:
+        db.session.rollback()
+
+
+def _check_redis() -> None:
+    client = redis.Redis.from_url(
+        current_app.config["REDIS_URL"],
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Report each dependency; 503 when the database cannot be reached."""
+    checks = {"database": _timed(_check_database)}
+    if current_app.config["REDIS_URL"]:
+        checks["redis"] = _timed(_check_redis)
+    if not checks["database"]["ok"]:
+        status, code = "unavailable", 503
+    elif all(c["ok"] for c in checks.values()):
+        status, code = "ok", 200
+    else:
+        status, code = "degraded", 200
+    body = {"status": status, "checks": checks, "time": london(utcnow())}
+    return jsonify(body), code

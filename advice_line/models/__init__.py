@@ -1,0 +1,68 @@
+"""Typed SQLAlchemy models, one module per aggregate."""
+
+from advice_line.models.audit import AuditEvent
+from advice_line.models.base import Base
+from advice_line.models.clinician import (
+    Clinician,
+    ClinicianSkill,
+    ClinicianStatus,
+    Profession,
+    RegistrationBody,
+    Role,
+    Shift,
+    Skill,
+    User,
+)
+from advice_line.models.officer import Officer, OfficerPhone
+from advice_line.models.record import (
+    AdviceRecord,
+    CommunityRoute,
+    OfficerDecision,
+    OutcomeCode,
+    PlaceOfSafety,
+    RecordStatus,
+)
+from advice_line.models.request import (
+    AdviceRequest,
+    Channel,
+    EscalationLevel,
+    Offer,
+    OfferOutcome,
+    Priority,
+    RequestStatus,
+)
+from advice_line.models.task import Task, TaskKind
+from advice_line.models.timer import Timer, TimerKind
+
+__all__ = [
+    "AdviceRecord",
+    "AdviceRequest",
+    "AuditEvent",
+    "Base",
+    "Channel",
+    "Clinician",
+    "ClinicianSkill",
+    "ClinicianStatus",
+    "CommunityRoute",
+    "EscalationLevel",
+    "Offer",
+    "OfferOutcome",
+    "Officer",
+    "OfficerDecision",
+    "OfficerPhone",
+    "OutcomeCode",
+    "PlaceOfSafety",
+    "Priority",
+    "Profession",
+    "RecordStatus",
+    "RegistrationBody",
+    "RequestStatus",
+    "Role",
+    "Shift",
+    "Skill",
+    "Task",
+    "TaskKind",
+    "Timer",
+    "TimerKind",
+    "User",
+]

@@ -1,0 +1,152 @@
+"""Staff accounts, clinicians, their skills and the on-call rota."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from advice_line.models.base import Base, str_enum
+
+
+class Role(enum.StrEnum):
+    """What a staff account may do."""
+
+    CLINICIAN = "clinician"
+    SENIOR_CLINICIAN = "senior_clinician"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Profession(enum.StrEnum):
+    """A clinician's profession; s136(1C) and the 2017 Regulations name the qualifying ones."""
+
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    AMHP = "amhp"
+    OCCUPATIONAL_THERAPIST = "occupational_therapist"
+    PARAMEDIC = "paramedic"
+    PSYCHOLOGIST = "psychologist"
+    SUPPORT_WORKER = "support_worker"
+
+
+class RegistrationBody(enum.StrEnum):
+    """The regulator that holds a clinician's registration."""
+
+    GMC = "GMC"
+    NMC = "NMC"
+    HCPC = "HCPC"
+    SWE = "SWE"
+
+
+REGISTRATION_BODIES: dict[Profession, frozenset[RegistrationBody]] = {
+    Profession.DOCTOR: frozenset({RegistrationBody.GMC}),
+    Profession.NURSE: frozenset({RegistrationBody.NMC}),
+    Profession.AMHP: frozenset({RegistrationBody.SWE, RegistrationBody.NMC, RegistrationBody.HCPC}),
+    Profession.OCCUPATIONAL_THERAPIST: frozenset({RegistrationBody.HCPC}),
+    Profession.PARAMEDIC: frozenset({RegistrationBody.HCPC}),
+    Profession.PSYCHOLOGIST: frozenset({RegistrationBody.HCPC}),
+    Profession.SUPPORT_WORKER: frozenset(),
+}
+
+
+class Skill(enum.StrEnum):
+    """A specialism a request may need."""
+
+    CAMHS = "camhs"
+    LEARNING_DISABILITY = "learning_disability"
+    OLDER_ADULT = "older_adult"
+    AUTISM = "autism"
+    PERINATAL = "perinatal"
+
+
+class ClinicianStatus(enum.StrEnum):
+    """Where a clinician is in taking requests."""
+
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    OFFERED = "offered"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    AWAY = "away"
+
+
+class User(Base):
+    """A staff account (clinician, senior clinician, manager or admin)."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    clinician: Mapped[Clinician | None] = relationship(back_populates="user")
+
+
+class Clinician(Base):
+    """A clinician who can give advice: profession, registration, skills, status."""
+
+    __tablename__ = "clinician"
+    __table_args__ = (
+        sa.UniqueConstraint("registration_body", "registration_number"),
+        sa.Index("ix_clinician_status_idle_since", "status", "idle_since"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), unique=True)
+    profession: Mapped[Profession] = mapped_column(str_enum(Profession, "profession"))
+    registration_body: Mapped[RegistrationBody | None] = mapped_column(
+        str_enum(RegistrationBody, "registration_body")
+    )
+    registration_number: Mapped[str | None] = mapped_column(sa.String(20))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[ClinicianStatus] = mapped_column(
+        str_enum(ClinicianStatus, "clinician_status"), default=ClinicianStatus.OFFLINE
+    )
+    status_changed_at: Mapped[datetime]
+    idle_since: Mapped[datetime | None]
+    missed_offers_in_row: Mapped[int] = mapped_column(default=0)
+
+    user: Mapped[User] = relationship(back_populates="clinician")
+    skills: Mapped[list[ClinicianSkill]] = relationship(cascade="all, delete-orphan")
+    shifts: Mapped[list[Shift]] = relationship(
+        back_populates="clinician", cascade="all, delete-orphan"
+    )
+
+    @property
+    def skill_set(self) -> frozenset[Skill]:
+        """Return the clinician's skills."""
+        return frozenset(s.skill for s in self.skills)
+
+
+class ClinicianSkill(Base):
+    """One skill held by one clinician."""
+
+    __tablename__ = "clinician_skill"
+    __table_args__ = (sa.Index("ix_clinician_skill_skill_clinician", "skill", "clinician_id"),)
+
+    clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id"), primary_key=True)
+    skill: Mapped[Skill] = mapped_column(str_enum(Skill, "skill"), primary_key=True)
+
+
+class Shift(Base):
+    """A period on the on-call rota."""
+
+    __tablename__ = "shift"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        sa.Index("ix_shift_clinician_period", "clinician_id", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+
+    clinician: Mapped[Clinician] = relationship(back_populates="shifts")

@@ -1,0 +1,158 @@
+"""Advice requests and the offers that route them to clinicians."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from advice_line.models.base import Base, str_enum
+from advice_line.models.clinician import Clinician, Skill
+from advice_line.models.officer import Officer
+
+REFERENCE_PREFIX = "AL-"
+
+
+class Channel(enum.StrEnum):
+    """How the officer reached the line."""
+
+    VOICE = "voice"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+class RequestStatus(enum.StrEnum):
+    """Lifecycle of an advice request (DESIGN.md section 3)."""
+
+    RECEIVED = "received"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    CONNECTED = "connected"
+    WRAP_UP = "wrap_up"
+    CLOSED = "closed"
+    ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
+
+
+class EscalationLevel(enum.StrEnum):
+    """How widely a waiting request is routed; widens with waiting time."""
+
+    SKILLS_REQUIRED = "skills_required"
+    ANY_QUALIFYING = "any_qualifying"
+    SENIOR_ALERT = "senior_alert"
+
+
+class Priority(enum.IntEnum):
+    """Lower is more urgent: risk to life, then under 18, then everyone else."""
+
+    RISK_TO_LIFE = 1
+    UNDER_18 = 2
+    ROUTINE = 3
+
+
+class AdviceRequest(Base):
+    """An officer's request for advice, from first contact to close."""
+
+    __tablename__ = "advice_request"
+    __table_args__ = (
+        sa.Index("ix_advice_request_queue", "status", "priority", "waiting_since", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    status: Mapped[RequestStatus] = mapped_column(
+        str_enum(RequestStatus, "request_status"), default=RequestStatus.RECEIVED
+    )
+    officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officer.id"), index=True)
+    officer_verified: Mapped[bool] = mapped_column(default=False)
+    caller_number: Mapped[str | None] = mapped_column(sa.String(40))
+    incident_ref: Mapped[str | None] = mapped_column(sa.String(40))
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    in_dwelling: Mapped[bool | None]
+    risk_to_life: Mapped[bool] = mapped_column(default=False)
+    subject_under_18: Mapped[bool | None]
+    priority: Mapped[Priority] = mapped_column(sa.SmallInteger)
+    skills_needed: Mapped[list[Skill]] = mapped_column(sa.JSON, default=list)
+    escalation_level: Mapped[EscalationLevel] = mapped_column(
+        str_enum(EscalationLevel, "escalation_level"), default=EscalationLevel.SKILLS_REQUIRED
+    )
+    waiting_since: Mapped[datetime | None]
+    answer_target_breached_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    connected_at: Mapped[datetime | None]
+    wrap_up_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    abandoned_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    officer: Mapped[Officer | None] = relationship()
+    offers: Mapped[list[Offer]] = relationship(
+        back_populates="request", order_by="Offer.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def reference(self) -> str:
+        """Return the short reference officers quote, such as ``AL-1234``."""
+        return f"{REFERENCE_PREFIX}{self.id}"
+
+
+class OfferOutcome(enum.StrEnum):
+    """How an offer ended; ``None`` while it is pending."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+    RESCINDED = "rescinded"
+    FAILED = "failed"
+
+
+_PENDING = sa.text("outcome IS NULL")
+_ACCEPTED = sa.text("outcome = 'accepted'")
+
+
+class Offer(Base):
+    """A request offered to one clinician until it is answered or expires."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        # At most one accepted offer per request: the database enforces it.
+        sa.Index(
+            "uq_offer_one_accepted_per_request",
+            "request_id",
+            unique=True,
+            sqlite_where=_ACCEPTED,
+            postgresql_where=_ACCEPTED,
+        ),
+        sa.Index(
+            "uq_offer_one_pending_per_request",
+            "request_id",
+            unique=True,
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
+        ),
+        sa.Index(
+            "uq_offer_one_pending_per_clinician",
+            "clinician_id",
+            unique=True,
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
+        ),
+        sa.Index("ix_offer_request_clinician", "request_id", "clinician_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("advice_request.id"))
+    clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id"))
+    offered_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    outcome: Mapped[OfferOutcome | None] = mapped_column(str_enum(OfferOutcome, "offer_outcome"))
+    responded_at: Mapped[datetime | None]
+
+    request: Mapped[AdviceRequest] = relationship(back_populates="offers")
+    clinician: Mapped[Clinician] = relationship()

@@ -1,0 +1,1 @@
+"""The queue, the request lifecycle, the routing engine and its durable timers (pure domain)."""

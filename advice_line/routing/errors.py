@@ -1,0 +1,31 @@
+"""Domain errors: raised before anything changes, shown to users as plain sentences."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the operation; nothing was changed."""
+
+
+class NotFound(DomainError):
+    """The request, offer or clinician does not exist."""
+
+
+class IllegalTransition(DomainError):
+    """The request or clinician is not in a state that allows this step."""
+
+
+class AlreadyTaken(DomainError):
+    """Another clinician has already taken the request."""
+
+
+class NotQualified(DomainError):
+    """The clinician may not give the s136(1C) consultation."""
+
+
+class InvalidInput(DomainError):
+    """Input is missing or malformed; ``errors`` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
