@@ -1,0 +1,114 @@
+"""Fixtures: an app per test on SQLite and (where configured) PostgreSQL, and guards.
+
+PostgreSQL and Redis tests read ``TEST_DATABASE_URL`` and ``TEST_REDIS_URL``. Without
+them they skip and say so; with ``REQUIRE_SERVICES=1`` (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from advice_line import create_app
+from advice_line.extensions import db
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_url(variable: str, what: str) -> str:
+    """Return the service's URL, or skip (fail under REQUIRE_SERVICES) when unset."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    message = f"{what} tests need {variable}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _only_local_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that tries to reach beyond this machine (Twilio included)."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+                raise RuntimeError(f"test tried to reach {address!r} beyond this machine")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema on the test PostgreSQL."""
+    base = service_url("TEST_DATABASE_URL", "PostgreSQL")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL."""
+    return service_url("TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each database-backed test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'advice_line.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def demo_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment a test app is created with."""
+    return {
+        "ADVICE_LINE_MODE": "demo",
+        "DATABASE_URL": database_url,
+        "SCHEDULER_IN_PROCESS": "false",
+        **extra,
+    }
+
+
+def make_app(database_url: str, **extra: str) -> Flask:
+    """Create a test app on the database, with the schema created from the models."""
+    app = create_app({"TESTING": True}, env=demo_env(database_url, **extra))
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The app, with an application context pushed for the whole test."""
+    app = make_app(database_url)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Session:
+    """The request-scoped session of the pushed app context."""
+    return db.session()
