@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -36,8 +36,23 @@ def _engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 
+WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+
+def _is_write(statement: str, context: Any) -> bool:
+    compiled = getattr(context, "compiled", None)
+    locking = getattr(getattr(compiled, "statement", None), "_for_update_arg", None)
+    return locking is not None or statement.lstrip().upper().startswith(WRITE_PREFIXES)
+
+
 def configure_sqlite(engine: Engine) -> None:
-    """Use WAL, foreign keys and BEGIN IMMEDIATE so SQLite writers queue instead of failing."""
+    """Make SQLite behave like READ COMMITTED with row locks, for many writers.
+
+    WAL lets readers run beside the writer. A transaction begins lazily: plain reads in a
+    deferred ``BEGIN``; the first write or ``SELECT ... FOR UPDATE`` ends any read-only
+    snapshot and takes the write lock with ``BEGIN IMMEDIATE``, so writers queue on the
+    busy timeout instead of failing on a stale snapshot.
+    """
     if engine.dialect.name != "sqlite":
         return
 
@@ -52,8 +67,29 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        connection.info["sqlite_transaction"] = None
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        _parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
+        state = connection.info.get("sqlite_transaction")
+        if state == "write" or not connection.in_transaction():
+            return
+        if _is_write(statement, context):
+            if state == "read":
+                cursor.execute("COMMIT")
+            cursor.execute("BEGIN IMMEDIATE")
+            connection.info["sqlite_transaction"] = "write"
+        elif state is None:
+            cursor.execute("BEGIN")
+            connection.info["sqlite_transaction"] = "read"
 
 
 def create_app(
