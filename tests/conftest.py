@@ -10,7 +10,7 @@ import ipaddress
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -96,6 +96,22 @@ def make_app(database_url: str, **extra: str) -> Flask:
     with app.app_context():
         db.create_all()
     return app
+
+
+@pytest.fixture
+def app_maker() -> Iterator[Callable[..., Flask]]:
+    """Make extra apps (other processes, in effect); their engines are closed afterwards."""
+    made: list[Flask] = []
+
+    def maker(database_url: str, **extra: str) -> Flask:
+        made.append(make_app(database_url, **extra))
+        return made[-1]
+
+    yield maker
+    for made_app in made:
+        with made_app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,221 @@
+"""Configuration from the environment, the health check, and local times."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
+
+from advice_line import PROJECT_ROOT, create_app
+from advice_line.audit import AuditLogIsAppendOnly
+from advice_line.clock import london
+from advice_line.config import DEMO_SECRET_KEY, ConfigurationError
+from advice_line.models import AuditEvent, Profession, Shift
+from advice_line.routing.policy import RoutingPolicy
+from tests.builders import T0, add_clinician, add_request
+from tests.conftest import demo_env
+
+REAL_KEY = "k" * 48
+
+
+@pytest.mark.parametrize(
+    ("env", "phrase"),
+    [
+        ({}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": DEMO_SECRET_KEY}, "SECRET_KEY"),
+        ({"ADVICE_LINE_MODE": "staging"}, "ADVICE_LINE_MODE"),
+    ],
+)
+def test_production_refuses_to_start_without_a_real_secret_key(
+    env: dict[str, str], phrase: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=phrase):
+        create_app(env={"ADVICE_LINE_MODE": "production", **env})
+
+
+def test_production_starts_with_a_real_key_and_secure_cookies(tmp_path: Path) -> None:
+    app = create_app(
+        env={"SECRET_KEY": REAL_KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    )
+    assert app.config["ADVICE_LINE_MODE"] == "production"
+    assert app.config["SECRET_KEY"] == REAL_KEY
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_demo_mode_has_demo_secrets(tmp_path: Path) -> None:
+    app = create_app(env=demo_env(f"sqlite:///{tmp_path / 'd.sqlite3'}"))
+    assert app.config["SECRET_KEY"] == DEMO_SECRET_KEY
+
+
+def test_the_environment_is_read_inside_create_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ADVICE_LINE_MODE", "demo")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    monkeypatch.setenv("OFFER_TIMEOUT_SECONDS", "15")
+    monkeypatch.setenv("QUALIFYING_PROFESSIONS", "doctor,amhp")
+    first = create_app()
+    monkeypatch.setenv("OFFER_TIMEOUT_SECONDS", "25")
+    second = create_app()
+    policy = RoutingPolicy.from_config(first.config)
+    assert policy.offer_timeout.total_seconds() == 15
+    assert policy.qualifying_professions == {Profession.DOCTOR, Profession.AMHP}
+    assert RoutingPolicy.from_config(second.config).offer_timeout.total_seconds() == 25
+
+
+def test_postgres_urls_use_psycopg_3() -> None:
+    app = create_app(env={"ADVICE_LINE_MODE": "demo", "DATABASE_URL": "postgres://u@h/db"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_sqlite_in_the_instance_folder_is_the_default() -> None:
+    app = create_app(env={"ADVICE_LINE_MODE": "demo"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + os.path.join(
+        app.instance_path, "advice_line.sqlite3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OFFER_TIMEOUT_SECONDS", "soon"),
+        ("OFFER_TIMEOUT_SECONDS", "0"),
+        ("MAX_MISSED_OFFERS", "-1"),
+        ("SCHEDULER_IN_PROCESS", "maybe"),
+        ("ESCALATION_STEPS", "30:everyone"),
+        ("ESCALATION_STEPS", "thirty:any_qualifying"),
+        ("ESCALATION_STEPS", "60:senior_alert,30:any_qualifying"),
+        ("ESCALATION_STEPS", "30:any_qualifying,20:senior_alert"),
+        ("QUALIFYING_PROFESSIONS", "doctor,wizard"),
+        ("QUALIFYING_PROFESSIONS", " , "),
+    ],
+)
+def test_bad_settings_are_refused_with_the_setting_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        create_app(env={"ADVICE_LINE_MODE": "demo", name: value})
+
+
+def test_wsgi_refuses_to_start_in_production_without_a_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ADVICE_LINE_MODE"}}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ConfigurationError: Production mode needs a real SECRET_KEY" in result.stderr
+
+
+def test_healthz_reports_the_database(app: Flask) -> None:
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] is True
+    assert "redis" not in body["checks"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-directory/advice_line.sqlite3",
+        "postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2",
+    ],
+)
+def test_healthz_is_503_when_the_database_cannot_be_reached(url: str) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(url))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}
+
+
+@pytest.mark.redis
+def test_healthz_checks_redis_when_configured(
+    database_url: str, redis_url: str, app_maker: Callable[..., Flask]
+) -> None:
+    app = app_maker(database_url, REDIS_URL=redis_url)
+    body = app.test_client().get("/healthz").get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["redis"]["ok"] is True
+
+
+def test_redis_down_degrades_but_still_serves(
+    database_url: str, app_maker: Callable[..., Flask]
+) -> None:
+    app = app_maker(database_url, REDIS_URL="redis://127.0.0.1:1/0")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["redis"] == {"ok": False, "error": "ConnectionError"}
+
+
+def test_times_are_stored_in_utc_and_shown_in_london(session: Session) -> None:
+    clinician = add_clinician(session)
+    summer = datetime(2026, 7, 1, 11, 30, tzinfo=UTC)
+    session.add(Shift(clinician_id=clinician.id, starts_at=summer, ends_at=T0))
+    session.commit()
+    session.expire_all()
+    stored = session.scalars(select(Shift.starts_at).order_by(Shift.starts_at)).all()
+    assert summer in stored
+    assert all(moment.tzinfo == UTC for moment in stored)
+    assert london(summer) == "01 Jul 2026 12:30:00 BST"
+    assert london(T0) == "23 Nov 2026 03:00:00 GMT"
+
+
+def test_naive_times_are_refused(session: Session) -> None:
+    clinician = add_clinician(session)
+    naive = datetime(2026, 11, 23, 3, 0)  # noqa: DTZ001 - the point of the test
+    session.add(Shift(clinician_id=clinician.id, starts_at=naive, ends_at=T0))
+    with pytest.raises(StatementError, match="naive datetime"):
+        session.flush()
+
+
+def test_the_audit_log_cannot_be_changed_or_deleted_through_the_app(session: Session) -> None:
+    add_request(session)
+    session.commit()
+    event = session.scalars(select(AuditEvent)).first()
+    assert event is not None
+    event.action = "request.forged"
+    with pytest.raises(AuditLogIsAppendOnly):
+        session.flush()
+    session.rollback()
+    session.delete(event)
+    with pytest.raises(AuditLogIsAppendOnly):
+        session.flush()
+    session.rollback()
+    assert session.get_one(AuditEvent, event.id).action == "request.created"
+
+
+def test_the_landing_page_shows_the_line_in_london_time(app: Flask, session: Session) -> None:
+    now = datetime.now(UTC)
+    clinician = add_clinician(session)
+    session.add(
+        Shift(
+            clinician_id=clinician.id,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=1),
+        )
+    )
+    add_request(session, now=now)
+    session.commit()
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert '<dd id="waiting">1</dd>' in page
+    assert '<dd id="available">1</dd>' in page
+    assert " GMT</time>" in page or " BST</time>" in page
