@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from advice_line.extensions import db
 from advice_line.models import (
     AdviceRequest,
+    Clinician,
     ClinicianStatus,
     EscalationLevel,
     Offer,
@@ -232,19 +233,27 @@ def test_a_sole_clinician_who_declined_is_offered_again_only_after_the_reoffer_d
     assert offered_to(session, request) == clinician.id
 
 
-def test_timeout_passes_the_request_on(
-    session: Session, scheduler: Scheduler, clock: Clock
-) -> None:
+def offered_to_the_longer_idle_of_two(
+    session: Session, scheduler: Scheduler
+) -> tuple[AdviceRequest, int, int]:
+    """Queue a request with two clinicians free; route it to the longer idle one."""
     first = add_clinician(session, idle_since=T0 - timedelta(minutes=9))
     second = add_clinician(session, idle_since=T0 - timedelta(minutes=1))
     request = add_request(session)
     session.commit()
     scheduler.tick()
     assert offered_to(session, request) == first.id
+    return request, first.id, second.id
+
+
+def test_timeout_passes_the_request_on(
+    session: Session, scheduler: Scheduler, clock: Clock
+) -> None:
+    request, first_id, second_id = offered_to_the_longer_idle_of_two(session, scheduler)
     clock.advance(POLICY.offer_timeout.total_seconds())
     scheduler.tick()
-    assert offered_to(session, request) == second.id
-    session.refresh(first)
+    assert offered_to(session, request) == second_id
+    first = session.get_one(Clinician, first_id)
     assert first.missed_offers_in_row == 1
     assert first.status == ClinicianStatus.AVAILABLE
 
@@ -278,18 +287,13 @@ def test_accepting_resets_the_missed_count(session: Session) -> None:
 def test_a_clinician_going_offline_with_an_offer_loses_it_to_the_next(
     session: Session, scheduler: Scheduler
 ) -> None:
-    first = add_clinician(session, idle_since=T0 - timedelta(minutes=9))
-    second = add_clinician(session, idle_since=T0 - timedelta(minutes=1))
-    request = add_request(session)
-    session.commit()
-    scheduler.tick()
-    assert offered_to(session, request) == first.id
+    request, first_id, second_id = offered_to_the_longer_idle_of_two(session, scheduler)
     lifecycle.set_clinician_status(
-        session, first.id, ClinicianStatus.OFFLINE, now=T0, actor=ACTOR, policy=POLICY
+        session, first_id, ClinicianStatus.OFFLINE, now=T0, actor=ACTOR, policy=POLICY
     )
     session.commit()
     scheduler.tick()
-    assert offered_to(session, request) == second.id
+    assert offered_to(session, request) == second_id
 
 
 @pytest.fixture

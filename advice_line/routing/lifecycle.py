@@ -238,6 +238,23 @@ def _count_miss(
     _set_clinician_status(session, clinician, status, now=now, actor=actor)
 
 
+def _requeue_after_miss(
+    session: Session,
+    request: AdviceRequest,
+    offer: Offer,
+    outcome: OfferOutcome,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> None:
+    """End the offer, count the clinician's miss and put the request back in its place."""
+    clinician = _clinician_for_update(session, offer.clinician_id)
+    _end_offer(session, offer, outcome, now=now, actor=actor)
+    _count_miss(session, clinician, now=now, actor=actor, policy=policy)
+    _move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+
+
 def _add_task(
     session: Session,
     kind: TaskKind,
@@ -498,10 +515,9 @@ def expire_offer(
     request, offer = _own_pending_offer(session, offer_id)
     if now < offer.expires_at:
         raise IllegalTransition(f"The offer of {request.reference} has not expired yet.")
-    clinician = _clinician_for_update(session, offer.clinician_id)
-    _end_offer(session, offer, OfferOutcome.TIMED_OUT, now=now, actor=actor)
-    _count_miss(session, clinician, now=now, actor=actor, policy=policy)
-    _move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+    _requeue_after_miss(
+        session, request, offer, OfferOutcome.TIMED_OUT, now=now, actor=actor, policy=policy
+    )
     return request
 
 
@@ -526,11 +542,15 @@ def fail_connection(
     request = _request_for_update(session, request_id)
     if request.status != RequestStatus.ACCEPTED:
         raise IllegalTransition(f"Request {request.reference} is not waiting to connect.")
-    offer = _accepted_offer(session, request)
-    clinician = _clinician_for_update(session, offer.clinician_id)
-    _end_offer(session, offer, OfferOutcome.FAILED, now=now, actor=actor)
-    _count_miss(session, clinician, now=now, actor=actor, policy=policy)
-    _move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+    _requeue_after_miss(
+        session,
+        request,
+        _accepted_offer(session, request),
+        OfferOutcome.FAILED,
+        now=now,
+        actor=actor,
+        policy=policy,
+    )
     return request
 
 
