@@ -15,6 +15,8 @@ from advice_line.models import (
     Clinician,
     ClinicianSkill,
     ClinicianStatus,
+    CommunityRoute,
+    OutcomeCode,
     Profession,
     Role,
     Shift,
@@ -103,8 +105,8 @@ def add_request(
 def complete_input(**changes: object) -> lifecycle.RecordInput:
     """A valid community-route record, with changes applied."""
     values: dict[str, object] = {
-        "outcome": lifecycle.OutcomeCode.COMMUNITY_ROUTE,
-        "community_route": lifecycle.CommunityRoute.CRISIS_TEAM,
+        "outcome": OutcomeCode.COMMUNITY_ROUTE,
+        "community_route": CommunityRoute.CRISIS_TEAM,
         "destination": "Home with the crisis team visiting tonight",
         "rationale": "Calm, engaged, has support at home; no immediate risk.",
         "safeguarding": dict.fromkeys(lifecycle.SAFEGUARDING_QUESTIONS, False),

@@ -54,6 +54,7 @@ def test_seed_demo_gives_a_working_line_and_is_idempotent(
         professions = set(session.scalars(select(Clinician.profession)))
         assert len(professions) >= 4
         skilled = session.scalar(select(func.count(Clinician.id)).where(Clinician.skills.any()))
+        assert skilled is not None
         assert skilled >= 3
         forces = set(session.scalars(select(Officer.force)))
         assert len(forces) >= 2

@@ -14,6 +14,7 @@ from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AuditEvent,
+    Channel,
     ClinicianStatus,
     CommunityRoute,
     Offer,
@@ -273,7 +274,7 @@ def test_bad_intake_is_refused_and_nothing_is_stored(session: Session) -> None:
     with pytest.raises(InvalidInput) as caught:
         lifecycle.create_request(
             session,
-            lifecycle.NewRequest(channel=lifecycle.Channel.SMS, location="x" * 201),
+            lifecycle.NewRequest(channel=Channel.SMS, location="x" * 201),
             now=T0,
             actor=ACTOR,
         )
@@ -281,7 +282,7 @@ def test_bad_intake_is_refused_and_nothing_is_stored(session: Session) -> None:
     with pytest.raises(InvalidInput):
         lifecycle.create_request(
             session,
-            lifecycle.NewRequest(channel=lifecycle.Channel.SMS, officer_verified=True),
+            lifecycle.NewRequest(channel=Channel.SMS, officer_verified=True),
             now=T0,
             actor=ACTOR,
         )

@@ -49,7 +49,7 @@ def offered_requests(session: Session, count: int) -> None:
 
 
 def audit_count(session: Session, action: str) -> int:
-    return session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == action))
+    return session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == action)) or 0
 
 
 def scheduler_on(app: Flask, name: str, now: datetime) -> Scheduler:
