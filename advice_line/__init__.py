@@ -122,8 +122,11 @@ def create_app(
 
     from advice_line import cli, health
     from advice_line.console import routes as console_routes
+    from advice_line.telephony import dialer, webhooks
 
+    dialer.connect_signals()
     app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")

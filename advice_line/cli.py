@@ -40,6 +40,7 @@ def build_scheduler(name: str) -> Scheduler:
         RoutingPolicy.from_config(current_app.config),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
+        context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]
     )
 
 

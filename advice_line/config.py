@@ -83,6 +83,52 @@ def _professions(text: str) -> tuple[str, ...]:
     return names
 
 
+DEMO_TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "demo-simulator-auth-token",
+    "TWILIO_NUMBER": "+441632960000",
+}
+DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Transport Police"
+
+
+def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
+    """Twilio credentials, or the built-in simulator's in demo mode when none are given."""
+    from advice_line.phones import normalise
+    from advice_line.routing.errors import InvalidInput
+
+    given = {name: env.get(name, "") for name in DEMO_TWILIO}
+    if not any(given.values()) and mode == "demo":
+        settings: dict[str, Any] = dict(DEMO_TWILIO, TWILIO_SIMULATED=True)
+    elif all(given.values()):
+        settings = dict(given, TWILIO_SIMULATED=False)
+    else:
+        missing = ", ".join(name for name, value in given.items() if not value)
+        raise ConfigurationError(
+            f"Twilio needs {missing} (or, in demo mode, none of them for the simulator)"
+        )
+    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000" if mode == "demo" else "")
+    if not public_base_url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            "PUBLIC_BASE_URL must be the https:// address Twilio uses to reach this app"
+        )
+    try:
+        settings["TWILIO_NUMBER"] = normalise(settings["TWILIO_NUMBER"])
+        fallback = env.get("FALLBACK_NUMBER", "")
+        fallback_number = normalise(fallback) if fallback else None
+    except InvalidInput as error:
+        raise ConfigurationError(f"TWILIO_NUMBER or FALLBACK_NUMBER: {error}") from None
+    forces = tuple(f.strip() for f in env.get("FORCES", DEFAULT_FORCES).split(",") if f.strip())
+    if not 1 <= len(forces) <= 8:
+        raise ConfigurationError("FORCES must name between 1 and 8 police forces")
+    return settings | {
+        "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
+        "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        "FALLBACK_NUMBER": fallback_number,
+        "FORCES": forces,
+        "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
+    }
+
+
 def default_sqlite_url(instance_path: str) -> str:
     """Return the embedded SQLite database inside the instance folder."""
     return "sqlite:///" + str(Path(instance_path) / "advice_line.sqlite3")
@@ -110,7 +156,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     escalation_text = env.get("ESCALATION_STEPS", "30:any_qualifying,60:senior_alert")
-    return {
+    return _twilio_settings(env, mode) | {
         "ADVICE_LINE_MODE": mode,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,

@@ -43,6 +43,7 @@ def add_clinician(
     on_shift: bool = True,
     role: Role = Role.CLINICIAN,
     registered: bool = True,
+    on_console: bool = True,
 ) -> Clinician:
     """Add a clinician (with a staff account) on a shift covering T0 unless told not."""
     number = next(_numbers)
@@ -62,6 +63,7 @@ def add_clinician(
         registration_number=f"R{number:07d}" if registered and bodies else None,
         phone=f"+4477009{number:05d}",
         status=status,
+        on_console=on_console,
         status_changed_at=T0 - timedelta(hours=1),
         idle_since=idle_since or T0 - timedelta(minutes=30) + timedelta(seconds=number),
         skills=[ClinicianSkill(skill=s) for s in skills],

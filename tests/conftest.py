@@ -80,6 +80,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+PRODUCTION_ENV = {
+    "SECRET_KEY": "k" * 48,
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "production-auth-token",
+    "TWILIO_NUMBER": "+441632960001",
+    "PUBLIC_BASE_URL": "https://advice-line.example.nhs.uk",
+}
+
+
 def demo_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment a test app is created with."""
     return {
@@ -92,7 +101,7 @@ def demo_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def make_app(database_url: str, **extra: str) -> Flask:
     """Create a test app on the database, with the schema created from the models."""
-    app = create_app({"TESTING": True}, env=demo_env(database_url, **extra))
+    app = create_app({"TESTING": True, "JOBS_INLINE": True}, env=demo_env(database_url, **extra))
     with app.app_context():
         db.create_all()
     return app

@@ -23,7 +23,7 @@ from advice_line.models import Clinician, Offer, Officer, OfficerPhone, Role, Us
 from advice_line.routing.engine import count_available
 from advice_line.routing.policy import RoutingPolicy
 from tests.builders import add_request
-from tests.conftest import demo_env
+from tests.conftest import PRODUCTION_ENV, demo_env
 
 AppMaker = Callable[..., Flask]
 
@@ -32,7 +32,7 @@ def test_seed_demo_refuses_outside_demo_mode(tmp_path: Path) -> None:
     from advice_line import create_app
 
     url = f"sqlite:///{tmp_path / 'prod.sqlite3'}"
-    app = create_app({"TESTING": True}, env={"SECRET_KEY": "k" * 48, "DATABASE_URL": url})
+    app = create_app({"TESTING": True}, env={**PRODUCTION_ENV, "DATABASE_URL": url})
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code != 0
     assert "only with ADVICE_LINE_MODE=demo" in result.output

@@ -22,9 +22,7 @@ from advice_line.config import DEMO_SECRET_KEY, ConfigurationError
 from advice_line.models import AuditEvent, Profession, Shift
 from advice_line.routing.policy import RoutingPolicy
 from tests.builders import T0, add_clinician, add_request
-from tests.conftest import demo_env
-
-REAL_KEY = "k" * 48
+from tests.conftest import PRODUCTION_ENV, demo_env
 
 
 @pytest.mark.parametrize(
@@ -34,6 +32,9 @@ REAL_KEY = "k" * 48
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": DEMO_SECRET_KEY}, "SECRET_KEY"),
         ({"ADVICE_LINE_MODE": "staging"}, "ADVICE_LINE_MODE"),
+        ({**PRODUCTION_ENV, "TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
+        ({**PRODUCTION_ENV, "PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL"),
+        ({**PRODUCTION_ENV, "TWILIO_NUMBER": "not a number"}, "TWILIO_NUMBER"),
     ],
 )
 def test_production_refuses_to_start_without_a_real_secret_key(
@@ -44,11 +45,10 @@ def test_production_refuses_to_start_without_a_real_secret_key(
 
 
 def test_production_starts_with_a_real_key_and_secure_cookies(tmp_path: Path) -> None:
-    app = create_app(
-        env={"SECRET_KEY": REAL_KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
-    )
+    app = create_app(env={**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"})
     assert app.config["ADVICE_LINE_MODE"] == "production"
-    assert app.config["SECRET_KEY"] == REAL_KEY
+    assert app.config["SECRET_KEY"] == PRODUCTION_ENV["SECRET_KEY"]
+    assert app.config["TWILIO_SIMULATED"] is False
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 

@@ -206,7 +206,7 @@ LEGAL = {
     S.RECEIVED: {"queue", "abandon", "cancel"},
     S.QUEUED: {"offer", "accept", "abandon", "cancel"},
     S.OFFERED: {"accept", "abandon", "cancel"},
-    S.ACCEPTED: {"connect", "fail_connection"},
+    S.ACCEPTED: {"connect", "fail_connection", "abandon"},
     S.CONNECTED: {"end_call"},
     S.WRAP_UP: {"complete"},
     S.CLOSED: set(),

@@ -32,19 +32,33 @@ from advice_line.models.request import (
     RequestStatus,
 )
 from advice_line.models.task import Task, TaskKind
+from advice_line.models.telephony import (
+    ENDED_CALL_STATUSES,
+    CallLeg,
+    CallStatus,
+    LegRole,
+    Message,
+    MessageDirection,
+)
 from advice_line.models.timer import Timer, TimerKind
 
 __all__ = [
+    "ENDED_CALL_STATUSES",
     "AdviceRecord",
     "AdviceRequest",
     "AuditEvent",
     "Base",
+    "CallLeg",
+    "CallStatus",
     "Channel",
     "Clinician",
     "ClinicianSkill",
     "ClinicianStatus",
     "CommunityRoute",
     "EscalationLevel",
+    "LegRole",
+    "Message",
+    "MessageDirection",
     "Offer",
     "OfferOutcome",
     "Officer",

@@ -112,6 +112,7 @@ class Clinician(Base):
     status_changed_at: Mapped[datetime]
     idle_since: Mapped[datetime | None]
     missed_offers_in_row: Mapped[int] = mapped_column(default=0)
+    on_console: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship(back_populates="clinician")
     skills: Mapped[list[ClinicianSkill]] = relationship(cascade="all, delete-orphan")

@@ -69,6 +69,9 @@ class AdviceRequest(Base):
     officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officer.id"), index=True)
     officer_verified: Mapped[bool] = mapped_column(default=False)
     caller_number: Mapped[str | None] = mapped_column(sa.String(40))
+    claimed_collar_number: Mapped[str | None] = mapped_column(sa.String(20))
+    claimed_force: Mapped[str | None] = mapped_column(sa.String(80))
+    call_back_requested_at: Mapped[datetime | None]
     incident_ref: Mapped[str | None] = mapped_column(sa.String(40))
     location: Mapped[str | None] = mapped_column(sa.String(200))
     in_dwelling: Mapped[bool | None]

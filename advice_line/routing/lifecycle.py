@@ -26,6 +26,7 @@ from advice_line.models import (
     EscalationLevel,
     Offer,
     OfferOutcome,
+    OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
     Priority,
@@ -54,7 +55,7 @@ ALLOWED_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     S.RECEIVED: frozenset({S.QUEUED, S.ABANDONED, S.CANCELLED}),
     S.QUEUED: frozenset({S.OFFERED, S.ACCEPTED, S.ABANDONED, S.CANCELLED}),
     S.OFFERED: frozenset({S.QUEUED, S.ACCEPTED, S.ABANDONED, S.CANCELLED}),
-    S.ACCEPTED: frozenset({S.CONNECTED, S.QUEUED}),
+    S.ACCEPTED: frozenset({S.CONNECTED, S.QUEUED, S.ABANDONED}),
     S.CONNECTED: frozenset({S.WRAP_UP}),
     S.WRAP_UP: frozenset({S.CLOSED}),
     S.CLOSED: frozenset(),
@@ -303,6 +304,63 @@ def _withdraw_pending_offer(
 # --- the lifecycle --------------------------------------------------------------------
 
 
+def _priority_and_skills(
+    *, risk_to_life: bool, subject_under_18: bool | None, skills_needed: frozenset[Skill]
+) -> tuple[Priority, list[Skill]]:
+    """Risk to life first, then under-18s (who also need CAMHS), then everyone else."""
+    skills = set(skills_needed) | ({Skill.CAMHS} if subject_under_18 else set())
+    if risk_to_life:
+        priority = Priority.RISK_TO_LIFE
+    elif subject_under_18:
+        priority = Priority.UNDER_18
+    else:
+        priority = Priority.ROUTINE
+    return priority, sorted(skills)
+
+
+@dataclass(frozen=True)
+class IntakeAnswers:
+    """What the officer has told the line so far during intake (None: not asked yet)."""
+
+    claimed_collar_number: str | None = None
+    claimed_force: str | None = None
+    officer_id: int | None = None
+    risk_to_life: bool | None = None
+    subject_under_18: bool | None = None
+    in_dwelling: bool | None = None
+
+
+def record_intake(
+    session: Session, request_id: int, answers: IntakeAnswers, *, now: datetime, actor: Actor
+) -> AdviceRequest:
+    """Store intake answers on a request still in ``received``; priority follows them."""
+    request = _request_for_update(session, request_id)
+    if request.status != RequestStatus.RECEIVED:
+        raise IllegalTransition(f"Request {request.reference} is already past intake.")
+    given = {k: v for k, v in answers.__dict__.items() if v is not None}
+    for name in ("claimed_collar_number", "claimed_force"):
+        if name in given and len(given[name]) > column_length(AdviceRequest, name):
+            raise InvalidInput({name: "is too long"})
+    for name, value in given.items():
+        setattr(request, name, value)
+    request.priority, request.skills_needed = _priority_and_skills(
+        risk_to_life=request.risk_to_life,
+        subject_under_18=request.subject_under_18,
+        skills_needed=frozenset(Skill(s) for s in request.skills_needed),
+    )
+    record_event(
+        session,
+        actor,
+        "request.intake",
+        now=now,
+        request_id=request.id,
+        subject=("advice_request", request.id),
+        detail={k: v for k, v in given.items() if k != "officer_id"},
+    )
+    session.flush()
+    return request
+
+
 def create_request(
     session: Session, new: NewRequest, *, now: datetime, actor: Actor
 ) -> AdviceRequest:
@@ -317,15 +375,11 @@ def create_request(
         errors["officer_verified"] = "a verified request must name the officer"
     if errors:
         raise InvalidInput(errors)
-    skills = set(new.skills_needed)
-    if new.subject_under_18:
-        skills.add(Skill.CAMHS)
-    if new.risk_to_life:
-        priority = Priority.RISK_TO_LIFE
-    elif new.subject_under_18:
-        priority = Priority.UNDER_18
-    else:
-        priority = Priority.ROUTINE
+    priority, skills = _priority_and_skills(
+        risk_to_life=new.risk_to_life,
+        subject_under_18=new.subject_under_18,
+        skills_needed=new.skills_needed,
+    )
     request = AdviceRequest(
         channel=new.channel,
         status=RequestStatus.RECEIVED,
@@ -338,7 +392,7 @@ def create_request(
         risk_to_life=new.risk_to_life,
         subject_under_18=new.subject_under_18,
         priority=priority,
-        skills_needed=sorted(s.value for s in skills),
+        skills_needed=skills,
         escalation_level=EscalationLevel.SKILLS_REQUIRED,
         received_at=now,
     )
@@ -691,10 +745,19 @@ def complete_record(
 def abandon(
     session: Session, request_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
 ) -> AdviceRequest:
-    """The officer hung up before a clinician answered: end it and create a call-back task."""
+    """The officer hung up before talking to a clinician: end it and create a call-back task.
+
+    If a clinician had already taken the request, the call-back is theirs.
+    """
     request = _request_for_update(session, request_id)
     _require(request, RequestStatus.ABANDONED)
-    _withdraw_pending_offer(session, request, now=now, actor=actor)
+    owner_user_id = None
+    if request.status == RequestStatus.ACCEPTED:
+        clinician = _clinician_for_update(session, _accepted_offer(session, request).clinician_id)
+        owner_user_id = clinician.user_id
+        _set_clinician_status(session, clinician, ClinicianStatus.AVAILABLE, now=now, actor=actor)
+    else:
+        _withdraw_pending_offer(session, request, now=now, actor=actor)
     _move(session, request, RequestStatus.ABANDONED, now=now, actor=actor, action="abandoned")
     _add_task(
         session,
@@ -704,8 +767,62 @@ def abandon(
         now=now,
         due_at=now + policy.call_back_due,
         actor=actor,
+        owner_user_id=owner_user_id,
     )
     return request
+
+
+def request_call_back(
+    session: Session, request_id: int, *, now: datetime, actor: Actor
+) -> AdviceRequest:
+    """The waiting officer asked to be called back: the request keeps its place."""
+    request = _request_for_update(session, request_id)
+    if request.status not in WAITING:
+        raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
+    if request.call_back_requested_at is None:
+        request.call_back_requested_at = now
+        record_event(
+            session,
+            actor,
+            "request.call_back_requested",
+            now=now,
+            request_id=request.id,
+            subject=("advice_request", request.id),
+        )
+        session.flush()
+        signals.request_changed.send(request, old_status=request.status, action="call_back")
+    return request
+
+
+def report_officer_decision(
+    session: Session, request_id: int, decision: OfficerDecision, *, now: datetime, actor: Actor
+) -> AdviceRecord:
+    """Record what the officer decided, apart from the advice; a later report corrects it."""
+    request = _request_for_update(session, request_id)
+    advice = session.scalars(
+        select(AdviceRecord).where(
+            AdviceRecord.request_id == request.id, AdviceRecord.status == RecordStatus.COMPLETE
+        )
+    ).one_or_none()
+    if advice is None:
+        raise IllegalTransition(
+            f"The advice on {request.reference} is not recorded yet; report the decision "
+            "once the clinician has completed it."
+        )
+    previous = advice.officer_decision
+    advice.officer_decision = decision
+    advice.officer_decision_at = now
+    record_event(
+        session,
+        actor,
+        "record.officer_decision",
+        now=now,
+        request_id=request.id,
+        subject=("advice_record", advice.id),
+        detail={"decision": decision.value, "previous": previous.value if previous else None},
+    )
+    session.flush()
+    return advice
 
 
 def cancel(

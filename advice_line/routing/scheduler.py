@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -61,6 +62,7 @@ class Scheduler:
         name: str,
         interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
+        context: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
@@ -69,6 +71,7 @@ class Scheduler:
         self.clock = clock
         self.actor = Actor("scheduler", source=name)
         self.stopping = threading.Event()
+        self.context = context
 
     def fire_due_timers(self, limit: int = 1000) -> int:
         """Fire due timers one per transaction; return how many were fired."""
@@ -121,9 +124,10 @@ class Scheduler:
             return len(dispatch(session, now=self.clock(), policy=self.policy, actor=self.actor))
 
     def tick(self) -> None:
-        """Fire due timers, then route."""
-        self.fire_due_timers()
-        self.dispatch()
+        """Fire due timers, then route (inside ``context``, the app's in the app)."""
+        with self.context():
+            self.fire_due_timers()
+            self.dispatch()
 
     def run_forever(self) -> None:
         """Tick every interval until ``stop`` is called; errors are logged, never fatal."""

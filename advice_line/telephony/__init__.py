@@ -1,0 +1,1 @@
+"""Twilio: signed webhooks, TwiML builders, the REST gateway and the simulator."""

@@ -1,0 +1,180 @@
+"""Phone calls the line places itself, in answer to domain signals, after the commit.
+
+- An offer to a clinician who is not at a console rings their phone with a whisper.
+- A voice request accepted at a console rings the clinician's phone into the conference.
+- A request whose officer asked for a call-back (or an SMS request taken by phone) rings
+  the officer into the conference once a clinician has taken it.
+Any refusal from Twilio passes the request on; it is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from advice_line.audit import Actor
+from advice_line.clock import utcnow
+from advice_line.extensions import db
+from advice_line.jobs import after_commit
+from advice_line.models import (
+    ENDED_CALL_STATUSES,
+    AdviceRequest,
+    CallLeg,
+    Channel,
+    Clinician,
+    LegRole,
+    Message,
+    Offer,
+    OfferOutcome,
+)
+from advice_line.routing import lifecycle, signals
+from advice_line.routing.errors import DomainError
+from advice_line.routing.policy import RoutingPolicy
+from advice_line.telephony import service
+from advice_line.telephony.gateway import GatewayError, gateway
+
+log = logging.getLogger(__name__)
+ACTOR = Actor("telephony")
+
+
+def _policy() -> RoutingPolicy:
+    from flask import current_app
+
+    return RoutingPolicy.from_config(current_app.config)
+
+
+def officer_on_line(session: Session, request_id: int) -> bool:
+    """Return whether the officer's call is still live."""
+    legs = session.scalars(
+        select(CallLeg.status).where(
+            CallLeg.request_id == request_id, CallLeg.role == LegRole.OFFICER
+        )
+    ).all()
+    return any(status not in ENDED_CALL_STATUSES for status in legs)
+
+
+def _clinician_on_phone(session: Session, request_id: int, clinician_id: int) -> bool:
+    legs = session.scalars(
+        select(CallLeg.status).where(
+            CallLeg.request_id == request_id, CallLeg.clinician_id == clinician_id
+        )
+    ).all()
+    return any(status not in ENDED_CALL_STATUSES for status in legs)
+
+
+def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
+    session = object_session(offer)
+    clinician = offer.clinician
+    if action != "offered" or session is None or clinician.on_console or not clinician.phone:
+        return
+    offer_id, number = offer.id, clinician.phone
+    after_commit(session, lambda: ring_for_offer(offer_id, number))
+
+
+def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
+    """Connect the people once a clinician has taken a request."""
+    session = object_session(request)
+    if action != "accepted" or session is None:
+        return
+    offer = session.scalars(
+        select(Offer).where(Offer.request_id == request.id, Offer.outcome == OfferOutcome.ACCEPTED)
+    ).one()
+    clinician = session.get_one(Clinician, offer.clinician_id)
+    request_id, clinician_id = request.id, clinician.id
+    on_phone = _clinician_on_phone(session, request.id, clinician.id)
+    call_back = request.call_back_requested_at is not None
+    by_message = request.channel != Channel.VOICE
+    if (call_back or (by_message and on_phone)) and request.caller_number:
+        officer_number = request.caller_number
+        after_commit(session, lambda: ring_officer(request_id, officer_number))
+    elif by_message or not officer_on_line(session, request.id):
+        return
+    if clinician.phone and not on_phone:
+        number = clinician.phone
+        after_commit(session, lambda: ring_clinician_in(request_id, clinician_id, number))
+
+
+def connect_signals() -> None:
+    """Subscribe the dialer to the domain's signals (idempotent)."""
+    signals.offer_changed.connect(_on_offer_changed, weak=False)
+    signals.request_changed.connect(_on_request_changed, weak=False)
+
+
+def ring_for_offer(offer_id: int, number: str) -> None:
+    """Ring an on-call clinician with the offer; if Twilio refuses, pass the request on."""
+    try:
+        placed = gateway().place_call(number, f"/twilio/voice/whisper/{offer_id}")
+    except GatewayError:
+        with Session(db.engine) as session, session.begin():
+            offer = session.get_one(Offer, offer_id)
+            if offer.outcome is None:
+                lifecycle.decline_offer(
+                    session, offer.id, offer.clinician_id, now=utcnow(), actor=ACTOR
+                )
+        return
+    with Session(db.engine) as session, session.begin():
+        offer = session.get_one(Offer, offer_id)
+        service.add_clinician_leg(
+            session,
+            call_sid=placed.sid,
+            request_id=offer.request_id,
+            clinician_id=offer.clinician_id,
+            offer_id=offer.id,
+            number=number,
+            now=utcnow(),
+        )
+
+
+def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
+    """Ring the accepting clinician into the conference; if refused, re-queue."""
+    try:
+        placed = gateway().place_call(number, f"/twilio/voice/clinician/{request_id}")
+    except GatewayError:
+        with Session(db.engine) as session, session.begin():
+            try:
+                lifecycle.fail_connection(
+                    session, request_id, now=utcnow(), actor=ACTOR, policy=_policy()
+                )
+            except DomainError:
+                log.info("request %s moved on before the clinician could be rung", request_id)
+        return
+    with Session(db.engine) as session, session.begin():
+        service.add_clinician_leg(
+            session,
+            call_sid=placed.sid,
+            request_id=request_id,
+            clinician_id=clinician_id,
+            offer_id=None,
+            number=number,
+            now=utcnow(),
+        )
+
+
+def ring_officer(request_id: int, number: str) -> None:
+    """Call the officer back into the request's conference."""
+    try:
+        placed = gateway().place_call(number, f"/twilio/voice/officer/{request_id}")
+    except GatewayError as error:
+        log.warning("could not call the officer back on request %s: %s", request_id, error)
+        return
+    with Session(db.engine) as session, session.begin():
+        service.add_officer_leg(
+            session, call_sid=placed.sid, request_id=request_id, number=number, now=utcnow()
+        )
+
+
+def send_reply(message_id: int) -> None:
+    """Send a queued clinician message; record delivery or the error, never drop it."""
+    with Session(db.engine) as session, session.begin():
+        message = session.get_one(Message, message_id)
+        to, body = message.counterpart, message.body
+    try:
+        sid, delivery, error = gateway().send_message(to, body), "sent", None
+    except GatewayError as refused:
+        sid, delivery, error = None, "failed", str(refused)[:300]
+    with Session(db.engine) as session, session.begin():
+        message = session.get_one(Message, message_id)
+        message.message_sid, message.delivery, message.error = sid, delivery, error

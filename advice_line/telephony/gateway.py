@@ -1,0 +1,145 @@
+"""The one way out to Twilio's REST API: place calls, redirect or end them, send messages.
+
+Built on the Twilio SDK; ``TWILIO_API_BASE_URL`` points it at another server (a fake in
+tests, staging), through the SDK's ``http_client`` extension point.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import Flask, current_app
+from requests import RequestException
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+log = logging.getLogger(__name__)
+TWILIO_API = "https://api.twilio.com"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class GatewayError(Exception):
+    """Twilio refused or failed a request; ``retryable`` if trying later may work."""
+
+    def __init__(self, message: str, *, code: int | None, status: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = status in RETRYABLE_STATUSES
+
+
+class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
+    """Send the SDK's requests to another base URL instead of api.twilio.com."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url.removeprefix(TWILIO_API)
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """A call Twilio accepted to place."""
+
+    sid: str
+    status: str
+
+
+class TwilioGateway:
+    """Calls and messages through Twilio's REST API."""
+
+    def __init__(self, config: dict[str, Any], *, timeout: float = 10.0) -> None:
+        self.number: str = config["TWILIO_NUMBER"]
+        self.public_base_url: str = config["PUBLIC_BASE_URL"]
+        self.client = Client(
+            config["TWILIO_ACCOUNT_SID"],
+            config["TWILIO_AUTH_TOKEN"],
+            http_client=_RebasedHttpClient(config["TWILIO_API_BASE_URL"], timeout),
+        )
+
+    def url(self, path: str) -> str:
+        """Return the public address Twilio uses for one of our paths."""
+        return self.public_base_url + path
+
+    def place_call(self, to: str, path: str) -> PlacedCall:
+        """Call ``to``; Twilio fetches TwiML from ``path`` and reports status changes."""
+        try:
+            call = self.client.calls.create(
+                to=to,
+                from_=self.number,
+                url=self.url(path),
+                method="POST",
+                status_callback=self.url("/twilio/voice/status"),
+                status_callback_event=CALL_EVENTS,
+                status_callback_method="POST",
+                timeout=25,
+            )
+        except (TwilioRestException, RequestException) as error:
+            raise _gateway_error("call", error) from error
+        return PlacedCall(sid=str(call.sid), status=str(call.status))
+
+    def end_call(self, call_sid: str) -> None:
+        """Hang up a call that is ringing or in progress."""
+        try:
+            self.client.calls(call_sid).update(status="completed")
+        except (TwilioRestException, RequestException) as error:
+            raise _gateway_error("hang up", error) from error
+
+    def send_message(self, to: str, body: str) -> str:
+        """Send an SMS, or a WhatsApp message when ``to`` starts with ``whatsapp:``."""
+        sender = f"whatsapp:{self.number}" if to.startswith("whatsapp:") else self.number
+        try:
+            message = self.client.messages.create(
+                to=to,
+                from_=sender,
+                body=body,
+                status_callback=self.url("/twilio/sms/status"),
+            )
+        except (TwilioRestException, RequestException) as error:
+            raise _gateway_error("message", error) from error
+        return str(message.sid)
+
+
+def _gateway_error(what: str, error: Exception) -> GatewayError:
+    if isinstance(error, TwilioRestException):
+        log.warning("Twilio refused the %s: %s %s %s", what, error.status, error.code, error.msg)
+        return GatewayError(
+            f"Twilio refused the {what}: {error.msg}", code=error.code, status=error.status
+        )
+    log.warning("Twilio could not be reached for the %s: %s", what, error)
+    return GatewayError(f"Twilio could not be reached for the {what}", code=None, status=503)
+
+
+class Gateway(Protocol):
+    """What the line asks of Twilio; the simulator offers the same."""
+
+    def place_call(self, to: str, path: str) -> PlacedCall:
+        """Call ``to``; the answered call fetches TwiML from ``path``."""
+
+    def end_call(self, call_sid: str) -> None:
+        """Hang up a call."""
+
+    def send_message(self, to: str, body: str) -> str:
+        """Send a message; return its SID."""
+
+
+def gateway(app: Flask | None = None) -> Gateway:
+    """Return the app's gateway (Twilio, or the simulator without credentials), made once."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    if "twilio_gateway" not in app.extensions:
+        if app.config["TWILIO_SIMULATED"]:
+            from advice_line.simulator.switchboard import SimulatorGateway, switchboard
+
+            app.extensions["twilio_gateway"] = SimulatorGateway(switchboard(app))
+        else:
+            app.extensions["twilio_gateway"] = TwilioGateway(app.config)
+    return app.extensions["twilio_gateway"]  # type: ignore[no-any-return]

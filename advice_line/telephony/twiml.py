@@ -1,0 +1,150 @@
+"""TwiML builders: pure functions from what to say and where to go next to XML.
+
+Built with the Twilio SDK's ``VoiceResponse`` and ``MessagingResponse``; no request,
+database or configuration is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+LANGUAGE = "en-GB"
+VOICE = "Polly.Amy"
+RISK_ADVICE = (
+    "If there is an immediate risk to life, act under your own powers and call an ambulance."
+)
+
+
+def _say(response: VoiceResponse | Gather, text: str) -> None:
+    response.say(text, voice=VOICE, language=LANGUAGE)
+
+
+def _gather(response: VoiceResponse, action: str, *, digits: int | None = None) -> Gather:
+    return response.gather(
+        input="dtmf speech",
+        action=action,
+        method="POST",
+        timeout=6,
+        speech_timeout="auto",
+        language=LANGUAGE,
+        num_digits=digits,
+        finish_on_key="#" if digits is None else None,
+        action_on_empty_result=True,
+    )
+
+
+def ask(prompt: str, action: str, *, digits: int | None = None, preface: str = "") -> str:
+    """Ask one question by keypad or speech; silence also goes to ``action``."""
+    response = VoiceResponse()
+    if preface:
+        _say(response, preface)
+    _say(_gather(response, action, digits=digits), prompt)
+    return str(response)
+
+
+def force_prompt(forces: Sequence[str]) -> str:
+    """Return the spoken menu of forces."""
+    options = ", ".join(f"press {n} for {force}" for n, force in enumerate(forces, start=1))
+    return f"Which force are you with? {options}, or press 9 for another force. Or say it."
+
+
+def join_as_officer(room: str, *, preface: str, wait_url: str, left_url: str) -> str:
+    """Put the officer in the request's conference to wait for a clinician."""
+    response = VoiceResponse()
+    _say(response, preface)
+    dial = Dial(action=left_url, method="POST", hangup_on_star=True)
+    dial.conference(
+        room,
+        start_conference_on_enter=False,
+        end_conference_on_exit=True,
+        beep=False,
+        wait_url=wait_url,
+        wait_method="POST",
+    )
+    response.append(dial)
+    return str(response)
+
+
+def hold(message: str, *, hold_url: str) -> str:
+    """What the waiting officer hears, repeated with fresh figures (conference waitUrl)."""
+    response = VoiceResponse()
+    _say(response, message)
+    response.pause(length=10)
+    response.redirect(hold_url, method="POST")
+    return str(response)
+
+
+def offer_call_back(action: str, rejoin_url: str) -> str:
+    """After the officer pressed star: press 1 for a call-back, otherwise back to waiting."""
+    response = VoiceResponse()
+    _say(
+        _gather(response, action, digits=1),
+        "Press 1 to be called back when a clinician is free. "
+        "Press 2, or stay on the line, to keep your place.",
+    )
+    response.redirect(rejoin_url, method="POST")
+    return str(response)
+
+
+def goodbye(message: str) -> str:
+    """Say something and end the call."""
+    response = VoiceResponse()
+    _say(response, message)
+    response.hangup()
+    return str(response)
+
+
+def whisper(summary: str, action: str) -> str:
+    """The on-call clinician's offer by phone: press 1 to accept."""
+    response = VoiceResponse()
+    _say(
+        _gather(response, action, digits=1),
+        f"Advice Line. {summary} Press 1 to accept. Any other key declines.",
+    )
+    _say(response, "No answer. The request will go to the next clinician.")
+    response.hangup()
+    return str(response)
+
+
+def join_as_clinician(room: str, preface: str) -> str:
+    """Bring a clinician into the request's conference; the conference starts."""
+    response = VoiceResponse()
+    _say(response, preface)
+    dial = Dial()
+    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    response.append(dial)
+    return str(response)
+
+
+def fallback(fallback_number: str | None) -> str:
+    """What an officer hears when the line itself has failed: never a dead end."""
+    response = VoiceResponse()
+    if fallback_number:
+        _say(
+            response,
+            "Sorry, the advice line cannot take your call right now. "
+            "Connecting you to the mental-health crisis line. " + RISK_ADVICE,
+        )
+        response.dial(fallback_number)
+    else:
+        _say(
+            response,
+            "Sorry, the advice line cannot take your call right now. Please call back in a "
+            "minute or use your force's usual mental-health contact. " + RISK_ADVICE,
+        )
+    return str(response)
+
+
+def message_reply(text: str) -> str:
+    """Answer an inbound SMS or WhatsApp message."""
+    response = MessagingResponse()
+    response.message(text)
+    return str(response)
+
+
+def no_reply() -> str:
+    """Acknowledge a webhook with nothing to say."""
+    return str(MessagingResponse())

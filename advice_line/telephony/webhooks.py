@@ -1,0 +1,394 @@
+"""Twilio's webhooks: thin routes over the telephony service, every one signed.
+
+Fixed paths (configured in Twilio): ``/twilio/voice``, ``/twilio/voice/status``,
+``/twilio/sms``; the rest are ours and handed to Twilio in TwiML or REST calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, request, url_for
+from twilio.request_validator import RequestValidator
+
+from advice_line.audit import Actor
+from advice_line.clock import utcnow
+from advice_line.extensions import db
+from advice_line.models import AdviceRequest, CallStatus, Message, Offer, RequestStatus
+from advice_line.routing import lifecycle
+from advice_line.routing.errors import DomainError
+from advice_line.routing.policy import RoutingPolicy
+from advice_line.telephony import service, twiml
+from advice_line.telephony.service import Heard, Step
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+log = logging.getLogger(__name__)
+TWIML = "text/xml"
+
+
+def _actor() -> Actor:
+    return Actor("twilio", source=request.form.get("CallSid") or request.form.get("MessageSid"))
+
+
+def _policy() -> RoutingPolicy:
+    return RoutingPolicy.from_config(current_app.config)
+
+
+def _xml(body: str) -> Response:
+    return Response(body, mimetype=TWIML)
+
+
+def _path(endpoint: str, **values: Any) -> str:
+    return url_for(endpoint, **values)
+
+
+def _public(endpoint: str, **values: Any) -> str:
+    """An absolute URL Twilio can fetch (TwiML actions are resolved against it)."""
+    return str(current_app.config["PUBLIC_BASE_URL"]) + _path(endpoint, **values)
+
+
+def signed(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Refuse (403, nothing stored) any request without a valid X-Twilio-Signature."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Response:
+        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
+        path = request.full_path.rstrip("?") if request.query_string else request.path
+        url = current_app.config["PUBLIC_BASE_URL"] + path
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not validator.validate(url, request.form, signature):
+            log.warning("refused unsigned or tampered Twilio request to %s", request.path)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def voice(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A signed voice webhook that answers fallback TwiML if anything inside fails."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except Exception:
+            log.exception("voice webhook %s failed; answering with fallback TwiML", request.path)
+            try:
+                db.session.rollback()
+            except Exception:
+                log.exception("rollback failed too")
+            return _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"]))
+
+    return signed(guarded)
+
+
+def _waiting_request(request_id: int) -> AdviceRequest:
+    found = db.session.get(AdviceRequest, request_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+# --- officer's call -------------------------------------------------------------------
+
+
+@bp.post("/voice")
+@voice
+def incoming_call() -> Response:
+    """An officer rings the line: identify them, then ask the key questions."""
+    call_sid, caller = request.form.get("CallSid", ""), request.form.get("From", "")
+    if not call_sid:
+        abort(400, "CallSid is required")
+    now = utcnow()
+    advice, officer = service.open_voice_request(
+        db.session(), call_sid=call_sid, caller=caller, now=now, actor=_actor()
+    )
+    db.session.commit()
+    if officer is not None:
+        greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
+    else:
+        greeting = "Advice Line, for police officers needing mental-health advice."
+    return _ask(advice, service.steps_for(advice)[0], attempt=1, preface=greeting)
+
+
+def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") -> Response:
+    prompt = (
+        twiml.force_prompt(current_app.config["FORCES"])
+        if step == Step.FORCE
+        else service.QUESTIONS[step]
+    )
+    action = _public("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
+    digits = None if step == Step.COLLAR else 1
+    return _xml(twiml.ask(prompt, action, digits=digits, preface=preface))
+
+
+@bp.post("/voice/intake/<int:request_id>/<step>")
+@voice
+def intake(request_id: int, step: str) -> Response:
+    """One answer during intake; silence or nonsense asks again, then uses a safe default."""
+    advice = _waiting_request(request_id)
+    try:
+        current = Step(step)
+        attempt = int(request.args.get("attempt", "1"))
+    except ValueError:
+        abort(404)
+    heard = Heard(
+        digits=request.form.get("Digits", "")[:20],
+        speech=request.form.get("SpeechResult", "")[:200],
+    )
+    answer = service.interpret(current, heard, current_app.config["FORCES"])
+    if answer is None and attempt < service.MAX_ATTEMPTS:
+        return _ask(advice, current, attempt=attempt + 1, preface="Sorry, I didn't get that.")
+    if answer is None:
+        answer = service.SAFE_DEFAULTS.get(current)
+    now = utcnow()
+    if advice.status == RequestStatus.RECEIVED:
+        service.record_step(db.session(), advice, current, answer, now=now, actor=_actor())
+    steps = service.steps_for(advice)
+    following = steps[steps.index(current) + 1 :]
+    if following:
+        db.session.commit()
+        return _ask(advice, following[0], attempt=1)
+    if advice.status == RequestStatus.RECEIVED:
+        lifecycle.queue_request(db.session(), advice.id, now=now, actor=_actor(), policy=_policy())
+    db.session.commit()
+    return _join_officer(advice, "Thank you. Connecting you to a clinician.")
+
+
+def _join_officer(advice: AdviceRequest, preface: str) -> Response:
+    return _xml(
+        twiml.join_as_officer(
+            advice.reference,
+            preface=preface,
+            wait_url=_public("twilio.hold", request_id=advice.id),
+            left_url=_public("twilio.left_conference", request_id=advice.id),
+        )
+    )
+
+
+@bp.post("/voice/hold/<int:request_id>")
+@voice
+def hold(request_id: int) -> Response:
+    """The conference's wait music: place in the queue, expected wait, call-back offer."""
+    advice = _waiting_request(request_id)
+    message = service.hold_message(
+        db.session(),
+        advice,
+        now=utcnow(),
+        policy=_policy(),
+        call_back_after=timedelta(seconds=current_app.config["CALL_BACK_OFFER_AFTER_SECONDS"]),
+    )
+    return _xml(twiml.hold(message, hold_url=_public("twilio.hold", request_id=request_id)))
+
+
+@bp.post("/voice/left/<int:request_id>")
+@voice
+def left_conference(request_id: int) -> Response:
+    """The officer left the conference: pressed star while waiting, or the call ended."""
+    advice = _waiting_request(request_id)
+    if advice.status in lifecycle.WAITING:
+        return _xml(
+            twiml.offer_call_back(
+                _public("twilio.call_back_choice", request_id=request_id),
+                _public("twilio.rejoin", request_id=request_id),
+            )
+        )
+    return _xml(
+        twiml.goodbye(
+            f"The call has ended. To report your decision, text {advice.reference} DETAINED "
+            f"or {advice.reference} NOT DETAINED to this number. Goodbye."
+        )
+    )
+
+
+@bp.post("/voice/call-back/<int:request_id>")
+@voice
+def call_back_choice(request_id: int) -> Response:
+    """Press 1: be called back (the request keeps its place); otherwise keep waiting."""
+    advice = _waiting_request(request_id)
+    if request.form.get("Digits") == "1" and advice.status in lifecycle.WAITING:
+        lifecycle.request_call_back(db.session(), request_id, now=utcnow(), actor=_actor())
+        db.session.commit()
+        return _xml(
+            twiml.goodbye(
+                f"We will call you back on this number as soon as a clinician is free. "
+                f"Your reference is {advice.reference}. {service.RISK_ADVICE} Goodbye."
+            )
+        )
+    return _join_officer(advice, "Keeping your place.")
+
+
+@bp.post("/voice/rejoin/<int:request_id>")
+@voice
+def rejoin(request_id: int) -> Response:
+    """Back into the conference after declining the call-back."""
+    return _join_officer(_waiting_request(request_id), "Keeping your place.")
+
+
+@bp.post("/voice/officer/<int:request_id>")
+@voice
+def officer_called_back(request_id: int) -> Response:
+    """The officer answered our call-back: into the conference the clinician is in."""
+    advice = _waiting_request(request_id)
+    service.leg_joined(db.session(), request.form.get("CallSid", ""), now=utcnow())
+    db.session.commit()
+    return _join_officer(
+        advice, f"This is the Advice Line calling you back about {advice.reference}."
+    )
+
+
+# --- clinician's phone ----------------------------------------------------------------
+
+
+def _summary(advice: AdviceRequest) -> str:
+    who = "an unverified caller"
+    if advice.officer is not None:
+        who = f"{advice.officer.name or advice.officer.collar_number}, {advice.officer.force}"
+    elif advice.claimed_collar_number:
+        who = f"officer {advice.claimed_collar_number}, not verified"
+    flags = [
+        text
+        for present, text in (
+            (advice.risk_to_life, "Risk to life."),
+            (advice.subject_under_18, "Person under 18."),
+            (advice.in_dwelling, "In a private dwelling."),
+        )
+        if present
+    ]
+    channel = "" if advice.channel.value == "voice" else f" by {advice.channel.value}"
+    return f"Request {advice.reference}{channel} from {who}. {' '.join(flags)}"
+
+
+@bp.post("/voice/whisper/<int:offer_id>")
+@voice
+def whisper(offer_id: int) -> Response:
+    """An on-call clinician answered: tell them who is asking; press 1 to accept."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.outcome is not None:
+        return _xml(twiml.goodbye("This request has already gone to another clinician."))
+    return _xml(
+        twiml.whisper(_summary(offer.request), _public("twilio.whisper_answer", offer_id=offer_id))
+    )
+
+
+@bp.post("/voice/whisper/<int:offer_id>/answer")
+@voice
+def whisper_answer(offer_id: int) -> Response:
+    """1 accepts and joins the conference; anything else declines and the request moves on."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        abort(404)
+    now, actor = utcnow(), _actor()
+    if request.form.get("Digits") != "1":
+        if offer.outcome is None:
+            lifecycle.decline_offer(
+                db.session(), offer.id, offer.clinician_id, now=now, actor=actor
+            )
+            db.session.commit()
+        return _xml(twiml.goodbye("Declined. The request goes to the next clinician."))
+    try:
+        lifecycle.accept(
+            db.session(),
+            offer.request_id,
+            offer.clinician_id,
+            now=now,
+            actor=actor,
+            policy=_policy(),
+        )
+    except DomainError as refused:
+        db.session.rollback()
+        return _xml(twiml.goodbye(f"Sorry, {refused}"))
+    return _clinician_joins(offer.request_id, "Accepted.")
+
+
+def _clinician_joins(request_id: int, preface: str) -> Response:
+    advice = db.session.get_one(AdviceRequest, request_id)
+    now = utcnow()
+    service.leg_joined(db.session(), request.form.get("CallSid", ""), now=now)
+    if advice.status == RequestStatus.ACCEPTED:
+        lifecycle.connect(db.session(), advice.id, now=now, actor=_actor())
+    db.session.commit()
+    if advice.status != RequestStatus.CONNECTED:
+        return _xml(twiml.goodbye("This request has ended."))
+    if advice.channel.value != "voice" and advice.call_back_requested_at is None:
+        preface += " Calling the officer now."
+    return _xml(twiml.join_as_clinician(advice.reference, f"{preface} {_summary(advice)}"))
+
+
+@bp.post("/voice/clinician/<int:request_id>")
+@voice
+def clinician_answered(request_id: int) -> Response:
+    """A clinician who accepted at the console answered their phone: into the conference."""
+    _waiting_request(request_id)
+    return _clinician_joins(request_id, "Connecting you to the officer.")
+
+
+# --- status callbacks, fallback, messages ---------------------------------------------
+
+
+@bp.post("/voice/status")
+@signed
+def call_status() -> Response:
+    """A call leg's status changed; safe to receive twice and out of order."""
+    try:
+        status = CallStatus(request.form.get("CallStatus", ""))
+        raw_sequence = request.form.get("SequenceNumber")
+        sequence = int(raw_sequence) if raw_sequence is not None else None
+    except ValueError:
+        abort(400, "CallStatus or SequenceNumber is not valid")
+    call_sid = request.form.get("CallSid", "")
+    outcome = service.apply_leg_event(
+        db.session(),
+        service.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
+        now=utcnow(),
+        actor=_actor(),
+        policy=_policy(),
+    )
+    db.session.commit()
+    log.info("call %s %s: %s", call_sid, status.value, outcome)
+    return Response(status=204)
+
+
+@bp.route("/voice/fallback", methods=["GET", "POST"])
+def fallback() -> Response:
+    """Static TwiML for Twilio's Fallback URL: touches nothing that can fail."""
+    return _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"]))
+
+
+@bp.post("/sms")
+@signed
+def incoming_message() -> Response:
+    """An officer's SMS or WhatsApp message: open, add to, or report a decision."""
+    message_sid = request.form.get("MessageSid", "")
+    sender = request.form.get("From", "")
+    if not message_sid or not sender:
+        abort(400, "MessageSid and From are required")
+    reply = service.receive_message(
+        db.session(),
+        message_sid=message_sid,
+        sender=sender,
+        body=request.form.get("Body", ""),
+        now=utcnow(),
+        actor=_actor(),
+        policy=_policy(),
+    )
+    db.session.commit()
+    return _xml(twiml.message_reply(reply))
+
+
+@bp.post("/sms/status")
+@signed
+def message_status() -> Response:
+    """Delivery status of a message the line sent."""
+    sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
+    if not sid or not status or len(status) > 40:
+        abort(400, "MessageSid and MessageStatus are required")
+    message = db.session.scalars(db.select(Message).where(Message.message_sid == sid)).one_or_none()
+    if message is not None:
+        message.delivery = status
+        db.session.commit()
+    return Response(status=204)
