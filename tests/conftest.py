@@ -124,9 +124,15 @@ def app_maker() -> Iterator[Callable[..., Flask]]:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
+def app_env() -> dict[str, str]:
+    """Extra environment for the test app; telephony tests add Twilio's."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, app_env: dict[str, str]) -> Iterator[Flask]:
     """The app, with an application context pushed for the whole test."""
-    app = make_app(database_url)
+    app = make_app(database_url, **app_env)
     with app.app_context():
         yield app
         db.session.remove()

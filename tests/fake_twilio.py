@@ -1,0 +1,144 @@
+"""A local stand-in for Twilio's REST API, as strict as Twilio where the app can go wrong.
+
+It checks HTTP Basic auth, validates every request against Twilio's own OpenAPI
+description (the Calls and Messages operations), applies the rules the description
+leaves out (exactly one of Url/Twiml/ApplicationSid), and answers with Twilio-shaped
+bodies, including Twilio's errors: 21211 (invalid 'To' number), 20429 (too many
+requests) and 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+SPEC = Path(__file__).parent / "twilio" / "twilio_api_v2010_calls_messages.json"
+INVALID_NUMBER = "+15005550001"  # Twilio's own magic "invalid number" test value
+CALLS = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls\.json$")
+CALL = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})\.json$")
+MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
+
+
+@dataclass
+class Received:
+    """One request the fake accepted."""
+
+    path: str
+    form: dict[str, str]
+    sid: str
+
+
+@dataclass
+class FakeTwilio:
+    """Run with ``start()``; point ``TWILIO_API_BASE_URL`` at ``base_url``."""
+
+    account_sid: str
+    auth_token: str
+    received: list[Received] = field(default_factory=list)
+    refused: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[int, int]] = field(default_factory=list)
+    base_url: str = ""
+
+    def start(self) -> None:
+        """Serve on a free loopback port in a background thread."""
+        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        spec = json.loads(SPEC.read_text())
+        for item in spec["paths"].values():
+            item["servers"] = [{"url": self.base_url}]
+        self.openapi = OpenAPI.from_dict(spec)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, status: int, code: int) -> None:
+        """Answer the next request with a Twilio error instead."""
+        self.failures.append((status, code))
+
+    def calls(self) -> list[Received]:
+        """Calls the app placed."""
+        return [r for r in self.received if CALLS.match(r.path)]
+
+    def messages(self) -> list[Received]:
+        """Messages the app sent."""
+        return [r for r in self.received if MESSAGES.match(r.path)]
+
+    def _error(self, status: int, code: int, message: str) -> Response:
+        body = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+        self.refused.append((status, body))
+        return Response(json.dumps(body), status=status, mimetype="application/json")
+
+    def _authorised(self, request: Request) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The WSGI entry point."""
+        return self.handle(Request(environ))(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        """Handle one REST request."""
+        if not self._authorised(request):
+            return self._error(401, 20003, "Authenticate")
+        try:
+            self.openapi.validate_request(WerkzeugOpenAPIRequest(request))
+        except Exception as invalid:
+            return self._error(400, 21000, f"Invalid request: {invalid}")
+        form = request.form.to_dict()
+        if self.failures:
+            status, code = self.failures.pop(0)
+            return self._error(status, code, "Simulated failure")
+        if calls := CALLS.match(request.path):
+            return self._create_call(request.path, calls.group(1), form)
+        if call := CALL.match(request.path):
+            return self._respond(request.path, form, "CA", {"sid": call.group(2), **form})
+        if MESSAGES.match(request.path):
+            if form.get("To", "").removeprefix("whatsapp:") == INVALID_NUMBER:
+                return self._error(400, 21211, f"The 'To' number {form['To']} is not valid.")
+            return self._respond(request.path, form, "SM", {"status": "queued", **form})
+        return self._error(404, 20404, "The requested resource was not found")
+
+    def _create_call(self, path: str, account: str, form: dict[str, str]) -> Response:
+        given = [name for name in ("Url", "Twiml", "ApplicationSid") if form.get(name)]
+        if len(given) != 1:
+            return self._error(400, 21205, "Exactly one of Url, Twiml or ApplicationSid")
+        if account != self.account_sid:
+            return self._error(403, 20003, "Account mismatch")
+        if form["To"] == INVALID_NUMBER:
+            return self._error(400, 21211, f"The 'To' number {form['To']} is not valid.")
+        return self._respond(path, form, "CA", {"status": "queued", "to": form["To"]})
+
+    def _respond(
+        self, path: str, form: dict[str, str], prefix: str, extra: dict[str, Any]
+    ) -> Response:
+        sid = extra.get("sid") or prefix + uuid.uuid4().hex
+        self.received.append(Received(path=path, form=form, sid=sid))
+        body = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "date_created": "Mon, 23 Nov 2026 03:00:00 +0000",
+            "uri": path.removesuffix(".json") + f"/{sid}.json",
+            **{k.lower(): v for k, v in extra.items()},
+        }
+        return Response(json.dumps(body), status=201, mimetype="application/json")
