@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from advice_line import create_app
 from advice_line.extensions import db
+from tests.fake_twilio import FakeTwilio
+from tests.twilio_support import ACCOUNT, TOKEN, Twilio
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -143,3 +145,27 @@ def app(database_url: str, app_env: dict[str, str]) -> Iterator[Flask]:
 def session(app: Flask) -> Session:
     """The request-scoped session of the pushed app context."""
     return db.session()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio_server() -> Iterator[FakeTwilio]:
+    """One fake Twilio REST server for the whole run."""
+    server = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_twilio(fake_twilio_server: FakeTwilio) -> FakeTwilio:
+    """The fake Twilio, with nothing received yet and no failures queued."""
+    fake_twilio_server.received.clear()
+    fake_twilio_server.refused.clear()
+    fake_twilio_server.failures.clear()
+    return fake_twilio_server
+
+
+@pytest.fixture
+def twilio(app: Flask) -> Twilio:
+    """Sends signed webhook requests to the app, as Twilio does."""
+    return Twilio(app, app.test_client())

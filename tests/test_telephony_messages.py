@@ -26,19 +26,18 @@ from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import dialer, service
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
-from tests.test_telephony_voice import (  # noqa: F401 - fixtures
-    app_env,
-    fake_twilio,
-    fake_twilio_server,
-    twilio,
-)
-from tests.twilio_support import LINE_NUMBER, Twilio
+from tests.twilio_support import LINE_NUMBER, Twilio, twilio_env
 
 OFFICER = "+447700900301"
 OTHER = "+447700900302"
 POLICY = RoutingPolicy()
 ACTOR = Actor("test")
 _sids = itertools.count(1)
+
+
+@pytest.fixture
+def app_env(fake_twilio: FakeTwilio) -> dict[str, str]:
+    return twilio_env(fake_twilio.base_url)
 
 
 def text(twilio: Twilio, body: str, sender: str = OFFICER, sid: str | None = None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import random
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -40,7 +39,6 @@ from tests.twilio_support import (
     FALLBACK,
     LINE_NUMBER,
     PUBLIC,
-    TOKEN,
     Twilio,
     attribute,
     gather_action,
@@ -56,30 +54,9 @@ POLICY = RoutingPolicy()
 _sids = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def fake_twilio_server() -> Iterator[FakeTwilio]:
-    server = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_twilio(fake_twilio_server: FakeTwilio) -> FakeTwilio:
-    fake_twilio_server.received.clear()
-    fake_twilio_server.refused.clear()
-    fake_twilio_server.failures.clear()
-    return fake_twilio_server
-
-
 @pytest.fixture
 def app_env(fake_twilio: FakeTwilio) -> dict[str, str]:
     return twilio_env(fake_twilio.base_url)
-
-
-@pytest.fixture
-def twilio(app: Flask) -> Twilio:
-    return Twilio(app, app.test_client())
 
 
 @pytest.fixture
