@@ -127,6 +127,10 @@ def create_app(
     dialer.connect_signals()
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    if app.config["TWILIO_SIMULATED"]:
+        from advice_line.simulator import routes as simulator_routes
+
+        app.register_blueprint(simulator_routes.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")

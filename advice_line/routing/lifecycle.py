@@ -775,9 +775,9 @@ def abandon(
 def request_call_back(
     session: Session, request_id: int, *, now: datetime, actor: Actor
 ) -> AdviceRequest:
-    """The waiting officer asked to be called back: the request keeps its place."""
+    """The officer is to be called back (asked while waiting, or the clinician chose to)."""
     request = _request_for_update(session, request_id)
-    if request.status not in WAITING:
+    if request.status not in WAITING | {RequestStatus.ACCEPTED}:
         raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
     if request.call_back_requested_at is None:
         request.call_back_requested_at = now

@@ -10,12 +10,13 @@ Any refusal from Twilio passes the request on; it is never lost.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from advice_line.audit import Actor
+from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
@@ -29,9 +30,10 @@ from advice_line.models import (
     Message,
     Offer,
     OfferOutcome,
+    RequestStatus,
 )
 from advice_line.routing import lifecycle, signals
-from advice_line.routing.errors import DomainError
+from advice_line.routing.errors import DomainError, InvalidInput
 from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import service
 from advice_line.telephony.gateway import GatewayError, gateway
@@ -178,3 +180,78 @@ def send_reply(message_id: int) -> None:
     with Session(db.engine) as session, session.begin():
         message = session.get_one(Message, message_id)
         message.message_sid, message.delivery, message.error = sid, delivery, error
+
+
+def reply_by_message(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    body: str,
+    *,
+    now: datetime,
+    actor: Actor,
+) -> Message:
+    """Store the clinician's message to the officer and send it once stored."""
+    message = service.queue_reply(session, request_id, clinician_id, body, now=now, actor=actor)
+    message_id = message.id
+    after_commit(session, lambda: send_reply(message_id))
+    return message
+
+
+def call_back(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> AdviceRequest:
+    """A clinician calls the officer back; both phones ring into the request's conference.
+
+    A waiting request is taken by the clinician; an ended one (the officer hung up) is
+    followed by a new request for the same officer, linked in the audit log.
+    """
+    request = session.get(AdviceRequest, request_id)
+    if request is None or not request.caller_number:
+        raise InvalidInput({"request": "There is no officer number to call back."})
+    if request.status in service.TERMINAL:
+        original = request
+        request = lifecycle.create_request(
+            session,
+            lifecycle.NewRequest(
+                channel=Channel.VOICE,
+                officer_id=original.officer_id,
+                officer_verified=original.officer_verified,
+                caller_number=original.caller_number,
+                incident_ref=original.incident_ref,
+                location=original.location,
+                in_dwelling=original.in_dwelling,
+                risk_to_life=original.risk_to_life,
+                subject_under_18=original.subject_under_18,
+            ),
+            now=now,
+            actor=actor,
+        )
+        record_event(
+            session,
+            actor,
+            "request.call_back_of",
+            now=now,
+            request_id=request.id,
+            subject=("advice_request", original.id),
+        )
+        lifecycle.queue_request(session, request.id, now=now, actor=actor, policy=policy)
+    if request.status == RequestStatus.ACCEPTED:
+        lifecycle.request_call_back(session, request.id, now=now, actor=actor)
+        number, clinician = request.caller_number, session.get_one(Clinician, clinician_id)
+        target = request.id
+        assert number is not None
+        after_commit(session, lambda: ring_officer(target, number))
+        if clinician.phone and not _clinician_on_phone(session, target, clinician_id):
+            phone = clinician.phone
+            after_commit(session, lambda: ring_clinician_in(target, clinician_id, phone))
+        return request
+    lifecycle.request_call_back(session, request.id, now=now, actor=actor)
+    lifecycle.accept(session, request.id, clinician_id, now=now, actor=actor, policy=policy)
+    return request

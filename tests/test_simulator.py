@@ -1,0 +1,139 @@
+"""The built-in simulator plays Twilio for a demo: the same signed webhooks, end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from advice_line.clock import utcnow
+from advice_line.demo import seed_demo
+from advice_line.extensions import db
+from advice_line.models import AdviceRequest, RequestStatus
+from advice_line.routing.policy import RoutingPolicy
+from advice_line.routing.scheduler import Scheduler
+
+OFFICER = "+447700900201"
+
+
+@pytest.fixture
+def demo(app: Flask, session: Session) -> FlaskClient:
+    assert app.config["TWILIO_SIMULATED"] is True
+    seed_demo(session, now=utcnow())
+    session.commit()
+    return app.test_client()
+
+
+def act(client: FlaskClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/simulator/act", json=body)
+    assert response.status_code == 200, response.get_json()
+    state: dict[str, Any] = response.get_json()
+    return state
+
+
+def call_to(state: dict[str, Any], number: str) -> dict[str, Any]:
+    return next(c for c in state["calls"] if c["number"] == number)
+
+
+def route(app: Flask) -> None:
+    scheduler = Scheduler(
+        sessionmaker(bind=db.engine),
+        RoutingPolicy.from_config(app.config),
+        name="test",
+        context=app.app_context,
+    )
+    db.session.commit()
+    scheduler.tick()
+
+
+def the_request(session: Session) -> AdviceRequest:
+    session.rollback()
+    return session.scalars(select(AdviceRequest)).one()
+
+
+def test_an_officer_and_an_on_call_clinician_talk_through_the_simulator(
+    app: Flask, session: Session, demo: FlaskClient
+) -> None:
+    assert demo.get("/simulator/").status_code == 200
+    state = act(demo, action="dial", number=OFFICER)
+    officer_call = call_to(state, OFFICER)
+    assert "Hello PC Jo Smith" in " ".join(officer_call["transcript"])
+    assert officer_call["awaiting_keys"] is True
+    for digits in ("1", "2", "2"):
+        state = act(demo, action="press", sid=officer_call["sid"], digits=digits)
+    request = the_request(session)
+    assert call_to(state, OFFICER)["conference"] == request.reference
+    assert request.status == RequestStatus.QUEUED
+
+    route(app)
+    ringing = [
+        c
+        for c in act(demo, action="refresh", sid=officer_call["sid"])["calls"]
+        if c["direction"] == "outbound"
+    ]
+    assert len(ringing) == 1
+    assert ringing[0]["status"] == "ringing"
+    state = act(demo, action="answer", sid=ringing[0]["sid"])
+    whisper = " ".join(call_to(state, ringing[0]["number"])["transcript"])
+    assert f"Request {request.reference} from PC Jo Smith" in whisper
+    assert "Press 1 to accept" in whisper
+    state = act(demo, action="press", sid=ringing[0]["sid"], digits="1")
+    assert call_to(state, OFFICER)["talking"] is True
+    assert the_request(session).status == RequestStatus.CONNECTED
+
+    state = act(demo, action="hangup", sid=officer_call["sid"])
+    assert call_to(state, ringing[0]["number"])["status"] == "completed"
+    assert the_request(session).status == RequestStatus.WRAP_UP
+
+
+def test_messages_and_a_clinicians_reply_through_the_simulator(
+    app: Flask, session: Session, demo: FlaskClient
+) -> None:
+    state = act(demo, action="text", number=OFFICER, body="<script>alert(1)</script> on bridge")
+    (exchange,) = state["messages_to_line"]
+    request = the_request(session)
+    assert request.reference in exchange["reply"]
+    route(app)
+    ringing = next(c for c in demo.get("/simulator/state").get_json()["calls"])
+    act(demo, action="answer", sid=ringing["sid"])
+    state = act(demo, action="press", sid=ringing["sid"], digits="1")
+    assert the_request(session).status == RequestStatus.CONNECTED
+    officer_call = call_to(state, OFFICER)
+    assert officer_call["status"] == "ringing", "an SMS taken by phone calls the officer back"
+    clinician_id = the_request(session).offers[0].clinician_id
+    state = act(
+        demo,
+        action="reply",
+        reference=request.reference,
+        clinician=str(clinician_id),
+        body="Calling you now",
+    )
+    assert state["messages_from_line"][-1] == {
+        "sid": state["messages_from_line"][-1]["sid"],
+        "to": OFFICER,
+        "body": "Calling you now",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"action": "explode"}, 400),
+        ({}, 400),
+        ({"action": "dial"}, 400),
+        ({"action": "dial", "number": "x" * 41}, 400),
+        ({"action": "press", "sid": "CA-nope"}, 404),
+        ({"action": "reply", "reference": "AL-x", "clinician": "1", "body": "hi"}, 400),
+        ({"action": "reply", "reference": "AL-404", "clinician": "1", "body": "hi"}, 400),
+    ],
+)
+def test_bad_simulator_actions_get_a_clear_error(
+    demo: FlaskClient, body: dict[str, Any], status: int
+) -> None:
+    response = demo.post("/simulator/act", json=body)
+    assert response.status_code == status
+    assert response.get_json()["error"]
