@@ -138,7 +138,7 @@ def _measure(url: str, label: str) -> list[tuple[str, str]]:
     ]
 
 
-def _postgres_schema_url() -> tuple[str, str] | None:
+def postgres_schema_url() -> tuple[str, str] | None:
     try:
         engine = create_engine(POSTGRES_URL)
         schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -156,7 +156,7 @@ def run() -> list[tuple[str, str]]:
     rows = [("clinicians / queued requests", f"{CLINICIANS} / {REQUESTS}")]
     with tempfile.TemporaryDirectory() as folder:
         rows += _measure(f"sqlite:///{folder}/bench.sqlite3", "SQLite")
-    postgres = _postgres_schema_url()
+    postgres = postgres_schema_url()
     if postgres is None:
         rows.append(("PostgreSQL", f"skipped: {POSTGRES_URL} unreachable"))
         return rows

@@ -16,8 +16,25 @@ from advice_line.extensions import db
 from advice_line.models import AdviceRequest, RequestStatus
 from advice_line.routing.policy import RoutingPolicy
 from advice_line.routing.scheduler import Scheduler
+from advice_line.simulator.switchboard import Switchboard
+from tests.twiml_check import twiml_errors
 
 OFFICER = "+447700900201"
+
+
+@pytest.fixture(autouse=True)
+def _every_twiml_answer_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check each TwiML document the line gives the simulator against Twilio's grammar."""
+    real_post = Switchboard.post
+
+    def checked_post(board: Switchboard, url: str, params: dict[str, str]) -> str:
+        body = real_post(board, url, params)
+        if body.startswith("<?xml"):
+            kind = "messaging" if "/twilio/sms" in url else "voice"
+            assert twiml_errors(body, kind) == [], (url, body)
+        return body
+
+    monkeypatch.setattr(Switchboard, "post", checked_post)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from advice_line.models import (
     AdviceRequest,
     AuditEvent,
     CallLeg,
+    Channel,
     ClinicianStatus,
     Offer,
     OfferOutcome,
@@ -30,8 +31,9 @@ from advice_line.models import (
 )
 from advice_line.routing import lifecycle
 from advice_line.routing.engine import dispatch
+from advice_line.routing.errors import InvalidInput
 from advice_line.routing.policy import RoutingPolicy
-from advice_line.telephony import service
+from advice_line.telephony import dialer, service
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import (
@@ -600,3 +602,54 @@ def test_the_static_fallback_document_is_served(twilio: Twilio) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
     assert FALLBACK in response.get_data(as_text=True)
+
+
+def test_a_clinician_calls_back_an_officer_who_hung_up(
+    twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
+) -> None:
+    sid = call_sid()
+    known_officer_call(twilio, sid)
+    twilio.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed"})
+    abandoned = only_request(session)
+    assert abandoned.status == RequestStatus.ABANDONED
+    clinician = add_clinician(session)
+    follow_up = dialer.call_back(
+        session,
+        abandoned.id,
+        clinician.id,
+        now=datetime.now(UTC),
+        actor=Actor("test"),
+        policy=POLICY,
+    )
+    session.commit()
+    assert follow_up.id != abandoned.id
+    assert follow_up.status == RequestStatus.ACCEPTED
+    assert (follow_up.officer_id, follow_up.risk_to_life) == (officer.id, abandoned.risk_to_life)
+    targets = {c.form["To"]: c.form["Url"] for c in fake_twilio.calls()}
+    assert targets == {
+        OFFICER_NUMBER: f"{PUBLIC}/twilio/voice/officer/{follow_up.id}",
+        clinician.phone: f"{PUBLIC}/twilio/voice/clinician/{follow_up.id}",
+    }
+    link = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "request.call_back_of")
+    ).one()
+    assert (link.request_id, link.subject_id) == (follow_up.id, abandoned.id)
+
+
+def test_calling_back_needs_a_number(session: Session, officer: Officer) -> None:
+    request = lifecycle.create_request(
+        session,
+        lifecycle.NewRequest(channel=Channel.SMS),
+        now=datetime.now(UTC),
+        actor=Actor("test"),
+    )
+    clinician = add_clinician(session)
+    with pytest.raises(InvalidInput):
+        dialer.call_back(
+            session,
+            request.id,
+            clinician.id,
+            now=datetime.now(UTC),
+            actor=Actor("test"),
+            policy=POLICY,
+        )
