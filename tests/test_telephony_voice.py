@@ -653,3 +653,18 @@ def test_calling_back_needs_a_number(session: Session, officer: Officer) -> None
             actor=Actor("test"),
             policy=POLICY,
         )
+
+
+def test_an_expired_whisper_offer_stops_the_clinicians_phone_ringing(
+    twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
+) -> None:
+    known_officer_call(twilio, call_sid())
+    phone_clinician(session)
+    (offer,) = route(session)
+    (placed,) = fake_twilio.calls()
+    lifecycle.expire_offer(
+        session, offer.id, now=offer.expires_at, actor=Actor("test"), policy=POLICY
+    )
+    session.commit()
+    hang_ups = [r for r in fake_twilio.received if r.path.endswith(f"/Calls/{placed.sid}.json")]
+    assert [r.form for r in hang_ups] == [{"Status": "completed"}]

@@ -9,6 +9,7 @@ Any refusal from Twilio passes the request on; it is never lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -68,12 +69,18 @@ def _clinician_on_phone(session: Session, request_id: int, clinician_id: int) ->
 
 
 def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
+    """Ring a phone-only clinician with a new offer; stop ringing when it is withdrawn."""
     session = object_session(offer)
-    clinician = offer.clinician
-    if action != "offered" or session is None or clinician.on_console or not clinician.phone:
+    if session is None:
         return
-    offer_id, number = offer.id, clinician.phone
-    after_commit(session, lambda: ring_for_offer(offer_id, number))
+    clinician = offer.clinician
+    if action == "offered" and clinician.phone and not clinician.on_console:
+        offer_id, number = offer.id, clinician.phone
+        after_commit(session, lambda: ring_for_offer(offer_id, number))
+    elif action in {OfferOutcome.TIMED_OUT, OfferOutcome.RESCINDED}:
+        for leg in session.scalars(select(CallLeg).where(CallLeg.offer_id == offer.id)):
+            if leg.status not in ENDED_CALL_STATUSES and leg.joined_at is None:
+                after_commit(session, functools.partial(stop_ringing, leg.call_sid))
 
 
 def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
@@ -128,6 +135,14 @@ def ring_for_offer(offer_id: int, number: str) -> None:
             number=number,
             now=utcnow(),
         )
+
+
+def stop_ringing(call_sid: str) -> None:
+    """Hang up a whisper call whose offer has gone (best effort: it would only say so)."""
+    try:
+        gateway().end_call(call_sid)
+    except GatewayError as error:
+        log.info("could not stop the call %s: %s", call_sid, error)
 
 
 def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
