@@ -9,8 +9,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from advice_line import create_app
+from advice_line import PROJECT_ROOT, create_app
 from advice_line.extensions import db
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import ACCOUNT, TOKEN, Twilio
@@ -169,3 +175,81 @@ def fake_twilio(fake_twilio_server: FakeTwilio) -> FakeTwilio:
 def twilio(app: Flask) -> Twilio:
     """Sends signed webhook requests to the app, as Twilio does."""
     return Twilio(app, app.test_client())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Migrate, seed and serve with gunicorn (gevent), as `make run` does: (URL, database)."""
+    url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
+    env = {**os.environ, **demo_env(url, SCHEDULER_IN_PROCESS="true", SCHEDULER_INTERVAL_MS="100")}
+    flask = [sys.executable, "-m", "flask", "--app", "advice_line"]
+    for command in (["db", "upgrade"], ["seed-demo"]):
+        subprocess.run(
+            [*flask, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
+        )
+    port = _free_port()
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            http_get(base + "/healthz")
+            break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield base, url
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+        assert "Traceback" not in output, output
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (skipped, or failed in CI, when absent)."""
+    if not os.path.exists(CHROMIUM):
+        message = f"browser tests need Chromium at {CHROMIUM}"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} (REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
