@@ -7,17 +7,11 @@ own transaction, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from advice_line import create_app
@@ -39,13 +33,11 @@ from advice_line.models import (
 from advice_line.routing import lifecycle
 from advice_line.routing.engine import choose_clinician, dispatch, queue_order
 from advice_line.routing.policy import RoutingPolicy
+from benchmarks.databases import on_each_database
 
 CLINICIANS = 1000
 REQUESTS = 1000
 DECISIONS = 500
-POSTGRES_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 PROFESSIONS = [
     (Profession.NURSE, RegistrationBody.NMC),
     (Profession.DOCTOR, RegistrationBody.GMC),
@@ -138,34 +130,7 @@ def _measure(url: str, label: str) -> list[tuple[str, str]]:
     ]
 
 
-def postgres_schema_url() -> tuple[str, str] | None:
-    try:
-        engine = create_engine(POSTGRES_URL)
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine.dispose()
-    except OperationalError:
-        return None
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
 def run() -> list[tuple[str, str]]:
     """Measure on SQLite, then PostgreSQL if reachable."""
-    rows = [("clinicians / queued requests", f"{CLINICIANS} / {REQUESTS}")]
-    with tempfile.TemporaryDirectory() as folder:
-        rows += _measure(f"sqlite:///{folder}/bench.sqlite3", "SQLite")
-    postgres = postgres_schema_url()
-    if postgres is None:
-        rows.append(("PostgreSQL", f"skipped: {POSTGRES_URL} unreachable"))
-        return rows
-    url, schema = postgres
-    try:
-        rows += _measure(url, "PostgreSQL")
-    finally:
-        engine = create_engine(POSTGRES_URL)
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-    return rows
+    sizes = ("clinicians / queued requests", f"{CLINICIANS} / {REQUESTS}")
+    return [sizes, *on_each_database(_measure)]

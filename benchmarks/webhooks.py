@@ -13,7 +13,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -21,10 +20,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
-from benchmarks.routing import POSTGRES_URL, postgres_schema_url
+from benchmarks.databases import on_each_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = 8.0
@@ -151,19 +149,5 @@ def _measure(database_url: str, label: str) -> list[tuple[str, str]]:
 
 def run() -> list[tuple[str, str]]:
     """Measure on SQLite, then PostgreSQL if reachable."""
-    rows = [("load", f"{CLIENTS} client threads x {DURATION:.0f} s per endpoint, loopback")]
-    with tempfile.TemporaryDirectory() as folder:
-        rows += _measure(f"sqlite:///{folder}/bench.sqlite3", "SQLite")
-    postgres = postgres_schema_url()
-    if postgres is None:
-        rows.append(("webhooks on PostgreSQL", f"skipped: {POSTGRES_URL} unreachable"))
-        return rows
-    url, schema = postgres
-    try:
-        rows += _measure(url, "PostgreSQL")
-    finally:
-        engine = create_engine(POSTGRES_URL)
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-    return rows
+    load = ("load", f"{CLIENTS} client threads x {DURATION:.0f} s per endpoint, loopback")
+    return [load, *on_each_database(_measure)]

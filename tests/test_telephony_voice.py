@@ -49,6 +49,7 @@ from tests.twilio_support import (
     text_of,
     twilio_env,
 )
+from tests.twiml_check import twiml_errors
 
 OFFICER_NUMBER = "+447700900201"
 UNKNOWN_NUMBER = "+447700900999"
@@ -601,6 +602,7 @@ def test_the_static_fallback_document_is_served(twilio: Twilio) -> None:
     response = twilio.client.get("/twilio/voice/fallback")
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
+    assert twiml_errors(response.get_data(as_text=True)) == []
     assert FALLBACK in response.get_data(as_text=True)
 
 
