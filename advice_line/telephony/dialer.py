@@ -126,7 +126,7 @@ def ring_for_offer(offer_id: int, number: str) -> None:
         return
     with Session(db.engine) as session, session.begin():
         offer = session.get_one(Offer, offer_id)
-        service.add_clinician_leg(
+        service.add_placed_leg(
             session,
             call_sid=placed.sid,
             request_id=offer.request_id,
@@ -159,7 +159,7 @@ def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
                 log.info("request %s moved on before the clinician could be rung", request_id)
         return
     with Session(db.engine) as session, session.begin():
-        service.add_clinician_leg(
+        service.add_placed_leg(
             session,
             call_sid=placed.sid,
             request_id=request_id,
@@ -178,7 +178,7 @@ def ring_officer(request_id: int, number: str) -> None:
         log.warning("could not call the officer back on request %s: %s", request_id, error)
         return
     with Session(db.engine) as session, session.begin():
-        service.add_officer_leg(
+        service.add_placed_leg(
             session, call_sid=placed.sid, request_id=request_id, number=number, now=utcnow()
         )
 

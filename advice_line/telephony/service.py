@@ -351,40 +351,23 @@ def _clinician_left(
     return "nothing to do"
 
 
-def add_clinician_leg(
+def add_placed_leg(
     session: Session,
     *,
     call_sid: str,
     request_id: int,
-    clinician_id: int,
-    offer_id: int | None,
     number: str,
     now: datetime,
+    clinician_id: int | None = None,
+    offer_id: int | None = None,
 ) -> CallLeg:
-    """Record a call placed to a clinician's phone."""
+    """Record a call the line placed: to a clinician (with their id) or back to the officer."""
     leg = CallLeg(
         call_sid=call_sid,
         request_id=request_id,
-        role=LegRole.CLINICIAN,
+        role=LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN,
         clinician_id=clinician_id,
         offer_id=offer_id,
-        number=number,
-        status=CallStatus.QUEUED,
-        created_at=now,
-    )
-    session.add(leg)
-    session.flush()
-    return leg
-
-
-def add_officer_leg(
-    session: Session, *, call_sid: str, request_id: int, number: str, now: datetime
-) -> CallLeg:
-    """Record a call placed back to the officer."""
-    leg = CallLeg(
-        call_sid=call_sid,
-        request_id=request_id,
-        role=LegRole.OFFICER,
         number=number,
         status=CallStatus.QUEUED,
         created_at=now,

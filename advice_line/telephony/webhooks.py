@@ -18,7 +18,14 @@ from twilio.request_validator import RequestValidator
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
-from advice_line.models import AdviceRequest, CallStatus, Message, Offer, RequestStatus
+from advice_line.models import (
+    AdviceRequest,
+    CallStatus,
+    Channel,
+    Message,
+    Offer,
+    RequestStatus,
+)
 from advice_line.routing import lifecycle
 from advice_line.routing.errors import DomainError
 from advice_line.routing.policy import RoutingPolicy
@@ -259,7 +266,7 @@ def _summary(advice: AdviceRequest) -> str:
         )
         if present
     ]
-    channel = "" if advice.channel.value == "voice" else f" by {advice.channel.value}"
+    channel = "" if advice.channel == Channel.VOICE else f" by {advice.channel.value}"
     return f"Request {advice.reference}{channel} from {who}. {' '.join(flags)}"
 
 
@@ -314,7 +321,7 @@ def _clinician_joins(request_id: int, preface: str) -> Response:
     db.session.commit()
     if advice.status != RequestStatus.CONNECTED:
         return _xml(twiml.goodbye("This request has ended."))
-    if advice.channel.value != "voice" and advice.call_back_requested_at is None:
+    if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
         preface += " Calling the officer now."
     return _xml(twiml.join_as_clinician(advice.reference, f"{preface} {_summary(advice)}"))
 
