@@ -16,7 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from advice_line.clock import london
 from advice_line.config import settings_from_env
-from advice_line.extensions import db, migrate, socketio
+from advice_line.extensions import csrf, db, login_manager, migrate, socketio
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -112,6 +112,10 @@ def create_app(
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
     socketio.init_app(
         app,
         async_mode="gevent" if _gevent_patched() else "threading",
@@ -120,12 +124,20 @@ def create_app(
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from advice_line import cli, health
+    from advice_line import cli, health, vendor
+    from advice_line.auth import routes as auth_routes
+    from advice_line.auth.roles import Staff
+    from advice_line.console import events, live  # noqa: F401 - registers socket events
     from advice_line.console import routes as console_routes
     from advice_line.telephony import dialer, webhooks
 
+    login_manager.user_loader(Staff.load)
     dialer.connect_signals()
+    live.connect_signals()
+    csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(health.bp)
+    app.register_blueprint(vendor.bp)
+    app.register_blueprint(auth_routes.bp)
     app.register_blueprint(webhooks.bp)
     if app.config["TWILIO_SIMULATED"]:
         from advice_line.simulator import routes as simulator_routes

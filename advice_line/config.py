@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,9 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "ANSWER_TARGET_SECONDS": _int(env, "ANSWER_TARGET_SECONDS", 30, minimum=1),
         "ESCALATION_STEPS": parse_escalation_steps(escalation_text),
         "SCHEDULER_IN_PROCESS": _bool(env, "SCHEDULER_IN_PROCESS", True),
+        "PRESENCE_GRACE_SECONDS": _int(env, "PRESENCE_GRACE_SECONDS", 30, minimum=1),
+        "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(env, "SESSION_HOURS", 12, minimum=1)),
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
         "QUALIFYING_PROFESSIONS": _professions(
             env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic")

@@ -2,9 +2,11 @@
 
 from typing import Any, Literal
 
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 
 from advice_line.models.base import Base, UTCDateTime
 
@@ -19,3 +21,5 @@ def render_migration_item(type_: str, obj: Any, _context: Any) -> str | Literal[
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True, render_item=render_migration_item)
 socketio = SocketIO()
+login_manager = LoginManager()
+csrf = CSRFProtect()

@@ -5,7 +5,10 @@ const errorBox = document.getElementById("error");
 async function act(body) {
   const response = await fetch("/simulator/act", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: {
+      "Content-Type": "application/json",
+      "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content,
+    },
     body: JSON.stringify(body),
   });
   const data = await response.json();

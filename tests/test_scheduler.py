@@ -26,6 +26,7 @@ from advice_line.models import (
     OfferOutcome,
     RequestStatus,
     Timer,
+    TimerKind,
 )
 from advice_line.routing import scheduler as scheduler_module
 from advice_line.routing.engine import dispatch
@@ -179,14 +180,13 @@ def test_flask_scheduler_runs_as_its_own_process(database_url: str, app_maker: A
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 db.session.rollback()
-                unfired = db.session.scalar(
-                    select(func.count(Timer.id)).where(Timer.fired_at.is_(None))
-                )
-                if unfired == 1:  # the new offer's expiry timer
+                request = db.session.scalars(select(AdviceRequest)).one()
+                if request.status == RequestStatus.OFFERED:  # routed after its timers fired
                     break
                 time.sleep(0.1)
-            request = db.session.scalars(select(AdviceRequest)).one()
             assert request.status == RequestStatus.OFFERED
+            unfired = db.session.scalars(select(Timer.kind).where(Timer.fired_at.is_(None))).all()
+            assert unfired == [TimerKind.OFFER_EXPIRY]
             assert request.answer_target_breached_at is not None
     finally:
         process.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -45,8 +46,15 @@ def demo(app: Flask, session: Session) -> FlaskClient:
     return app.test_client()
 
 
+def csrf_token(client: FlaskClient) -> str:
+    page = client.get("/simulator/").get_data(as_text=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert match is not None
+    return match.group(1)
+
+
 def act(client: FlaskClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/simulator/act", json=body)
+    response = client.post("/simulator/act", json=body, headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 200, response.get_json()
     state: dict[str, Any] = response.get_json()
     return state
@@ -151,6 +159,12 @@ def test_messages_and_a_clinicians_reply_through_the_simulator(
 def test_bad_simulator_actions_get_a_clear_error(
     demo: FlaskClient, body: dict[str, Any], status: int
 ) -> None:
-    response = demo.post("/simulator/act", json=body)
+    response = demo.post("/simulator/act", json=body, headers={"X-CSRFToken": csrf_token(demo)})
     assert response.status_code == status
     assert response.get_json()["error"]
+
+
+def test_simulator_actions_need_the_csrf_token(demo: FlaskClient) -> None:
+    response = demo.post("/simulator/act", json={"action": "dial", "number": OFFICER})
+    assert response.status_code == 400
+    assert demo.get("/simulator/state").get_json()["calls"] == []

@@ -113,6 +113,7 @@ class Clinician(Base):
     idle_since: Mapped[datetime | None]
     missed_offers_in_row: Mapped[int] = mapped_column(default=0)
     on_console: Mapped[bool] = mapped_column(default=False)
+    console_seen_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="clinician")
     skills: Mapped[list[ClinicianSkill]] = relationship(cascade="all, delete-orphan")

@@ -691,14 +691,7 @@ def complete_record(
         advice = AdviceRecord(request_id=request.id, clinician_id=clinician.id, created_at=now)
         session.add(advice)
     advice.status = RecordStatus.COMPLETE
-    advice.outcome = record.outcome
-    advice.place_of_safety = record.place_of_safety
-    advice.police_station_authorised = record.police_station_authorised
-    advice.community_route = record.community_route
-    advice.destination = record.destination
-    advice.rationale = record.rationale
-    advice.safeguarding = dict(record.safeguarding)
-    advice.follow_up = record.follow_up
+    _record_fields(advice, record)
     advice.completed_at = now
     session.flush()
     for question, answer in record.safeguarding.items():
@@ -951,3 +944,141 @@ def _pending_offer_of_clinician(session: Session, clinician_id: int) -> Offer | 
     return session.scalars(
         select(Offer).where(Offer.clinician_id == clinician_id, Offer.outcome.is_(None))
     ).one_or_none()
+
+
+# --- console presence, drafts, tasks, reassignment -----------------------------------
+
+
+def console_seen(session: Session, clinician_id: int, *, now: datetime) -> Clinician:
+    """A clinician's console is connected (or sent its heartbeat)."""
+    clinician = session.get(Clinician, clinician_id)
+    if clinician is None:
+        raise NotFound(f"There is no clinician {clinician_id}.")
+    clinician.on_console = True
+    clinician.console_seen_at = now
+    session.flush()
+    return clinician
+
+
+def sweep_lost_consoles(
+    session: Session, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> list[int]:
+    """Clinicians whose console went quiet past the grace period go offline; return them.
+
+    Any offer they held goes back to the queue for the next clinician. A clinician on a
+    call keeps it (their phone is still connected) but is no longer at a console.
+    """
+    quiet = session.scalars(
+        select(Clinician.id).where(
+            Clinician.on_console.is_(True), Clinician.console_seen_at < now - policy.presence_grace
+        )
+    ).all()
+    for clinician_id in quiet:
+        clinician = _clinician_for_update(session, clinician_id)
+        clinician.on_console = False
+        if clinician.status not in {ClinicianStatus.ON_CALL, ClinicianStatus.WRAP_UP}:
+            set_clinician_status(
+                session, clinician_id, ClinicianStatus.OFFLINE, now=now, actor=actor, policy=policy
+            )
+        record_event(
+            session, actor, "clinician.console_lost", now=now, subject=("clinician", clinician_id)
+        )
+    session.flush()
+    return list(quiet)
+
+
+def _record_fields(advice: AdviceRecord, record: RecordInput) -> None:
+    advice.outcome = record.outcome
+    advice.place_of_safety = record.place_of_safety
+    advice.police_station_authorised = record.police_station_authorised
+    advice.community_route = record.community_route
+    advice.destination = record.destination
+    advice.rationale = record.rationale
+    advice.safeguarding = dict(record.safeguarding)
+    advice.follow_up = record.follow_up
+
+
+def save_draft(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    record: RecordInput,
+    *,
+    now: datetime,
+    actor: Actor,
+) -> AdviceRecord:
+    """Keep the clinician's unfinished record; nothing is checked but lengths."""
+    request = _request_for_update(session, request_id)
+    if request.status not in {RequestStatus.ACCEPTED, RequestStatus.CONNECTED, S.WRAP_UP}:
+        raise IllegalTransition(f"Request {request.reference} is not being advised on.")
+    if _accepted_offer(session, request).clinician_id != clinician_id:
+        raise IllegalTransition("Only the clinician who took the request can write its record.")
+    errors = {
+        name: f"Must be at most {column_length(AdviceRecord, name)} characters."
+        for name in ("destination", "follow_up")
+        if len(getattr(record, name) or "") > column_length(AdviceRecord, name)
+    }
+    if errors:
+        raise InvalidInput(errors)
+    advice = session.scalars(
+        select(AdviceRecord).where(AdviceRecord.request_id == request.id)
+    ).one_or_none()
+    if advice is None:
+        advice = AdviceRecord(request_id=request.id, clinician_id=clinician_id, created_at=now)
+        session.add(advice)
+    _record_fields(advice, record)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "record.draft_saved",
+        now=now,
+        request_id=request.id,
+        subject=("advice_record", advice.id),
+    )
+    return advice
+
+
+def complete_task(
+    session: Session, task_id: int, user_id: int, *, now: datetime, actor: Actor
+) -> Task:
+    """Mark a task done: one's own, or an unowned one (which becomes one's own)."""
+    task = session.get(Task, task_id, with_for_update=True)
+    if task is None:
+        raise NotFound(f"There is no task {task_id}.")
+    if task.done_at is not None:
+        raise IllegalTransition("This task is already done.")
+    if task.owner_user_id not in {None, user_id}:
+        raise IllegalTransition("This task belongs to someone else.")
+    task.owner_user_id = user_id
+    task.done_at = now
+    task.done_by_user_id = user_id
+    record_event(
+        session, actor, "task.done", now=now, request_id=task.request_id, subject=("task", task.id)
+    )
+    session.flush()
+    return task
+
+
+def reassign(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> Offer:
+    """A senior offers a waiting request to a chosen clinician, withdrawing any other offer."""
+    request = _request_for_update(session, request_id)
+    if request.status not in WAITING:
+        raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
+    clinician = _clinician_for_update(session, clinician_id)
+    _require_qualifying(clinician, policy)
+    if clinician.status != ClinicianStatus.AVAILABLE:
+        raise IllegalTransition(f"Clinician {clinician.id} is {clinician.status.value}.")
+    pending = _pending_offer(session, request.id)
+    if pending is not None:
+        _withdraw_pending_offer(session, request, now=now, actor=actor)
+        _move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+    return offer_request(session, request.id, clinician_id, now=now, actor=actor, policy=policy)

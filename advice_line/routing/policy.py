@@ -35,6 +35,7 @@ class RoutingPolicy:
     call_back_due: timedelta = timedelta(minutes=5)
     safeguarding_due: timedelta = timedelta(hours=24)
     follow_up_due: timedelta = timedelta(hours=24)
+    presence_grace: timedelta = timedelta(seconds=30)
     police_station_for_under_18: bool = False
     police_station_needs_authorisation: bool = True
 
@@ -46,6 +47,7 @@ class RoutingPolicy:
             max_missed_offers=config["MAX_MISSED_OFFERS"],
             reoffer_after=timedelta(seconds=config["REOFFER_AFTER_SECONDS"]),
             answer_target=timedelta(seconds=config["ANSWER_TARGET_SECONDS"]),
+            presence_grace=timedelta(seconds=config["PRESENCE_GRACE_SECONDS"]),
             escalation_steps=config["ESCALATION_STEPS"],
             qualifying_professions=frozenset(
                 Profession(p) for p in config["QUALIFYING_PROFESSIONS"]

@@ -123,10 +123,19 @@ class Scheduler:
         with self.session_factory() as session, session.begin():
             return len(dispatch(session, now=self.clock(), policy=self.policy, actor=self.actor))
 
+    def sweep_presence(self) -> int:
+        """Set offline the clinicians whose console went quiet; return how many."""
+        with self.session_factory() as session, session.begin():
+            lost = lifecycle.sweep_lost_consoles(
+                session, now=self.clock(), actor=self.actor, policy=self.policy
+            )
+        return len(lost)
+
     def tick(self) -> None:
-        """Fire due timers, then route (inside ``context``, the app's in the app)."""
+        """Fire due timers, notice lost consoles, then route (in the app's context)."""
         with self.context():
             self.fire_due_timers()
+            self.sweep_presence()
             self.dispatch()
 
     def run_forever(self) -> None:

@@ -1,0 +1,63 @@
+"""Sign in and out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user, logout_user
+from werkzeug.security import check_password_hash
+
+from advice_line.audit import Actor, record_event
+from advice_line.auth.forms import SignInForm
+from advice_line.auth.roles import CONSOLE_ROLES, Staff
+from advice_line.clock import utcnow
+from advice_line.extensions import db
+from advice_line.models import User
+
+bp = Blueprint("auth", __name__)
+# Compared against when the username is unknown, so both paths take the same time.
+_NO_SUCH_USER = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
+
+
+def _home() -> str:
+    return (
+        url_for("console.console")
+        if current_user.role in CONSOLE_ROLES
+        else url_for("console.index")
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Sign in with username and password."""
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(db.select(User).where(User.username == form.username.data))
+        hashed = user.password_hash if user is not None else _NO_SUCH_USER
+        if check_password_hash(hashed, form.password.data or "") and user and user.active:
+            staff = Staff.load(str(user.id))
+            assert staff is not None
+            session.clear()
+            session.permanent = True
+            login_user(staff)
+            record_event(
+                db.session(),
+                Actor("user", user.id, request.remote_addr),
+                "auth.signed_in",
+                now=utcnow(),
+            )
+            db.session.commit()
+            target = request.args.get("next", "")
+            return redirect(
+                target if target.startswith("/") and not target.startswith("//") else _home()
+            )
+        form.password.errors.append("Username or password is not right.")
+    return render_template("login.html", form=form), 200 if request.method == "GET" else 400
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Sign out (POST with the CSRF token)."""
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,129 @@
+"""Socket events of the clinician console: presence, heartbeat, accept and decline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_login import current_user
+from flask_socketio import emit, join_room
+
+from advice_line.audit import Actor
+from advice_line.auth.roles import CONSOLE_ROLES, SENIOR_ROLES, role_allowed
+from advice_line.clock import utcnow
+from advice_line.console import state
+from advice_line.console.live import CONSOLES, SENIORS, clinician_room
+from advice_line.extensions import db, socketio
+from advice_line.models import AdviceRequest, Channel, ClinicianStatus
+from advice_line.routing import lifecycle
+from advice_line.routing.errors import DomainError
+from advice_line.routing.policy import RoutingPolicy
+
+Ack = dict[str, Any]
+
+
+def _actor() -> Actor:
+    return Actor("user", current_user.id, "console")
+
+
+def _policy() -> RoutingPolicy:
+    return RoutingPolicy.from_config(current_app.config)
+
+
+def _clinician_id() -> int:
+    if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
+        raise PermissionError
+    return int(current_user.clinician_id)
+
+
+def _number(data: Any, name: str) -> int:
+    value = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number")
+    return value
+
+
+def _run(step: Any) -> Ack:
+    """Run one domain step for the signed-in clinician; answer ok or a plain error."""
+    try:
+        step(_clinician_id())
+        db.session.commit()
+    except PermissionError:
+        db.session.rollback()
+        return {"error": "Only clinicians at a console can do that.", "status": 403}
+    except (DomainError, ValueError) as refused:
+        db.session.rollback()
+        return {"error": str(refused)}
+    return {"ok": True}
+
+
+@socketio.on("connect")
+def connect(_auth: Any = None) -> bool:
+    """Only signed-in clinicians join; they get the current state straight away."""
+    if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
+        return False
+    clinician_id = int(current_user.clinician_id)
+    join_room(CONSOLES)
+    join_room(clinician_room(clinician_id))
+    lifecycle.console_seen(db.session(), clinician_id, now=utcnow())
+    db.session.commit()
+    emit("queue", state.queue(db.session()))
+    emit("mine", state.mine(db.session(), clinician_id, utcnow()))
+    if role_allowed(SENIOR_ROLES):
+        join_room(SENIORS)
+        emit("floor", state.floor(db.session()))
+    return True
+
+
+@socketio.on("heartbeat")
+def heartbeat(_data: Any = None) -> Ack:
+    """The console is still open."""
+    return _run(lambda me: lifecycle.console_seen(db.session(), me, now=utcnow()))
+
+
+@socketio.on("set_status")
+def set_status(data: Any) -> Ack:
+    """Available, away or offline."""
+    wanted = data.get("status") if isinstance(data, dict) else None
+    if wanted not in {s.value for s in lifecycle.MANUAL_STATUSES}:
+        return {"error": "status must be available, away or offline"}
+    return _run(
+        lambda me: lifecycle.set_clinician_status(
+            db.session(),
+            me,
+            ClinicianStatus(wanted),
+            now=utcnow(),
+            actor=_actor(),
+            policy=_policy(),
+        )
+    )
+
+
+def _accept(me: int, request_id: int) -> None:
+    now = utcnow()
+    lifecycle.accept(db.session(), request_id, me, now=now, actor=_actor(), policy=_policy())
+    advice = db.session.get_one(AdviceRequest, request_id)
+    if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
+        lifecycle.connect(db.session(), request_id, now=now, actor=_actor())
+
+
+@socketio.on("accept")
+def accept(data: Any) -> Ack:
+    """Take a request: one's own offer, or one from the queue."""
+    try:
+        request_id = _number(data, "request_id")
+    except ValueError as refused:
+        return {"error": str(refused)}
+    return _run(lambda me: _accept(me, request_id))
+
+
+@socketio.on("decline")
+def decline(data: Any) -> Ack:
+    """Decline one's own offer; it goes to the next clinician."""
+    try:
+        offer_id = _number(data, "offer_id")
+    except ValueError as refused:
+        return {"error": str(refused)}
+    return _run(
+        lambda me: lifecycle.decline_offer(db.session(), offer_id, me, now=utcnow(), actor=_actor())
+    )

@@ -1,0 +1,100 @@
+"""Console forms (Flask-WTF, CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from advice_line.models import CommunityRoute, OutcomeCode, PlaceOfSafety
+from advice_line.routing.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
+
+OUTCOMES = [
+    (OutcomeCode.S136_ADVISED.value, "Section 136 advised"),
+    (OutcomeCode.COMMUNITY_ROUTE.value, "Section 136 not advised: community route"),
+    (OutcomeCode.S135_AMHP_ROUTE.value, "Section 135 warrant / AMHP assessment route"),
+    (OutcomeCode.MEDICAL_EMERGENCY.value, "Medical emergency: ambulance"),
+    (OutcomeCode.NO_MENTAL_HEALTH_ROLE.value, "No mental-health role"),
+    (OutcomeCode.CLINICIAN_TO_ATTEND.value, "Clinician to attend"),
+    (OutcomeCode.CALL_INCOMPLETE.value, "Call incomplete"),
+]
+PLACES = [
+    ("", "Not applicable"),
+    (PlaceOfSafety.HEALTH_BASED.value, "Health-based place of safety"),
+    (PlaceOfSafety.EMERGENCY_DEPARTMENT.value, "Emergency department"),
+    (PlaceOfSafety.POLICE_STATION.value, "Police station (exceptional)"),
+]
+ROUTES = [
+    ("", "Not applicable"),
+    (CommunityRoute.CRISIS_TEAM.value, "Crisis team"),
+    (CommunityRoute.HOME_TREATMENT_TEAM.value, "Home treatment team"),
+    (CommunityRoute.CRISIS_CAFE.value, "Crisis café / safe haven"),
+    (CommunityRoute.GP.value, "GP"),
+    (CommunityRoute.VOLUNTARY_ED.value, "Voluntary attendance at ED"),
+    (CommunityRoute.NHS_111_OPTION_2.value, "NHS 111 option 2"),
+]
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class RecordForm(FlaskForm):  # type: ignore[misc]
+    """The consultation record, as DESIGN.md section 2 describes it."""
+
+    outcome = RadioField("Advice given", choices=OUTCOMES, validators=[Optional()])
+    place_of_safety = SelectField("Recommended place of safety", choices=PLACES)
+    police_station_authorised = BooleanField(
+        "Imminent risk of serious harm and an inspector has authorised a police station"
+    )
+    community_route = SelectField("Community route", choices=ROUTES)
+    destination = StringField("Where the person is going now", validators=[Length(max=200)])
+    rationale = TextAreaField("Rationale", validators=[Length(max=5000)])
+    follow_up = StringField("Follow-up needed (creates a task)", validators=[Length(max=500)])
+    under_18_in_crisis = RadioField(
+        SAFEGUARDING_QUESTIONS["under_18_in_crisis"], choices=YES_NO, validators=[Optional()]
+    )
+    children_in_household = RadioField(
+        SAFEGUARDING_QUESTIONS["children_in_household"], choices=YES_NO, validators=[Optional()]
+    )
+    person_is_carer = RadioField(
+        SAFEGUARDING_QUESTIONS["person_is_carer"], choices=YES_NO, validators=[Optional()]
+    )
+    domestic_abuse = RadioField(
+        SAFEGUARDING_QUESTIONS["domestic_abuse"], choices=YES_NO, validators=[Optional()]
+    )
+
+    def to_input(self) -> RecordInput:
+        """The form's answers as the domain's record input."""
+        answers = {
+            question: getattr(self, question).data == "yes"
+            for question in SAFEGUARDING_QUESTIONS
+            if getattr(self, question).data in {"yes", "no"}
+        }
+        return RecordInput(
+            outcome=OutcomeCode(self.outcome.data) if self.outcome.data else None,
+            place_of_safety=PlaceOfSafety(self.place_of_safety.data)
+            if self.place_of_safety.data
+            else None,
+            police_station_authorised=bool(self.police_station_authorised.data),
+            community_route=CommunityRoute(self.community_route.data)
+            if self.community_route.data
+            else None,
+            destination=(self.destination.data or "").strip() or None,
+            rationale=(self.rationale.data or "").strip() or None,
+            safeguarding=answers,
+            follow_up=(self.follow_up.data or "").strip() or None,
+        )
+
+
+class MessageForm(FlaskForm):  # type: ignore[misc]
+    """A clinician's message to the officer."""
+
+    body = TextAreaField("Message to the officer", validators=[Length(min=1, max=1600)])
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A button that only needs the CSRF token (mark done, end, call back, take)."""
+
+
+class ReassignForm(FlaskForm):  # type: ignore[misc]
+    """A senior gives a waiting request to a chosen clinician."""
+
+    clinician_id = SelectField("Give to", coerce=int, choices=[])

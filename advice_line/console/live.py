@@ -1,0 +1,72 @@
+"""Push what changed to every console, once per committed transaction.
+
+Domain signals mark what a transaction touched; after it commits, one job sends the new
+queue to every console, the floor to senior clinicians and each affected clinician their
+own view. With ``REDIS_URL`` set the emits reach consoles on every app process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import has_app_context
+from sqlalchemy.orm import Session, object_session
+
+from advice_line.clock import utcnow
+from advice_line.console import state
+from advice_line.extensions import db, socketio
+from advice_line.jobs import after_commit
+from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
+from advice_line.routing import signals
+
+_KEY = "console_changes"
+CONSOLES = "consoles"
+SENIORS = "seniors"
+
+
+def clinician_room(clinician_id: int) -> str:
+    """The room of one clinician's consoles."""
+    return f"clinician:{clinician_id}"
+
+
+def _touched(session: Session | None, clinician_ids: set[int]) -> None:
+    if session is None or not has_app_context():
+        return
+    if _KEY not in session.info:
+        session.info[_KEY] = set()
+        after_commit(session, lambda: broadcast(session.info.pop(_KEY, set())))
+    session.info[_KEY].update(clinician_ids)
+
+
+def _on_request(request: AdviceRequest, **_: Any) -> None:
+    session = object_session(request)
+    accepted = {o.clinician_id for o in request.offers if o.outcome == OfferOutcome.ACCEPTED}
+    _touched(session, accepted)
+
+
+def _on_offer(offer: Offer, **_: Any) -> None:
+    _touched(object_session(offer), {offer.clinician_id})
+
+
+def _on_clinician(clinician: Clinician, **_: Any) -> None:
+    _touched(object_session(clinician), {clinician.id})
+
+
+def connect_signals() -> None:
+    """Subscribe to the domain's signals (idempotent)."""
+    for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
+        signal.connect(_on_request, weak=False)
+    signals.offer_changed.connect(_on_offer, weak=False)
+    signals.clinician_status_changed.connect(_on_clinician, weak=False)
+
+
+def broadcast(clinician_ids: set[int]) -> None:
+    """Send the queue, the floor and the affected clinicians' own views."""
+    with Session(db.engine) as session:
+        now = utcnow()
+        socketio.emit("queue", state.queue(session), to=CONSOLES)
+        socketio.emit("floor", state.floor(session), to=SENIORS)
+        for clinician_id in sorted(clinician_ids):
+            socketio.emit(
+                "mine", state.mine(session, clinician_id, now), to=clinician_room(clinician_id)
+            )

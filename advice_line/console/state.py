@@ -1,0 +1,115 @@
+"""What consoles show, read from the database: the page is a view, never the source of truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from advice_line.clock import london
+from advice_line.models import (
+    AdviceRequest,
+    Clinician,
+    ClinicianStatus,
+    Offer,
+    OfferOutcome,
+    RequestStatus,
+    Task,
+    User,
+)
+from advice_line.routing.lifecycle import WAITING
+
+IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _request_card(request: AdviceRequest) -> dict[str, Any]:
+    """The minimum a console needs about a request (no personal details)."""
+    return {
+        "id": request.id,
+        "reference": request.reference,
+        "status": request.status.value,
+        "channel": request.channel.value,
+        "priority": int(request.priority),
+        "risk_to_life": request.risk_to_life,
+        "under_18": request.subject_under_18,
+        "in_dwelling": request.in_dwelling,
+        "unverified": not request.officer_verified,
+        "escalation": request.escalation_level.value,
+        "breached": request.answer_target_breached_at is not None,
+        "waiting_since": _iso(request.waiting_since),
+        "skills": list(request.skills_needed),
+    }
+
+
+def queue(session: Session) -> list[dict[str, Any]]:
+    """Waiting requests in the order they will be served."""
+    waiting = session.scalars(
+        select(AdviceRequest)
+        .where(AdviceRequest.status.in_(WAITING))
+        .order_by(AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
+    ).all()
+    return [_request_card(r) for r in waiting]
+
+
+def floor(session: Session) -> list[dict[str, Any]]:
+    """Every clinician's status, for senior clinicians."""
+    rows = session.execute(
+        select(Clinician, User.display_name)
+        .join(User, User.id == Clinician.user_id)
+        .where(User.active.is_(True))
+        .order_by(User.display_name)
+    ).all()
+    return [
+        {
+            "clinician_id": clinician.id,
+            "name": name,
+            "status": clinician.status.value,
+            "on_console": clinician.on_console,
+            "since": _iso(clinician.status_changed_at),
+        }
+        for clinician, name in rows
+    ]
+
+
+def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
+    """One clinician's own view: status, the offer they hold, the requests in their hands."""
+    clinician = session.get_one(Clinician, clinician_id)
+    offer = session.scalars(
+        select(Offer).where(Offer.clinician_id == clinician_id, Offer.outcome.is_(None))
+    ).one_or_none()
+    in_hand = session.scalars(
+        select(AdviceRequest)
+        .join(Offer, Offer.request_id == AdviceRequest.id)
+        .where(
+            Offer.clinician_id == clinician_id,
+            Offer.outcome == OfferOutcome.ACCEPTED,
+            AdviceRequest.status.in_(IN_HAND),
+        )
+        .order_by(AdviceRequest.id)
+    ).all()
+    open_tasks = session.scalar(
+        select(Task.id)
+        .where(Task.owner_user_id == clinician.user_id, Task.done_at.is_(None))
+        .limit(1)
+    )
+    return {
+        "status": clinician.status.value,
+        "available": clinician.status == ClinicianStatus.AVAILABLE,
+        "offer": None
+        if offer is None
+        else {
+            "offer_id": offer.id,
+            "expires_at": _iso(offer.expires_at),
+            "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
+            **_request_card(offer.request),
+        },
+        "in_hand": [_request_card(r) for r in in_hand],
+        "has_tasks": open_tasks is not None,
+        "now": london(now),
+    }
