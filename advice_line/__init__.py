@@ -116,6 +116,12 @@ def create_app(
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    # Socket handlers must be known before the first init_app (Flask-SocketIO only queues
+    # handlers declared while no server exists), and a message queue from an earlier app
+    # in this process (tests make many) must not carry over.
+    from advice_line.console import events  # noqa: F401 - declares the socket handlers
+
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode="gevent" if _gevent_patched() else "threading",
@@ -127,7 +133,7 @@ def create_app(
     from advice_line import cli, health, vendor
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.roles import Staff
-    from advice_line.console import events, live  # noqa: F401 - registers socket events
+    from advice_line.console import live
     from advice_line.console import routes as console_routes
     from advice_line.telephony import dialer, webhooks
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -107,9 +108,34 @@ def demo_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def forget_request_globals() -> None:
+    """Empty ``flask.g``, as a new request would find it.
+
+    Tests keep one app context pushed, which each test request and socket event reuses;
+    Flask-Login and Flask-WTF cache the user and the CSRF token in ``g``, so without this
+    one client's sign-in would leak into the next request.
+    """
+    if has_app_context():
+        for name in list(g):
+            g.pop(name)
+
+
+class FreshClient(FlaskClient):
+    """A test client whose every request starts with an empty ``flask.g``."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """Send one request."""
+        forget_request_globals()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            forget_request_globals()
+
+
 def make_app(database_url: str, **extra: str) -> Flask:
     """Create a test app on the database, with the schema created from the models."""
     app = create_app({"TESTING": True, "JOBS_INLINE": True}, env=demo_env(database_url, **extra))
+    app.test_client_class = FreshClient
     with app.app_context():
         db.create_all()
     return app

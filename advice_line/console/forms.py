@@ -4,36 +4,49 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from advice_line.models import CommunityRoute, OutcomeCode, PlaceOfSafety
 from advice_line.routing.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
 
-OUTCOMES = [
-    (OutcomeCode.S136_ADVISED.value, "Section 136 advised"),
-    (OutcomeCode.COMMUNITY_ROUTE.value, "Section 136 not advised: community route"),
-    (OutcomeCode.S135_AMHP_ROUTE.value, "Section 135 warrant / AMHP assessment route"),
-    (OutcomeCode.MEDICAL_EMERGENCY.value, "Medical emergency: ambulance"),
-    (OutcomeCode.NO_MENTAL_HEALTH_ROLE.value, "No mental-health role"),
-    (OutcomeCode.CLINICIAN_TO_ATTEND.value, "Clinician to attend"),
-    (OutcomeCode.CALL_INCOMPLETE.value, "Call incomplete"),
-]
-PLACES = [
-    ("", "Not applicable"),
-    (PlaceOfSafety.HEALTH_BASED.value, "Health-based place of safety"),
-    (PlaceOfSafety.EMERGENCY_DEPARTMENT.value, "Emergency department"),
-    (PlaceOfSafety.POLICE_STATION.value, "Police station (exceptional)"),
-]
-ROUTES = [
-    ("", "Not applicable"),
-    (CommunityRoute.CRISIS_TEAM.value, "Crisis team"),
-    (CommunityRoute.HOME_TREATMENT_TEAM.value, "Home treatment team"),
-    (CommunityRoute.CRISIS_CAFE.value, "Crisis café / safe haven"),
-    (CommunityRoute.GP.value, "GP"),
-    (CommunityRoute.VOLUNTARY_ED.value, "Voluntary attendance at ED"),
-    (CommunityRoute.NHS_111_OPTION_2.value, "NHS 111 option 2"),
-]
-YES_NO = [("yes", "Yes"), ("no", "No")]
+
+def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """WTForms choices from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+OUTCOMES = choices(
+    [
+        (OutcomeCode.S136_ADVISED.value, "Section 136 advised"),
+        (OutcomeCode.COMMUNITY_ROUTE.value, "Section 136 not advised: community route"),
+        (OutcomeCode.S135_AMHP_ROUTE.value, "Section 135 warrant / AMHP assessment route"),
+        (OutcomeCode.MEDICAL_EMERGENCY.value, "Medical emergency: ambulance"),
+        (OutcomeCode.NO_MENTAL_HEALTH_ROLE.value, "No mental-health role"),
+        (OutcomeCode.CLINICIAN_TO_ATTEND.value, "Clinician to attend"),
+        (OutcomeCode.CALL_INCOMPLETE.value, "Call incomplete"),
+    ]
+)
+PLACES = choices(
+    [
+        ("", "Not applicable"),
+        (PlaceOfSafety.HEALTH_BASED.value, "Health-based place of safety"),
+        (PlaceOfSafety.EMERGENCY_DEPARTMENT.value, "Emergency department"),
+        (PlaceOfSafety.POLICE_STATION.value, "Police station (exceptional)"),
+    ]
+)
+ROUTES = choices(
+    [
+        ("", "Not applicable"),
+        (CommunityRoute.CRISIS_TEAM.value, "Crisis team"),
+        (CommunityRoute.HOME_TREATMENT_TEAM.value, "Home treatment team"),
+        (CommunityRoute.CRISIS_CAFE.value, "Crisis café / safe haven"),
+        (CommunityRoute.GP.value, "GP"),
+        (CommunityRoute.VOLUNTARY_ED.value, "Voluntary attendance at ED"),
+        (CommunityRoute.NHS_111_OPTION_2.value, "NHS 111 option 2"),
+    ]
+)
+YES_NO = choices([("yes", "Yes"), ("no", "No")])
 
 
 class RecordForm(FlaskForm):  # type: ignore[misc]

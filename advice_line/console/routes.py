@@ -24,7 +24,13 @@ from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import utcnow
 from advice_line.console import state
-from advice_line.console.forms import ActionForm, MessageForm, ReassignForm, RecordForm
+from advice_line.console.forms import (
+    ActionForm,
+    MessageForm,
+    ReassignForm,
+    RecordForm,
+    choices,
+)
 from advice_line.extensions import db
 from advice_line.models import (
     AdviceRecord,
@@ -305,7 +311,7 @@ def floor() -> ResponseReturnValue:
         .where(Clinician.status == ClinicianStatus.AVAILABLE)
         .order_by(User.display_name)
     ).all()
-    form.clinician_id.choices = [(cid, name) for cid, name in available]
+    form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
     if request.method == "POST":
         request_id = request.form.get("request_id", "")
         taking = request.form.get("intent") == "take"

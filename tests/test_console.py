@@ -1,0 +1,492 @@
+"""The clinician console: sign-in, roles on every page and event, live state, forms."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_socketio import SocketIOTestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from advice_line.audit import Actor
+from advice_line.clock import utcnow
+from advice_line.demo import DEMO_PASSWORD, seed_demo
+from advice_line.extensions import socketio
+from advice_line.models import (
+    AdviceRecord,
+    AdviceRequest,
+    AuditEvent,
+    Channel,
+    Clinician,
+    ClinicianStatus,
+    Offer,
+    OfferOutcome,
+    RecordStatus,
+    RequestStatus,
+    Task,
+    TaskKind,
+    User,
+)
+from advice_line.routing import lifecycle
+from advice_line.routing.policy import RoutingPolicy
+from tests.conftest import forget_request_globals
+
+POLICY = RoutingPolicy()
+ACTOR = Actor("test")
+ROLES = ["anonymous", "amira", "sam", "morgan", "alex"]  # clinician, senior, manager, admin
+
+
+@pytest.fixture
+def demo(session: Session) -> Session:
+    seed_demo(session, now=utcnow())
+    session.commit()
+    return session
+
+
+def csrf(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf-token" content="([^"]+)"', page
+    )
+    assert match is not None, page[:500]
+    return match.group(1)
+
+
+def sign_in(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    if username != "anonymous":
+        token = csrf(client)
+        response = client.post(
+            "/login",
+            data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def clinician_id(session: Session, username: str) -> int:
+    return session.scalars(select(Clinician.id).join(User).where(User.username == username)).one()
+
+
+def message_request(session: Session, *, accepted_by: str | None = None) -> AdviceRequest:
+    request = lifecycle.create_request(
+        session,
+        lifecycle.NewRequest(channel=Channel.SMS, caller_number="+447700900201"),
+        now=utcnow(),
+        actor=ACTOR,
+    )
+    lifecycle.queue_request(session, request.id, now=utcnow(), actor=ACTOR, policy=POLICY)
+    if accepted_by:
+        me = clinician_id(session, accepted_by)
+        lifecycle.accept(session, request.id, me, now=utcnow(), actor=ACTOR, policy=POLICY)
+        lifecycle.connect(session, request.id, now=utcnow(), actor=ACTOR)
+    session.commit()
+    return request
+
+
+# --- sign-in --------------------------------------------------------------------------
+
+
+def test_sign_in_refuses_wrong_passwords_and_unknown_users_alike(app: Flask, demo: Session) -> None:
+    client = app.test_client()
+    for username, password in (("amira", "wrong"), ("nobody", DEMO_PASSWORD)):
+        response = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": csrf(client)},
+        )
+        assert response.status_code == 400
+        assert "Username or password is not right." in response.get_data(as_text=True)
+    assert client.get("/console").status_code == 302
+
+
+def test_sign_in_needs_the_csrf_token(app: Flask, demo: Session) -> None:
+    response = app.test_client().post(
+        "/login", data={"username": "amira", "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 400
+
+
+def test_sessions_expire_and_passwords_are_hashed_with_scrypt(app: Flask, demo: Session) -> None:
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=12)
+    client = sign_in(app, "amira")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert cookie.expires is not None
+    hashed = demo.scalars(select(User.password_hash).where(User.username == "amira")).one()
+    assert hashed.startswith("scrypt:")
+    client.post("/logout", data={"csrf_token": csrf(client, "/console")})
+    assert client.get("/console").status_code == 302
+
+
+# --- roles on every page, API and event ------------------------------------------------
+
+PAGES = {
+    "/console": {"anonymous": 302, "amira": 200, "sam": 200, "morgan": 403, "alex": 403},
+    "/console/api/state": {"anonymous": 401, "amira": 200, "sam": 200, "morgan": 403, "alex": 403},
+    "/console/tasks": {"anonymous": 302, "amira": 200, "sam": 200, "morgan": 403, "alex": 403},
+    "/console/floor": {"anonymous": 302, "amira": 403, "sam": 200, "morgan": 403, "alex": 403},
+    "/console/requests/{id}": {
+        "anonymous": 302,
+        "amira": 403,
+        "sam": 200,
+        "morgan": 403,
+        "alex": 403,
+    },
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page_checks_the_role(app: Flask, demo: Session, role: str, page: str) -> None:
+    request = message_request(demo, accepted_by="ben")
+    client = sign_in(app, role)
+    assert client.get(page.format(id=request.id)).status_code == PAGES[page][role]
+
+
+POSTS = [
+    "/console/tasks",
+    "/console/floor",
+    "/console/requests/{id}/record",
+    "/console/requests/{id}/message",
+    "/console/requests/{id}/end",
+]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "morgan", "alex"])
+@pytest.mark.parametrize("path", POSTS)
+def test_every_form_refuses_other_roles(app: Flask, demo: Session, role: str, path: str) -> None:
+    request = message_request(demo, accepted_by="ben")
+    client = sign_in(app, role)
+    response = client.post(path.format(id=request.id), data={"csrf_token": csrf(client)})
+    assert response.status_code == (302 if role == "anonymous" else 403)
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.CONNECTED
+
+
+class FreshSocket(SocketIOTestClient):  # type: ignore[misc]
+    """A console's socket whose every event starts with an empty ``flask.g``."""
+
+    def emit(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        forget_request_globals()
+        return super().emit(event, *args, **kwargs)
+
+
+def connect(app: Flask, client: FlaskClient) -> FreshSocket:
+    forget_request_globals()
+    return FreshSocket(app, socketio, flask_test_client=client)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [("anonymous", False), ("amira", True), ("sam", True), ("morgan", False), ("alex", False)],
+)
+def test_only_clinicians_can_connect_a_console(
+    app: Flask, demo: Session, role: str, allowed: bool
+) -> None:
+    socket = connect(app, sign_in(app, role))
+    assert socket.is_connected() is allowed
+    if allowed:
+        events = {e["name"] for e in socket.get_received()}
+        assert {"queue", "mine"} <= events
+        assert ("floor" in events) is (role == "sam")
+        socket.disconnect()
+
+
+@pytest.mark.parametrize("event", ["heartbeat", "set_status", "accept", "decline"])
+def test_events_from_a_deactivated_account_are_refused(
+    app: Flask, demo: Session, event: str
+) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    demo.scalars(select(User).where(User.username == "amira")).one().active = False
+    demo.commit()
+    answer = socket.emit(
+        event, {"status": "available", "request_id": 1, "offer_id": 1}, callback=True
+    )
+    assert answer["status"] == 403
+    socket.disconnect()
+
+
+# --- live console ---------------------------------------------------------------------
+
+
+def received(socket: SocketIOTestClient, name: str) -> list[Any]:
+    return [e["args"][0] for e in socket.get_received() if e["name"] == name]
+
+
+def test_every_console_sees_a_new_request_and_its_own_offer(app: Flask, demo: Session) -> None:
+    amira, sam = connect(app, sign_in(app, "amira")), connect(app, sign_in(app, "sam"))
+    amira.get_received(), sam.get_received()
+    request = message_request(demo)
+    events = {name: socket.get_received() for name, socket in (("amira", amira), ("sam", sam))}
+    for got in events.values():
+        latest = [e["args"][0] for e in got if e["name"] == "queue"][-1]
+        assert [r["reference"] for r in latest] == [request.reference]
+        assert latest[0]["channel"] == "sms"
+        assert latest[0]["unverified"] is True
+    assert any(e["name"] == "floor" for e in events["sam"]), "seniors see the floor"
+    assert not any(e["name"] == "floor" for e in events["amira"])
+    me = clinician_id(demo, "amira")
+    lifecycle.set_clinician_status(
+        demo, me, ClinicianStatus.AVAILABLE, now=utcnow(), actor=ACTOR, policy=POLICY
+    )
+    demo.commit()
+    lifecycle.offer_request(demo, request.id, me, now=utcnow(), actor=ACTOR, policy=POLICY)
+    demo.commit()
+    mine = received(amira, "mine")[-1]
+    assert mine["offer"]["reference"] == request.reference
+    assert 0 < mine["offer"]["seconds_left"] <= 20
+    assert all(m["offer"] is None for m in received(sam, "mine")), "nobody else sees the offer"
+    amira.disconnect(), sam.disconnect()
+
+
+def test_accepting_an_sms_request_opens_its_thread(app: Flask, demo: Session) -> None:
+    request = message_request(demo)
+    socket = connect(app, sign_in(app, "amira"))
+    assert socket.emit("set_status", {"status": "available"}, callback=True) == {"ok": True}
+    assert socket.emit("accept", {"request_id": request.id}, callback=True) == {"ok": True}
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.CONNECTED
+    mine = received(socket, "mine")[-1]
+    assert [r["reference"] for r in mine["in_hand"]] == [request.reference]
+    again = connect(app, sign_in(app, "chloe"))
+    answer = again.emit("accept", {"request_id": request.id}, callback=True)
+    assert answer == {"error": f"Request {request.reference} has already been taken."}
+    socket.disconnect(), again.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "phrase"),
+    [
+        ("set_status", {"status": "on_call"}, "available, away or offline"),
+        ("set_status", "available", "available, away or offline"),
+        ("accept", {"request_id": "1"}, "positive whole number"),
+        ("accept", {"request_id": True}, "positive whole number"),
+        ("decline", {}, "positive whole number"),
+        ("accept", {"request_id": 999}, "no advice request"),
+    ],
+)
+def test_bad_events_get_a_clear_error_and_change_nothing(
+    app: Flask, demo: Session, event: str, payload: Any, phrase: str
+) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    answer = socket.emit(event, payload, callback=True)
+    assert phrase in answer["error"]
+    demo.rollback()
+    assert demo.get_one(Clinician, clinician_id(demo, "amira")).status == ClinicianStatus.AVAILABLE
+    socket.disconnect()
+
+
+def test_a_non_qualifying_clinician_cannot_make_themselves_available(
+    app: Flask, demo: Session
+) -> None:
+    socket = connect(app, sign_in(app, "terry"))
+    answer = socket.emit("set_status", {"status": "available"}, callback=True)
+    assert "may not give the s136 consultation" in answer["error"]
+    socket.disconnect()
+
+
+def test_a_console_that_goes_quiet_goes_offline_and_its_offer_passes_on(
+    app: Flask, demo: Session
+) -> None:
+    request = message_request(demo)
+    socket = connect(app, sign_in(app, "amira"))
+    me = clinician_id(demo, "amira")
+    offer = lifecycle.offer_request(demo, request.id, me, now=utcnow(), actor=ACTOR, policy=POLICY)
+    demo.commit()
+    socket.disconnect()
+    later = utcnow() + POLICY.presence_grace + timedelta(seconds=1)
+    lost = lifecycle.sweep_lost_consoles(demo, now=later, actor=ACTOR, policy=POLICY)
+    demo.commit()
+    assert me in lost
+    assert demo.get_one(Clinician, me).status == ClinicianStatus.OFFLINE
+    assert demo.get_one(Offer, offer.id).outcome == OfferOutcome.RESCINDED
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.QUEUED
+
+
+def test_reconnecting_restores_the_view_from_the_database(app: Flask, demo: Session) -> None:
+    request = message_request(demo, accepted_by="amira")
+    client = sign_in(app, "amira")
+    connect(app, client).disconnect()
+    again = connect(app, client)
+    mine = received(again, "mine")[-1]
+    assert [r["reference"] for r in mine["in_hand"]] == [request.reference]
+    assert client.get("/console/api/state").get_json()["mine"] == mine | {"now": mine["now"]}
+    again.disconnect()
+
+
+# --- the record form ------------------------------------------------------------------
+
+
+def record_form(**changes: str) -> dict[str, str]:
+    values = {
+        "outcome": "community_route",
+        "community_route": "crisis_team",
+        "place_of_safety": "",
+        "destination": "Home with the crisis team visiting tonight",
+        "rationale": "Calm, engaged, has support at home.",
+        "under_18_in_crisis": "no",
+        "children_in_household": "no",
+        "person_is_carer": "no",
+        "domestic_abuse": "no",
+    }
+    values.update(changes)
+    return values
+
+
+def test_a_draft_is_saved_and_shown_again(app: Flask, demo: Session) -> None:
+    request = message_request(demo, accepted_by="amira")
+    client = sign_in(app, "amira")
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/record",
+        data={
+            **record_form(rationale="Still talking"),
+            "intent": "draft",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(path).get_data(as_text=True)
+    assert "Still talking" in page
+    demo.rollback()
+    record = demo.scalars(select(AdviceRecord)).one()
+    assert record.status == RecordStatus.DRAFT
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.CONNECTED
+    viewed = demo.scalar(
+        select(func.count(AuditEvent.id)).where(AuditEvent.action == "request.viewed")
+    )
+    assert viewed == 2
+
+
+def _wrapped_up(app: Flask, demo: Session, **options: Any) -> tuple[FlaskClient, AdviceRequest]:
+    request = message_request(demo, accepted_by="amira")
+    for name, value in options.items():
+        setattr(request, name, value)
+    lifecycle.end_call(demo, request.id, now=utcnow(), actor=ACTOR)
+    demo.commit()
+    return sign_in(app, "amira"), request
+
+
+def test_the_form_shows_the_dwelling_rule_beside_the_field_and_saves_nothing(
+    app: Flask, demo: Session
+) -> None:
+    client, request = _wrapped_up(app, demo, in_dwelling=True)
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/record",
+        data={
+            **record_form(outcome="s136_advised", place_of_safety="health_based"),
+            "intent": "complete",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="outcome-error".*private dwelling', page)
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.WRAP_UP
+    assert demo.scalar(select(func.count(AdviceRecord.id))) == 0
+    assert demo.scalar(select(func.count(Task.id))) == 0
+
+
+def test_completing_the_record_closes_the_request_and_creates_tasks(
+    app: Flask, demo: Session
+) -> None:
+    client, request = _wrapped_up(app, demo)
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/record",
+        data={
+            **record_form(domestic_abuse="yes", follow_up="Check the crisis team visited"),
+            "intent": "complete",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert response.status_code == 302
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.CLOSED
+    kinds = sorted(t.kind for t in demo.scalars(select(Task)))
+    assert kinds == [TaskKind.FOLLOW_UP, TaskKind.SAFEGUARDING]
+
+
+def test_an_unknown_choice_is_refused_by_the_form(app: Flask, demo: Session) -> None:
+    client, request = _wrapped_up(app, demo)
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/record",
+        data={
+            **record_form(outcome="shrug"),
+            "intent": "complete",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert response.status_code == 400
+    assert 'id="outcome-error"' in response.get_data(as_text=True)
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.WRAP_UP
+
+
+# --- tasks and the floor --------------------------------------------------------------
+
+
+def test_a_clinician_marks_their_own_task_done_but_not_someone_elses(
+    app: Flask, demo: Session
+) -> None:
+    request = message_request(demo)
+    lifecycle.abandon(demo, request.id, now=utcnow(), actor=ACTOR, policy=POLICY)
+    demo.commit()
+    (call_back,) = demo.scalars(select(Task)).all()
+    client = sign_in(app, "amira")
+    assert "Call back the officer" in client.get("/console/tasks").get_data(as_text=True)
+    assert client.post("/console/tasks", data={"task_id": str(call_back.id)}).status_code == 400
+    response = client.post(
+        "/console/tasks",
+        data={"task_id": str(call_back.id), "csrf_token": csrf(client, "/console/tasks")},
+    )
+    assert response.status_code == 302
+    demo.rollback()
+    done = demo.get_one(Task, call_back.id)
+    assert done.done_at is not None
+    assert (
+        done.done_by_user_id == demo.scalars(select(User.id).where(User.username == "amira")).one()
+    )
+    other = sign_in(app, "ben")
+    other.post(
+        "/console/tasks",
+        data={"task_id": str(call_back.id), "csrf_token": csrf(other, "/console/tasks")},
+    )
+    assert "already done" in other.get("/console/tasks").get_data(as_text=True)
+
+
+def test_a_senior_takes_or_gives_away_a_waiting_request(app: Flask, demo: Session) -> None:
+    first, second = message_request(demo), message_request(demo)
+    client = sign_in(app, "sam")
+    page = client.get("/console/floor").get_data(as_text=True)
+    assert first.reference in page
+    token = csrf(client, "/console/floor")
+    client.post(
+        "/console/floor", data={"request_id": str(first.id), "intent": "take", "csrf_token": token}
+    )
+    chloe = clinician_id(demo, "chloe")
+    client.post(
+        "/console/floor",
+        data={
+            "request_id": str(second.id),
+            "intent": "reassign",
+            "clinician_id": str(chloe),
+            "csrf_token": token,
+        },
+    )
+    demo.rollback()
+    taken = demo.get_one(AdviceRequest, first.id)
+    assert taken.status == RequestStatus.ACCEPTED
+    assert taken.offers[-1].clinician_id == clinician_id(demo, "sam")
+    given = demo.get_one(AdviceRequest, second.id)
+    assert given.status == RequestStatus.OFFERED
+    assert given.offers[-1].clinician_id == chloe
+    assert datetime.now(UTC) > given.offers[-1].offered_at
