@@ -217,16 +217,9 @@ def http_get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Migrate, seed and serve with gunicorn (gevent), as `make run` does: (URL, database)."""
-    url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
-    env = {**os.environ, **demo_env(url, SCHEDULER_IN_PROCESS="true", SCHEDULER_INTERVAL_MS="100")}
-    flask = [sys.executable, "-m", "flask", "--app", "advice_line"]
-    for command in (["db", "upgrade"], ["seed-demo"]):
-        subprocess.run(
-            [*flask, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
-        )
+def start_server(database_url: str, **extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Serve the app with gunicorn (gevent) on a free port; return (process, base URL)."""
+    env = {**os.environ, **demo_env(database_url, **extra)}
     port = _free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
@@ -245,11 +238,37 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             break
         except OSError:
             time.sleep(0.2)
+    return server, base
+
+
+def stop_server(server: subprocess.Popen[str]) -> str:
+    """Stop a server started by ``start_server``; return what it printed."""
+    server.terminate()
+    output, _ = server.communicate(timeout=30)
+    return output
+
+
+def migrate_and_seed(database_url: str, **extra: str) -> None:
+    """Run the migrations and the demo seed, as ``make run`` does."""
+    env = {**os.environ, **demo_env(database_url, **extra)}
+    flask = [sys.executable, "-m", "flask", "--app", "advice_line"]
+    for command in (["db", "upgrade"], ["seed-demo"]):
+        subprocess.run(
+            [*flask, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
+        )
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Migrate, seed and serve with gunicorn (gevent), as `make run` does: (URL, database)."""
+    url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
+    extra = {"SCHEDULER_IN_PROCESS": "true", "SCHEDULER_INTERVAL_MS": "100"}
+    migrate_and_seed(url, **extra)
+    server, base = start_server(url, **extra)
     try:
         yield base, url
     finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
+        output = stop_server(server)
         assert "Traceback" not in output, output
 
 
