@@ -76,6 +76,7 @@
       offerDeadline = Date.now() + offer.seconds_left * 1000;
       if (offer.offer_id !== lastOfferId) beep();
       lastOfferId = offer.offer_id;
+      tick();
     }
     $("in-hand").replaceChildren(...mine.in_hand.map((request) => {
       const item = document.createElement("li");

@@ -244,7 +244,11 @@ def start_server(database_url: str, **extra: str) -> tuple[subprocess.Popen[str]
 def stop_server(server: subprocess.Popen[str]) -> str:
     """Stop a server started by ``start_server``; return what it printed."""
     server.terminate()
-    output, _ = server.communicate(timeout=30)
+    try:
+        output, _ = server.communicate(timeout=15)
+    except subprocess.TimeoutExpired:  # open websockets hold a graceful shutdown
+        server.kill()
+        output, _ = server.communicate(timeout=15)
     return output
 
 

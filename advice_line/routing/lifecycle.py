@@ -675,6 +675,11 @@ def complete_record(
 ) -> AdviceRecord:
     """Complete the consultation record and close the request; create the tasks it needs."""
     request = _request_for_update(session, request_id)
+    if request.status in {RequestStatus.ACCEPTED, RequestStatus.CONNECTED}:
+        raise IllegalTransition(
+            f"{request.reference} is still in progress: end the call or conversation first, "
+            "then complete the record."
+        )
     _require(request, RequestStatus.CLOSED)
     offer = _accepted_offer(session, request)
     if offer.clinician_id != clinician_id:

@@ -1,0 +1,139 @@
+"""Clinicians use the console in real browsers (headless Chromium) against gunicorn."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from advice_line.demo import DEMO_PASSWORD
+from tests.conftest import migrate_and_seed, start_server, stop_server
+from tests.twilio_support import ACCOUNT, LINE_NUMBER, PUBLIC, signature, twilio_env
+
+pytestmark = pytest.mark.browser
+WAIT_MS = 15_000
+
+
+@pytest.fixture
+def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The line with Twilio faked away, a fast scheduler and a short presence grace."""
+    database = tmp_path / "console.sqlite3"
+    url = f"sqlite:///{database}"
+    extra = {
+        **twilio_env("http://127.0.0.1:9"),
+        "SCHEDULER_IN_PROCESS": "true",
+        "SCHEDULER_INTERVAL_MS": "100",
+        "PRESENCE_GRACE_SECONDS": "2",
+        "HEARTBEAT_SECONDS": "1",
+        "OFFER_TIMEOUT_SECONDS": "120",
+    }
+    migrate_and_seed(url, **extra)
+    with sqlite3.connect(database) as db:  # nobody on duty until they open a console
+        db.execute("UPDATE clinician SET status = 'offline'")
+    server, base = start_server(url, **extra)
+    try:
+        yield base, database
+    finally:
+        output = stop_server(server)
+        assert "Traceback" not in output, output
+
+
+def text_message(base: str, sender: str, body: str) -> None:
+    """An officer's SMS arrives through the signed webhook."""
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "AccountSid": ACCOUNT,
+        "From": sender,
+        "To": LINE_NUMBER,
+        "Body": body,
+    }
+    response = requests.post(
+        f"{base}/twilio/sms",
+        data=params,
+        headers={"X-Twilio-Signature": signature(PUBLIC + "/twilio/sms", params)},
+        timeout=10,
+    )
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def browsers(chromium: Any, console_server: tuple[str, Path]) -> Iterator[list[Any]]:
+    """Browser contexts of the test, closed before the server stops."""
+    contexts: list[Any] = []
+    yield contexts
+    for context in contexts:
+        context.close()
+
+
+def open_console(chromium: Any, browsers: list[Any], base: str, username: str) -> Any:
+    """Sign in in a browser of one's own and open the console, available."""
+    browsers.append(chromium.new_context())
+    page = browsers[-1].new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Console").wait_for()
+    page.get_by_text("Connected").wait_for()
+    page.get_by_role("button", name="Available", exact=True).click()
+    page.locator("#my-status", has_text="available").wait_for()
+    return page
+
+
+def request_status(database: Path, reference: str) -> str:
+    with sqlite3.connect(database) as db:
+        (status,) = db.execute(
+            "SELECT status FROM advice_request WHERE id = ?", (int(reference[3:]),)
+        ).fetchone()
+    return str(status)
+
+
+def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_watch(
+    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+) -> None:
+    base, database = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    chloe = open_console(chromium, browsers, base, "chloe")
+    text_message(base, "+447700900201", "Man on bridge parapet, distressed")
+
+    chloe.locator("#queue tr[data-reference='AL-1']").wait_for()
+    amira.locator("#offer-reference", has_text="AL-1").wait_for()
+    assert amira.locator("#offer-flags").inner_text().strip() == "sms"
+    assert int(amira.locator("#offer-countdown").inner_text()) > 100
+    amira.get_by_role("button", name="Accept", exact=True).click()
+    amira.get_by_role("link", name="AL-1 (connected)").wait_for()
+    chloe.locator("#queue-length", has_text="0").wait_for()
+
+    amira.get_by_role("link", name="AL-1 (connected)").click()
+    amira.get_by_text("Man on bridge parapet, distressed").wait_for()
+    amira.get_by_role("button", name="End the conversation").click()
+    amira.get_by_label("Section 136 not advised: community route").check()
+    amira.get_by_label("Community route", exact=True).select_option("crisis_team")
+    amira.get_by_label("Where the person is going now").fill("Home; crisis team visiting")
+    amira.get_by_label("Rationale").fill("Calm now, has support at home.")
+    for question in amira.locator("fieldset fieldset").all():
+        question.get_by_label("No").check()
+    amira.get_by_role("button", name="Complete and close").click()
+    amira.get_by_text("Record completed; the request is closed.").wait_for()
+    assert request_status(database, "AL-1") == "closed"
+
+
+def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
+    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+) -> None:
+    base, database = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    chloe = open_console(chromium, browsers, base, "chloe")
+    text_message(base, "+447700900202", "Woman at the station, asking for help")
+    amira.locator("#offer-reference", has_text="AL-1").wait_for()
+    assert chloe.locator("#offer").is_hidden()
+    browsers.remove(amira.context)
+    amira.context.close()  # the browser is closed with the offer in hand
+    chloe.locator("#offer-reference", has_text="AL-1").wait_for()
+    assert request_status(database, "AL-1") == "offered"
