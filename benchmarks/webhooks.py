@@ -37,7 +37,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
@@ -127,7 +127,7 @@ def _measure(database_url: str, label: str) -> list[tuple[str, str]]:
         ("incoming-call webhook", "wsgi:app", _incoming_call),
         ("bare Flask endpoint", "benchmarks.bare_app:app", _bare),
     ):
-        server, port = _serve(target, env)
+        server, port = serve(target, env)
         try:
             rps, latencies, errors = _load(port, maker)
         finally:
