@@ -137,3 +137,19 @@ def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
     amira.context.close()  # the browser is closed with the offer in hand
     chloe.locator("#offer-reference", has_text="AL-1").wait_for()
     assert request_status(database, "AL-1") == "offered"
+
+
+def test_the_senior_sees_the_floor_and_the_queue_change_live(
+    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    sam = open_console(chromium, browsers, base, "sam")
+    sam.goto(f"{base}/console/floor")
+    sam.get_by_text("Live", exact=True).wait_for()
+    amira = open_console(chromium, browsers, base, "amira")
+    row = sam.locator("#floor-people tr", has_text="Amira Okafor")
+    row.get_by_text("available").wait_for()
+    amira.get_by_role("button", name="Away", exact=True).click()
+    row.get_by_text("away").wait_for()
+    text_message(base, "+447700900203", "Young person on the railway bridge")
+    sam.locator("#floor-AL-1").wait_for()
