@@ -153,3 +153,29 @@ def test_the_senior_sees_the_floor_and_the_queue_change_live(
     row.get_by_text("away").wait_for()
     text_message(base, "+447700900203", "Young person on the railway bridge")
     sam.locator("#floor-AL-1").wait_for()
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("path", ["/login", "/console", "/console/tasks", "/console/floor"])
+def test_pages_have_no_serious_accessibility_violations(
+    chromium: Any, browsers: list[Any], console_server: tuple[str, Path], path: str
+) -> None:
+    base, _ = console_server
+    page = open_console(chromium, browsers, base, "sam")
+    if path == "/login":
+        page = chromium.new_context().new_page()
+        browsers.append(page.context)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(base + path)
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => (await axe.run(document)).violations")
+    serious = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+        for v in results
+        if v["impact"] in {"serious", "critical"}
+    ]
+    assert serious == []
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366, "fits a laptop screen without sideways scrolling"
