@@ -24,12 +24,16 @@ from advice_line.models.record import (
 )
 from advice_line.models.request import (
     AdviceRequest,
+    AgeBand,
     Channel,
     EscalationLevel,
+    Ethnicity,
     Offer,
     OfferOutcome,
     Priority,
+    RcrpPhase,
     RequestStatus,
+    Sex,
 )
 from advice_line.models.task import Task, TaskKind
 from advice_line.models.telephony import (
@@ -46,6 +50,7 @@ __all__ = [
     "ENDED_CALL_STATUSES",
     "AdviceRecord",
     "AdviceRequest",
+    "AgeBand",
     "AuditEvent",
     "Base",
     "CallLeg",
@@ -56,6 +61,7 @@ __all__ = [
     "ClinicianStatus",
     "CommunityRoute",
     "EscalationLevel",
+    "Ethnicity",
     "LegRole",
     "Message",
     "MessageDirection",
@@ -68,10 +74,12 @@ __all__ = [
     "PlaceOfSafety",
     "Priority",
     "Profession",
+    "RcrpPhase",
     "RecordStatus",
     "RegistrationBody",
     "RequestStatus",
     "Role",
+    "Sex",
     "Shift",
     "Skill",
     "Task",

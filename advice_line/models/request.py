@@ -53,12 +53,52 @@ class Priority(enum.IntEnum):
     ROUTINE = 3
 
 
+class AgeBand(enum.StrEnum):
+    """The person's age band (as the Home Office s136 return groups ages)."""
+
+    UNDER_18 = "under_18"
+    AGE_18_24 = "18_24"
+    AGE_25_34 = "25_34"
+    AGE_35_44 = "35_44"
+    AGE_45_54 = "45_54"
+    AGE_55_64 = "55_64"
+    AGE_65_PLUS = "65_plus"
+
+
+class Sex(enum.StrEnum):
+    """The person's sex as recorded for the s136 return."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+
+
+class Ethnicity(enum.StrEnum):
+    """Broad ethnic group (the Home Office's five groups)."""
+
+    WHITE = "white"
+    MIXED = "mixed"
+    ASIAN = "asian"
+    BLACK = "black"
+    OTHER = "other"
+
+
+class RcrpPhase(enum.StrEnum):
+    """The Right Care, Right Person phase of the incident."""
+
+    CONCERN_FOR_WELFARE = "concern_for_welfare"
+    WALK_OUT_AWOL = "walk_out_awol"
+    S136_HANDOVER = "s136_handover"
+    CONVEYANCE = "conveyance"
+
+
 class AdviceRequest(Base):
     """An officer's request for advice, from first contact to close."""
 
     __tablename__ = "advice_request"
     __table_args__ = (
         sa.Index("ix_advice_request_queue", "status", "priority", "waiting_since", "id"),
+        sa.Index("ix_advice_request_received_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,6 +117,11 @@ class AdviceRequest(Base):
     in_dwelling: Mapped[bool | None]
     risk_to_life: Mapped[bool] = mapped_column(default=False)
     subject_under_18: Mapped[bool | None]
+    subject_age_band: Mapped[AgeBand | None] = mapped_column(str_enum(AgeBand, "age_band"))
+    subject_sex: Mapped[Sex | None] = mapped_column(str_enum(Sex, "sex"))
+    subject_ethnicity: Mapped[Ethnicity | None] = mapped_column(str_enum(Ethnicity, "ethnicity"))
+    rcrp_phase: Mapped[RcrpPhase | None] = mapped_column(str_enum(RcrpPhase, "rcrp_phase"))
+    area: Mapped[str | None] = mapped_column(sa.String(80))
     priority: Mapped[Priority] = mapped_column(sa.SmallInteger)
     skills_needed: Mapped[list[Skill]] = mapped_column(sa.JSON, default=list)
     escalation_level: Mapped[EscalationLevel] = mapped_column(

@@ -19,19 +19,23 @@ from advice_line.audit import Actor, record_event
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
+    AgeBand,
     Channel,
     Clinician,
     ClinicianStatus,
     CommunityRoute,
     EscalationLevel,
+    Ethnicity,
     Offer,
     OfferOutcome,
     OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
     Priority,
+    RcrpPhase,
     RecordStatus,
     RequestStatus,
+    Sex,
     Skill,
     Task,
     TaskKind,
@@ -101,6 +105,11 @@ class RecordInput:
     rationale: str | None = None
     safeguarding: Mapping[str, bool] = field(default_factory=dict)
     follow_up: str | None = None
+    subject_age_band: AgeBand | None = None
+    subject_sex: Sex | None = None
+    subject_ethnicity: Ethnicity | None = None
+    rcrp_phase: RcrpPhase | None = None
+    area: str | None = None
 
 
 # --- loading and shared steps -------------------------------------------------------
@@ -647,6 +656,8 @@ def validate_record(
         errors["destination"] = "Say where the person is going now."
     if record.outcome == OutcomeCode.COMMUNITY_ROUTE and record.community_route is None:
         errors["community_route"] = "Choose the community route."
+    if record.area is not None and len(record.area) > column_length(AdviceRequest, "area"):
+        errors["area"] = f"Must be at most {column_length(AdviceRequest, 'area')} characters."
     for name in ("destination", "follow_up"):
         value = getattr(record, name)
         limit = column_length(AdviceRecord, name)
@@ -696,7 +707,7 @@ def complete_record(
         advice = AdviceRecord(request_id=request.id, clinician_id=clinician.id, created_at=now)
         session.add(advice)
     advice.status = RecordStatus.COMPLETE
-    _record_fields(advice, record)
+    _record_fields(advice, record, request)
     advice.completed_at = now
     session.flush()
     for question, answer in record.safeguarding.items():
@@ -992,7 +1003,10 @@ def sweep_lost_consoles(
     return list(quiet)
 
 
-def _record_fields(advice: AdviceRecord, record: RecordInput) -> None:
+def _record_fields(advice: AdviceRecord, record: RecordInput, request: AdviceRequest) -> None:
+    for name in ("subject_age_band", "subject_sex", "subject_ethnicity", "rcrp_phase", "area"):
+        if getattr(record, name) is not None:
+            setattr(request, name, getattr(record, name))
     advice.outcome = record.outcome
     advice.place_of_safety = record.place_of_safety
     advice.police_station_authorised = record.police_station_authorised
@@ -1019,9 +1033,13 @@ def save_draft(
     if _accepted_offer(session, request).clinician_id != clinician_id:
         raise IllegalTransition("Only the clinician who took the request can write its record.")
     errors = {
-        name: f"Must be at most {column_length(AdviceRecord, name)} characters."
-        for name in ("destination", "follow_up")
-        if len(getattr(record, name) or "") > column_length(AdviceRecord, name)
+        name: f"Must be at most {column_length(model, name)} characters."
+        for model, name in (
+            (AdviceRecord, "destination"),
+            (AdviceRecord, "follow_up"),
+            (AdviceRequest, "area"),
+        )
+        if len(getattr(record, name) or "") > column_length(model, name)
     }
     if errors:
         raise InvalidInput(errors)
@@ -1031,7 +1049,7 @@ def save_draft(
     if advice is None:
         advice = AdviceRecord(request_id=request.id, clinician_id=clinician_id, created_at=now)
         session.add(advice)
-    _record_fields(advice, record)
+    _record_fields(advice, record, request)
     session.flush()
     record_event(
         session,

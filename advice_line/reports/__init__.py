@@ -1,0 +1,1 @@
+"""Manager reports: dashboard, equality monitoring, follow-up, drill-down, exports."""

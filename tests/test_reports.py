@@ -1,0 +1,273 @@
+"""Every dashboard figure against numbers worked out by hand on a small week."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from advice_line.models import (
+    AdviceRecord,
+    AdviceRequest,
+    AgeBand,
+    Channel,
+    CommunityRoute,
+    Ethnicity,
+    Offer,
+    OfferOutcome,
+    Officer,
+    OfficerDecision,
+    OutcomeCode,
+    PlaceOfSafety,
+    Priority,
+    RecordStatus,
+    RequestStatus,
+    Sex,
+    Task,
+    TaskKind,
+)
+from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
+from tests.builders import add_clinician
+
+WEEK = Filters(start=date(2026, 11, 16), end=date(2026, 11, 22))
+
+
+def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    """A November 2026 moment (London is on GMT, so UTC reads the same)."""
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+def make(
+    session: Session,
+    received: datetime,
+    *,
+    channel: Channel = Channel.VOICE,
+    answered_after: int | None = None,
+    abandoned_after: int | None = None,
+    cancelled: bool = False,
+    outcome: OutcomeCode | None = None,
+    decision: OfficerDecision | None = None,
+    clinician_id: int | None = None,
+    **subject: object,
+) -> AdviceRequest:
+    """A request as its history left it."""
+    request = AdviceRequest(
+        channel=channel,
+        status=RequestStatus.QUEUED,
+        priority=Priority.ROUTINE,
+        skills_needed=[],
+        received_at=received,
+        queued_at=received,
+        waiting_since=received,
+        **subject,
+    )
+    session.add(request)
+    session.flush()
+    if answered_after is not None:
+        request.accepted_at = received + timedelta(seconds=answered_after)
+        request.status = RequestStatus.CLOSED
+        assert clinician_id is not None
+        session.add(
+            Offer(
+                request_id=request.id,
+                clinician_id=clinician_id,
+                offered_at=received,
+                expires_at=received,
+                outcome=OfferOutcome.ACCEPTED,
+                responded_at=request.accepted_at,
+            )
+        )
+        session.add(
+            AdviceRecord(
+                request_id=request.id,
+                clinician_id=clinician_id,
+                status=RecordStatus.COMPLETE,
+                outcome=outcome,
+                community_route=CommunityRoute.CRISIS_TEAM
+                if outcome == OutcomeCode.COMMUNITY_ROUTE
+                else None,
+                place_of_safety=PlaceOfSafety.HEALTH_BASED
+                if outcome == OutcomeCode.S136_ADVISED
+                else None,
+                destination="Home" if outcome == OutcomeCode.COMMUNITY_ROUTE else None,
+                officer_decision=decision,
+                created_at=received,
+                completed_at=received + timedelta(minutes=20),
+            )
+        )
+    if abandoned_after is not None:
+        request.status = RequestStatus.ABANDONED
+        request.abandoned_at = received + timedelta(seconds=abandoned_after)
+    if cancelled:
+        request.status = RequestStatus.CANCELLED
+    session.flush()
+    return request
+
+
+@pytest.fixture
+def week(session: Session) -> dict[str, object]:
+    """Seven requests in the week of 16 November 2026, and one just after it."""
+    first, second = add_clinician(session), add_clinician(session)
+    met = Officer(force="Metropolitan Police Service", collar_number="MP1", created_at=at(1, 0))
+    session.add(met)
+    session.flush()
+    r1 = make(
+        session,
+        at(16, 10, 0),
+        answered_after=20,
+        clinician_id=first.id,
+        outcome=OutcomeCode.COMMUNITY_ROUTE,
+        decision=OfficerDecision.NOT_DETAINED,
+        subject_age_band=AgeBand.AGE_25_34,
+        subject_sex=Sex.FEMALE,
+        subject_ethnicity=Ethnicity.WHITE,
+        officer_id=met.id,
+    )
+    make(
+        session,
+        at(16, 10, 30),
+        answered_after=45,
+        clinician_id=first.id,
+        outcome=OutcomeCode.S136_ADVISED,
+        decision=OfficerDecision.DETAINED,
+        subject_age_band=AgeBand.AGE_18_24,
+        subject_sex=Sex.MALE,
+        subject_ethnicity=Ethnicity.BLACK,
+        claimed_force="British Transport Police",
+    )
+    make(
+        session,
+        at(17, 23, 10),
+        channel=Channel.SMS,
+        answered_after=90,
+        clinician_id=second.id,
+        outcome=OutcomeCode.S136_ADVISED,
+        subject_age_band=AgeBand.AGE_18_24,
+        subject_sex=Sex.MALE,
+        subject_ethnicity=Ethnicity.BLACK,
+    )
+    r4 = make(session, at(18, 2, 0), abandoned_after=15)
+    r5 = make(session, at(18, 2, 30), abandoned_after=40)
+    make(session, at(19, 12, 0), cancelled=True)
+    make(session, at(22, 23, 30))
+    make(session, at(23, 0, 10))  # Monday of the next week: outside
+    for request, done in ((r4, True), (r5, False)):
+        assert request.abandoned_at is not None
+        session.add(
+            Task(
+                kind=TaskKind.CALL_BACK,
+                request_id=request.id,
+                description="Call back",
+                created_at=request.abandoned_at,
+                due_at=request.abandoned_at + timedelta(minutes=5),
+                done_at=request.abandoned_at + timedelta(minutes=10) if done else None,
+            )
+        )
+    session.commit()
+    return {"first": first.id, "r1": r1.id}
+
+
+def test_volume_answering_and_abandonment(session: Session, week: dict[str, object]) -> None:
+    board = dashboard(session, WEEK)
+    assert board.volume == 7
+    assert board.queued == 6  # the cancelled request never counts against the line
+    assert board.answered == 3
+    assert board.answered_within == {30: 16.7, 60: 33.3}  # 1/6 and 2/6
+    assert board.median_answer_seconds == 45
+    assert board.p90_answer_seconds == 90
+    assert board.abandoned == 2
+    assert board.abandonment_rate == 33.3
+    assert board.median_call_back_minutes == 10
+    assert board.call_backs_outstanding == 1
+
+
+def test_outcomes_and_the_officers_decisions(session: Session, week: dict[str, object]) -> None:
+    board = dashboard(session, WEEK)
+    assert board.outcomes == {"community_route": 1, "s136_advised": 2}
+    assert board.community_routes == {"crisis_team": 1}
+    assert board.advice_against_decision == {
+        "not advised": {"not detained": 1},
+        "s136 advised": {"detained": 1, "not reported": 1},
+    }
+
+
+def test_hour_weekday_and_week(session: Session, week: dict[str, object]) -> None:
+    board = dashboard(session, WEEK)
+    assert {h: n for h, n in enumerate(board.by_hour) if n} == {2: 2, 10: 2, 12: 1, 23: 2}
+    assert board.by_weekday == [2, 1, 2, 1, 0, 0, 1]
+    assert board.by_week == {"2026-11-16": {"volume": 7, "answered_within_30_percent": 16.7}}
+
+
+def test_equality_monitoring(session: Session, week: dict[str, object]) -> None:
+    equality = dashboard(session, WEEK).equality
+    assert equality["age band"] == {
+        "18_24": {
+            "advised": 2,
+            "s136_advised_percent": 100.0,
+            "detained_percent_of_reported": 100.0,
+        },
+        "25_34": {"advised": 1, "s136_advised_percent": 0.0, "detained_percent_of_reported": 0.0},
+    }
+    assert equality["sex"]["male"]["advised"] == 2
+    assert equality["ethnicity"]["white"] == {
+        "advised": 1,
+        "s136_advised_percent": 0.0,
+        "detained_percent_of_reported": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "volume"),
+    [
+        ({"channel": Channel.SMS}, 1),
+        ({"age_band": AgeBand.AGE_18_24}, 2),
+        ({"force": "British Transport Police"}, 1),
+        ({"force": "Metropolitan Police Service"}, 1),
+        ({"end": date(2026, 11, 23)}, 8),
+        ({"start": date(2026, 11, 18), "end": date(2026, 11, 18)}, 2),
+    ],
+)
+def test_filters(
+    session: Session, week: dict[str, object], changes: dict[str, object], volume: int
+) -> None:
+    filters = Filters(**{**WEEK.__dict__, **changes})
+    assert dashboard(session, filters).volume == volume
+
+
+def test_the_clinician_filter(session: Session, week: dict[str, object]) -> None:
+    filters = Filters(start=WEEK.start, end=WEEK.end, clinician_id=int(str(week["first"])))
+    board = dashboard(session, filters)
+    assert (board.volume, board.answered, board.median_answer_seconds) == (2, 2, 32.5)
+
+
+def test_hours_are_london_hours_in_summer(session: Session) -> None:
+    make(session, datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
+    session.commit()
+    board = dashboard(session, Filters(start=date(2026, 7, 1), end=date(2026, 7, 1)))
+    assert board.by_hour[10] == 1  # 09:30 UTC is 10:30 BST
+
+
+def test_an_empty_period_has_no_rates(session: Session) -> None:
+    board = dashboard(session, WEEK)
+    assert (board.volume, board.answered_within, board.median_answer_seconds) == (
+        0,
+        {30: None, 60: None},
+        None,
+    )
+
+
+def test_follow_up_lists(session: Session, week: dict[str, object]) -> None:
+    now = at(18, 3, 0)
+    lists = follow_up(session, now)
+    assert [t.kind for t in lists.open_tasks] == [TaskKind.CALL_BACK]
+    assert lists.overdue_tasks == lists.open_tasks  # due 02:30:40 + 5 min, before 03:00
+    assert lists.safeguarding_tasks == []
+    assert lists.without_destination == []
+
+
+def test_percentiles() -> None:
+    assert nearest_rank([5, 1, 3, 2, 4], 90) == 5
+    assert nearest_rank([5, 1, 3, 2, 4], 50) == 3
+    assert nearest_rank([], 90) is None
+    assert median([1, 2, 3, 4]) == 2.5
