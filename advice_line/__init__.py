@@ -135,6 +135,7 @@ def create_app(
     from advice_line.auth.roles import Staff
     from advice_line.console import live
     from advice_line.console import routes as console_routes
+    from advice_line.reports import routes as report_routes
     from advice_line.telephony import dialer, webhooks
 
     login_manager.user_loader(Staff.load)
@@ -150,6 +151,7 @@ def create_app(
 
         app.register_blueprint(simulator_routes.bp)
     app.register_blueprint(console_routes.bp)
+    app.register_blueprint(report_routes.bp)
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")
     return app

@@ -12,6 +12,7 @@ NODE_MODULES = PROJECT_ROOT / "node_modules"
 PACKAGES = {
     "nhsuk": NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk",
     "socket.io": NODE_MODULES / "socket.io-client" / "dist",
+    "chart.js": NODE_MODULES / "chart.js" / "dist",
 }
 
 

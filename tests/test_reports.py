@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from advice_line.clock import utcnow
+from advice_line.demo import seed_demo
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
+    AuditEvent,
     Channel,
     CommunityRoute,
     Ethnicity,
@@ -28,7 +36,9 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
+from advice_line.reports.routes import EXPORT_COLUMNS
 from tests.builders import add_clinician
+from tests.test_console import sign_in
 
 WEEK = Filters(start=date(2026, 11, 16), end=date(2026, 11, 22))
 
@@ -106,7 +116,14 @@ def make(
 
 
 @pytest.fixture
-def week(session: Session) -> dict[str, object]:
+def staff(session: Session) -> None:
+    """The demo's staff accounts (and its clinicians, who have no requests here)."""
+    seed_demo(session, now=utcnow())
+    session.commit()
+
+
+@pytest.fixture
+def week(session: Session, staff: None) -> dict[str, object]:
     """Seven requests in the week of 16 November 2026, and one just after it."""
     first, second = add_clinician(session), add_clinician(session)
     met = Officer(force="Metropolitan Police Service", collar_number="MP1", created_at=at(1, 0))
@@ -241,7 +258,7 @@ def test_the_clinician_filter(session: Session, week: dict[str, object]) -> None
     assert (board.volume, board.answered, board.median_answer_seconds) == (2, 2, 32.5)
 
 
-def test_hours_are_london_hours_in_summer(session: Session) -> None:
+def test_hours_are_london_hours_in_summer(session: Session, staff: None) -> None:
     make(session, datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
     session.commit()
     board = dashboard(session, Filters(start=date(2026, 7, 1), end=date(2026, 7, 1)))
@@ -271,3 +288,120 @@ def test_percentiles() -> None:
     assert nearest_rank([5, 1, 3, 2, 4], 50) == 3
     assert nearest_rank([], 90) is None
     assert median([1, 2, 3, 4]) == 2.5
+
+
+# --- the pages ------------------------------------------------------------------------
+
+QUERY = "?start=2026-11-16&end=2026-11-22"
+
+
+@pytest.fixture
+def manager(app: Flask, week: dict[str, object]) -> FlaskClient:
+    return sign_in(app, "morgan")
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("anonymous", 302), ("amira", 403), ("sam", 403), ("alex", 403), ("morgan", 200)],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/reports/{QUERY}",
+        "/reports/follow-up",
+        f"/reports/requests.csv{QUERY}",
+        f"/reports/s136-return.csv{QUERY}",
+        "/reports/requests/{r1}",
+    ],
+)
+def test_only_managers_see_the_reports(
+    app: Flask, week: dict[str, object], role: str, status: int, path: str
+) -> None:
+    client = sign_in(app, role)
+    assert client.get(path.format(r1=week["r1"])).status_code == status
+
+
+def test_the_dashboard_page_shows_the_figures(manager: FlaskClient) -> None:
+    page = manager.get(f"/reports/{QUERY}").get_data(as_text=True)
+    assert '<dd class="nhsuk-summary-list__value" id="volume">7</dd>' in page
+    assert 'id="within-30">16.7%<' in page
+    assert "2 (33.3%)" in page
+    assert "chart.umd.min.js" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?start=2026-11-22&end=2026-11-16", "end"),
+        ("?start=yesterday&end=2026-11-16", "start"),
+        ("?start=2020-01-01&end=2026-11-16", "end"),
+        (f"{QUERY}&channel=pigeon", "channel"),
+        (f"{QUERY}&clinician=-3", "clinician"),
+    ],
+)
+def test_bad_filters_are_shown_beside_the_field(
+    manager: FlaskClient, query: str, field: str
+) -> None:
+    response = manager.get(f"/reports/{query}")
+    assert response.status_code == 400
+    assert f'id="{field}-error"' in response.get_data(as_text=True)
+    assert manager.get(f"/reports/requests.csv{query}").status_code == 400
+
+
+def test_the_requests_export_has_a_row_per_request(manager: FlaskClient) -> None:
+    response = manager.get(f"/reports/requests.csv{QUERY}")
+    assert response.mimetype == "text/csv"
+    assert response.is_streamed
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 7
+    assert list(rows[0]) == list(EXPORT_COLUMNS)
+    first = rows[0]
+    assert (first["channel"], first["force"], first["outcome"], first["seconds_to_answer"]) == (
+        "voice",
+        "Metropolitan Police Service",
+        "community_route",
+        "20.0",
+    )
+    assert first["received_london"] == "16 Nov 2026 10:00:00 GMT"
+    assert [r["abandoned"] for r in rows].count("True") == 2
+
+
+def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None:
+    rows = list(
+        csv.DictReader(
+            io.StringIO(manager.get(f"/reports/s136-return.csv{QUERY}").get_data(as_text=True))
+        )
+    )
+    assert rows == [
+        {
+            "force": "British Transport Police",
+            "month": "2026-11",
+            "age_band": "18_24",
+            "sex": "male",
+            "ethnicity": "black",
+            "place_of_safety_advised": "health_based",
+            "conveyance": "not recorded",
+            "advice_line_reference": rows[0]["advice_line_reference"],
+        }
+    ]
+
+
+def test_the_timeline_shows_everything_and_the_view_is_audited(
+    manager: FlaskClient, session: Session, week: dict[str, object]
+) -> None:
+    page = manager.get(f"/reports/requests/{week['r1']}").get_data(as_text=True)
+    assert "AL-" in page
+    assert "request.viewed" in page
+    views = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "request.viewed", AuditEvent.request_id == week["r1"]
+        )
+    ).all()
+    assert len(views) == 1
+    assert views[0].actor_kind == "user"
+
+
+def test_the_follow_up_page_lists_open_call_backs(manager: FlaskClient) -> None:
+    page = manager.get("/reports/follow-up").get_data(as_text=True)
+    assert "All open tasks (1)" in page
+    assert "Overdue tasks (1)" in page

@@ -29,7 +29,6 @@ from advice_line.models import (
     AdviceRequest,
     AgeBand,
     Channel,
-    Ethnicity,
     Offer,
     OfferOutcome,
     Officer,
@@ -38,7 +37,6 @@ from advice_line.models import (
     RcrpPhase,
     RecordStatus,
     RequestStatus,
-    Sex,
     Task,
     TaskKind,
 )
@@ -291,12 +289,3 @@ def follow_up(session: Session, now: datetime) -> FollowUp:
         safeguarding_tasks=[t for t in open_tasks if t.kind == TaskKind.SAFEGUARDING],
         without_destination=without,
     )
-
-
-FILTER_CHOICES = {
-    "channel": [c.value for c in Channel],
-    "rcrp_phase": [p.value for p in RcrpPhase],
-    "age_band": [a.value for a in AgeBand],
-    "sex": [s.value for s in Sex],
-    "ethnicity": [e.value for e in Ethnicity],
-}

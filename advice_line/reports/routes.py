@@ -1,0 +1,244 @@
+"""Manager pages: dashboard, follow-up, one request's timeline, CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from advice_line.audit import Actor, record_event
+from advice_line.auth.roles import roles_required
+from advice_line.clock import LONDON, london, utcnow
+from advice_line.extensions import db
+from advice_line.models import (
+    AdviceRecord,
+    AdviceRequest,
+    AuditEvent,
+    CallLeg,
+    Message,
+    OfficerDecision,
+    Role,
+)
+from advice_line.reports.forms import FilterForm, default_period
+from advice_line.reports.queries import DAYS, TARGETS, dashboard, follow_up, requests_query
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+#: The CSV export's columns, in order (documented in the README).
+EXPORT_COLUMNS = (
+    "reference",
+    "received_london",
+    "channel",
+    "force",
+    "area",
+    "rcrp_phase",
+    "age_band",
+    "sex",
+    "ethnicity",
+    "officer_verified",
+    "risk_to_life",
+    "under_18",
+    "in_dwelling",
+    "priority",
+    "status",
+    "seconds_to_answer",
+    "abandoned",
+    "outcome",
+    "community_route",
+    "place_of_safety",
+    "destination",
+    "officer_decision",
+    "clinician_id",
+)
+S136_RETURN_COLUMNS = (
+    "force",
+    "month",
+    "age_band",
+    "sex",
+    "ethnicity",
+    "place_of_safety_advised",
+    "conveyance",
+    "advice_line_reference",
+)
+
+
+def _form() -> FilterForm:
+    """The filter form from the query string (the last 28 days when there is none)."""
+    if request.args:
+        return FilterForm(formdata=request.args)
+    return FilterForm(formdata=MultiDict(default_period(utcnow().astimezone(LONDON).date())))
+
+
+@bp.get("/")
+@roles_required(Role.MANAGER)
+def index() -> ResponseReturnValue:
+    """The dashboard for a period and filters."""
+    form = _form()
+    if not form.validate():
+        return render_template("reports/dashboard.html", form=form, board=None), 400
+    board = dashboard(db.session(), form.filters())
+    return render_template(
+        "reports/dashboard.html",
+        form=form,
+        board=board,
+        targets=TARGETS,
+        days=DAYS,
+        query=request.query_string.decode(),
+    )
+
+
+@bp.get("/follow-up")
+@roles_required(Role.MANAGER)
+def follow_up_page() -> str:
+    """Open, overdue and safeguarding tasks; records without a destination."""
+    now = utcnow()
+    return render_template("reports/follow_up.html", lists=follow_up(db.session(), now), now=now)
+
+
+@bp.get("/requests/<int:request_id>")
+@roles_required(Role.MANAGER)
+def timeline(request_id: int) -> str:
+    """Everything that happened to one request, in order; the view itself is audited."""
+    advice = db.session.get(AdviceRequest, request_id)
+    if advice is None:
+        abort(404)
+    record_event(
+        db.session(),
+        Actor("user", current_user.id, request.remote_addr),
+        "request.viewed",
+        now=utcnow(),
+        request_id=advice.id,
+        subject=("advice_request", advice.id),
+    )
+    db.session.commit()
+    entries: list[tuple[datetime, str, str]] = []
+    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == advice.id)):
+        who = f"{event.actor_kind} {event.actor_user_id or event.source or ''}".strip()
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(event.detail.items()))
+        entries.append((event.occurred_at, event.action, f"{who}. {detail}".strip(". ")))
+    for leg in db.session.scalars(select(CallLeg).where(CallLeg.request_id == advice.id)):
+        entries.append(
+            (leg.created_at, f"call leg ({leg.role.value})", f"{leg.number}, {leg.status.value}")
+        )
+        if leg.joined_at:
+            entries.append((leg.joined_at, f"call leg joined ({leg.role.value})", leg.number))
+        if leg.ended_at:
+            entries.append((leg.ended_at, f"call leg ended ({leg.role.value})", leg.status.value))
+    for message in db.session.scalars(select(Message).where(Message.request_id == advice.id)):
+        entries.append((message.created_at, f"message {message.direction.value}", message.body))
+    record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
+    return render_template(
+        "reports/timeline.html",
+        advice=advice,
+        record=record,
+        entries=sorted(entries, key=lambda e: e[0]),
+    )
+
+
+def _csv_line(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def _value(value: object) -> object:
+    if hasattr(value, "value"):
+        return value.value
+    return "" if value is None else value
+
+
+def _export(rows: Iterator[str], name: str) -> Response:
+    return Response(
+        stream_with_context(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/requests.csv")
+@roles_required(Role.MANAGER)
+def export_requests() -> ResponseReturnValue:
+    """One row per request in the period, streamed in batches."""
+    form = _form()
+    if not form.validate():
+        return {"errors": form.errors}, 400
+    query = requests_query(form.filters()).execution_options(yield_per=1000)
+
+    def rows() -> Iterator[str]:
+        yield _csv_line(EXPORT_COLUMNS)
+        for advice, record, force, clinician_id in db.session.execute(query):
+            waited = (
+                (advice.accepted_at - advice.waiting_since).total_seconds()
+                if advice.accepted_at and advice.waiting_since
+                else ""
+            )
+            yield _csv_line(
+                _value(v)
+                for v in (
+                    advice.reference,
+                    london(advice.received_at),
+                    advice.channel,
+                    force,
+                    advice.area,
+                    advice.rcrp_phase,
+                    advice.subject_age_band,
+                    advice.subject_sex,
+                    advice.subject_ethnicity,
+                    advice.officer_verified,
+                    advice.risk_to_life,
+                    advice.subject_under_18,
+                    advice.in_dwelling,
+                    int(advice.priority),
+                    advice.status,
+                    waited,
+                    advice.abandoned_at is not None,
+                    record.outcome if record else None,
+                    record.community_route if record else None,
+                    record.place_of_safety if record else None,
+                    record.destination if record else None,
+                    record.officer_decision if record else None,
+                    clinician_id,
+                )
+            )
+
+    return _export(rows(), "advice-line-requests.csv")
+
+
+@bp.get("/s136-return.csv")
+@roles_required(Role.MANAGER)
+def export_s136_return() -> ResponseReturnValue:
+    """Detentions the officers reported, shaped like the Home Office s136 return."""
+    form = _form()
+    if not form.validate():
+        return {"errors": form.errors}, 400
+    query = (
+        requests_query(form.filters())
+        .where(AdviceRecord.officer_decision == OfficerDecision.DETAINED)
+        .execution_options(yield_per=1000)
+    )
+
+    def rows() -> Iterator[str]:
+        yield _csv_line(S136_RETURN_COLUMNS)
+        for advice, record, force, _clinician in db.session.execute(query):
+            yield _csv_line(
+                _value(v)
+                for v in (
+                    force or "not known",
+                    advice.received_at.astimezone(LONDON).strftime("%Y-%m"),
+                    advice.subject_age_band or "not recorded",
+                    advice.subject_sex or "not recorded",
+                    advice.subject_ethnicity or "not recorded",
+                    record.place_of_safety if record and record.place_of_safety else "none advised",
+                    "not recorded",
+                    advice.reference,
+                )
+            )
+
+    return _export(rows(), "s136-return.csv")
