@@ -490,3 +490,32 @@ def test_a_senior_takes_or_gives_away_a_waiting_request(app: Flask, demo: Sessio
     assert given.status == RequestStatus.OFFERED
     assert given.offers[-1].clinician_id == chloe
     assert datetime.now(UTC) > given.offers[-1].offered_at
+
+
+def test_the_record_carries_the_monitoring_details_to_the_request(
+    app: Flask, demo: Session
+) -> None:
+    client, request = _wrapped_up(app, demo)
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/record",
+        data={
+            **record_form(),
+            "subject_age_band": "18_24",
+            "subject_sex": "female",
+            "subject_ethnicity": "asian",
+            "rcrp_phase": "concern_for_welfare",
+            "area": "Lambeth",
+            "intent": "complete",
+            "csrf_token": csrf(client, path),
+        },
+    )
+    assert response.status_code == 302
+    demo.rollback()
+    stored = demo.get_one(AdviceRequest, request.id)
+    assert (stored.subject_age_band, stored.subject_sex, stored.subject_ethnicity) == (
+        "18_24",
+        "female",
+        "asian",
+    )
+    assert (stored.rcrp_phase, stored.area) == ("concern_for_welfare", "Lambeth")

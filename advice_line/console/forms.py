@@ -7,7 +7,15 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
-from advice_line.models import CommunityRoute, OutcomeCode, PlaceOfSafety
+from advice_line.models import (
+    AgeBand,
+    CommunityRoute,
+    Ethnicity,
+    OutcomeCode,
+    PlaceOfSafety,
+    RcrpPhase,
+    Sex,
+)
 from advice_line.routing.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
 
 
@@ -49,6 +57,10 @@ ROUTES = choices(
 YES_NO = choices([("yes", "Yes"), ("no", "No")])
 
 
+def _optional(enum_values: list[str]) -> list[SelectChoice]:
+    return choices([("", "Not recorded"), *((v, v.replace("_", " ")) for v in enum_values)])
+
+
 class RecordForm(FlaskForm):  # type: ignore[misc]
     """The consultation record, as DESIGN.md section 2 describes it."""
 
@@ -70,6 +82,17 @@ class RecordForm(FlaskForm):  # type: ignore[misc]
     person_is_carer = RadioField(
         SAFEGUARDING_QUESTIONS["person_is_carer"], choices=YES_NO, validators=[Optional()]
     )
+    subject_age_band = SelectField(
+        "Age band", choices=_optional([a.value for a in AgeBand]), default=""
+    )
+    subject_sex = SelectField("Sex", choices=_optional([s.value for s in Sex]), default="")
+    subject_ethnicity = SelectField(
+        "Ethnic group", choices=_optional([e.value for e in Ethnicity]), default=""
+    )
+    rcrp_phase = SelectField(
+        "RCRP phase", choices=_optional([p.value for p in RcrpPhase]), default=""
+    )
+    area = StringField("Area (borough or district)", validators=[Length(max=80)])
     domestic_abuse = RadioField(
         SAFEGUARDING_QUESTIONS["domestic_abuse"], choices=YES_NO, validators=[Optional()]
     )
@@ -94,6 +117,15 @@ class RecordForm(FlaskForm):  # type: ignore[misc]
             rationale=(self.rationale.data or "").strip() or None,
             safeguarding=answers,
             follow_up=(self.follow_up.data or "").strip() or None,
+            subject_age_band=AgeBand(self.subject_age_band.data)
+            if self.subject_age_band.data
+            else None,
+            subject_sex=Sex(self.subject_sex.data) if self.subject_sex.data else None,
+            subject_ethnicity=(
+                Ethnicity(self.subject_ethnicity.data) if self.subject_ethnicity.data else None
+            ),
+            rcrp_phase=RcrpPhase(self.rcrp_phase.data) if self.rcrp_phase.data else None,
+            area=(self.area.data or "").strip() or None,
         )
 
 

@@ -150,6 +150,10 @@ def _record_form(advice: AdviceRequest) -> RecordForm:
         form.place_of_safety.data = record.place_of_safety.value if record.place_of_safety else ""
         form.community_route.data = record.community_route.value if record.community_route else ""
         form.outcome.data = record.outcome.value if record.outcome else None
+        for name in ("subject_age_band", "subject_sex", "subject_ethnicity", "rcrp_phase"):
+            value = getattr(advice, name)
+            getattr(form, name).data = value.value if value else ""
+        form.area.data = advice.area
     return form
 
 
