@@ -1,10 +1,11 @@
-"""Flask commands: ``flask seed-demo`` and ``flask scheduler``."""
+"""Flask commands: ``seed-demo``, ``seed-history`` and ``scheduler``."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import time
 from types import FrameType
 
 import click
@@ -14,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
+from advice_line.history import seed_history
 from advice_line.routing.policy import RoutingPolicy
 from advice_line.routing.scheduler import Scheduler
 
@@ -31,6 +33,28 @@ def seed_demo_command() -> None:
     click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
     for username, role, name in demo_logins():
         click.echo(f"  {username:<8} {role:<17} {name}")
+
+
+@bp.cli.command("seed-history")
+@click.option(
+    "--requests",
+    "count",
+    type=click.IntRange(1, 5_000_000),
+    default=10_000,
+    show_default=True,
+    help="How many past requests to generate.",
+)
+def seed_history_command(count: int) -> None:
+    """Generate realistic past requests for reports (demo mode only)."""
+    if current_app.config["ADVICE_LINE_MODE"] != "demo":
+        raise click.ClickException("seed-history runs only with ADVICE_LINE_MODE=demo")
+    started = time.perf_counter()
+    try:
+        seed_history(db.session(), count, end=utcnow(), forces=current_app.config["FORCES"])
+    except ValueError as refused:
+        raise click.ClickException(str(refused)) from None
+    db.session.commit()
+    click.echo(f"Added {count} past requests in {time.perf_counter() - started:.1f} s.")
 
 
 def build_scheduler(name: str) -> Scheduler:

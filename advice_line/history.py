@@ -1,0 +1,255 @@
+"""Realistic request history for reports and benchmarks: ``flask seed-history``.
+
+Volumes follow the hour of day and day of week (evenings and weekend nights busiest);
+most requests are answered within seconds, a few are abandoned (with a call-back task)
+or cancelled; outcomes, officers' decisions and the people's details follow plausible
+shares. Rows are written in batches with Core inserts, so a million take minutes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from advice_line.clock import LONDON
+from advice_line.models import (
+    AdviceRecord,
+    AdviceRequest,
+    AgeBand,
+    Channel,
+    Clinician,
+    CommunityRoute,
+    EscalationLevel,
+    Ethnicity,
+    OfficerDecision,
+    OutcomeCode,
+    PlaceOfSafety,
+    Priority,
+    RcrpPhase,
+    RecordStatus,
+    RequestStatus,
+    Sex,
+    Task,
+    TaskKind,
+)
+
+BATCH = 5_000
+PER_DAY = 300
+HOUR_WEIGHTS = [3, 2, 2, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 5, 6, 7, 8, 8, 8, 8, 7, 6, 4]
+DAY_WEIGHTS = [6, 6, 6, 7, 9, 10, 8]  # Monday first
+OUTCOMES = {
+    OutcomeCode.S136_ADVISED: 20,
+    OutcomeCode.COMMUNITY_ROUTE: 45,
+    OutcomeCode.S135_AMHP_ROUTE: 5,
+    OutcomeCode.MEDICAL_EMERGENCY: 8,
+    OutcomeCode.NO_MENTAL_HEALTH_ROLE: 10,
+    OutcomeCode.CLINICIAN_TO_ATTEND: 4,
+    OutcomeCode.CALL_INCOMPLETE: 8,
+}
+DESTINATIONS = {
+    OutcomeCode.S135_AMHP_ROUTE: "Stays at home; AMHP assessment arranged",
+    OutcomeCode.MEDICAL_EMERGENCY: "Emergency department by ambulance",
+    OutcomeCode.NO_MENTAL_HEALTH_ROLE: "Police continue; no mental-health need",
+    OutcomeCode.CLINICIAN_TO_ATTEND: "Waiting at scene for the crisis clinician",
+    OutcomeCode.CALL_INCOMPLETE: "Not known: the call ended",
+}
+AREAS = ["Lambeth", "Southwark", "Camden", "Westminster", "Hackney", "Croydon", "City"]
+
+
+def _pick(rng: random.Random, weights: dict[Any, int]) -> Any:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _moments(rng: random.Random, count: int, end: datetime) -> list[datetime]:
+    """``count`` arrival times over enough days before ``end``, busiest when it is busy."""
+    days = max(28, count // PER_DAY)
+    first_day = (end.astimezone(LONDON) - timedelta(days=days)).date()
+    day_weights = [DAY_WEIGHTS[(first_day + timedelta(d)).weekday()] for d in range(days)]
+    chosen_days = rng.choices(range(days), weights=day_weights, k=count)
+    hours = rng.choices(range(24), weights=HOUR_WEIGHTS, k=count)
+    moments = []
+    for day, hour in zip(chosen_days, hours, strict=True):
+        local = datetime.combine(first_day + timedelta(days=day), datetime.min.time(), LONDON)
+        moments.append(local + timedelta(hours=hour, seconds=rng.randrange(3600)))
+    return sorted(moments)
+
+
+def _request_rows(
+    rng: random.Random,
+    first_id: int,
+    moments: Sequence[datetime],
+    forces: Sequence[str],
+    clinician_ids: Sequence[int],
+) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]:
+    for number, received in enumerate(moments):
+        request_id = first_id + number
+        queued = received + timedelta(seconds=rng.randint(20, 90))
+        fate = rng.random()
+        risk = rng.random() < 0.15
+        under_18 = rng.random() < 0.08
+        row: dict[str, Any] = {
+            "id": request_id,
+            "channel": _pick(rng, {Channel.VOICE: 80, Channel.SMS: 15, Channel.WHATSAPP: 5}),
+            "officer_verified": rng.random() < 0.85,
+            "claimed_force": rng.choice(forces),
+            "risk_to_life": risk,
+            "subject_under_18": under_18,
+            "in_dwelling": rng.random() < 0.2,
+            "priority": Priority.RISK_TO_LIFE
+            if risk
+            else Priority.UNDER_18
+            if under_18
+            else Priority.ROUTINE,
+            "skills_needed": ["camhs"] if under_18 else [],
+            "escalation_level": EscalationLevel.SKILLS_REQUIRED,
+            "subject_age_band": AgeBand.UNDER_18
+            if under_18
+            else _pick(
+                rng,
+                {
+                    AgeBand.AGE_18_24: 22,
+                    AgeBand.AGE_25_34: 28,
+                    AgeBand.AGE_35_44: 20,
+                    AgeBand.AGE_45_54: 14,
+                    AgeBand.AGE_55_64: 9,
+                    AgeBand.AGE_65_PLUS: 7,
+                },
+            ),
+            "subject_sex": _pick(rng, {Sex.MALE: 58, Sex.FEMALE: 41, Sex.OTHER: 1}),
+            "subject_ethnicity": _pick(
+                rng,
+                {
+                    Ethnicity.WHITE: 60,
+                    Ethnicity.BLACK: 15,
+                    Ethnicity.ASIAN: 13,
+                    Ethnicity.MIXED: 7,
+                    Ethnicity.OTHER: 5,
+                },
+            ),
+            "rcrp_phase": _pick(
+                rng,
+                {
+                    RcrpPhase.CONCERN_FOR_WELFARE: 55,
+                    RcrpPhase.WALK_OUT_AWOL: 15,
+                    RcrpPhase.S136_HANDOVER: 20,
+                    RcrpPhase.CONVEYANCE: 10,
+                },
+            ),
+            "area": rng.choice(AREAS),
+            "received_at": received,
+            "queued_at": queued,
+            "waiting_since": queued,
+        }
+        record: dict[str, Any] | None = None
+        task: dict[str, Any] | None = None
+        if fate < 0.04:
+            abandoned = queued + timedelta(seconds=rng.randint(5, 120))
+            row |= {"status": RequestStatus.ABANDONED, "abandoned_at": abandoned}
+            done = rng.random() < 0.9
+            task = {
+                "kind": TaskKind.CALL_BACK,
+                "request_id": request_id,
+                "description": f"Call back the officer on AL-{request_id}",
+                "created_at": abandoned,
+                "due_at": abandoned + timedelta(minutes=5),
+                "done_at": abandoned + timedelta(minutes=rng.randint(2, 40)) if done else None,
+            }
+        elif fate < 0.05:
+            row |= {
+                "status": RequestStatus.CANCELLED,
+                "cancelled_at": queued + timedelta(seconds=30),
+            }
+        else:
+            accepted = queued + timedelta(seconds=min(600, rng.lognormvariate(2.9, 0.8)))
+            closed = accepted + timedelta(minutes=rng.randint(6, 40))
+            row |= {
+                "status": RequestStatus.CLOSED,
+                "accepted_at": accepted,
+                "connected_at": accepted + timedelta(seconds=3),
+                "wrap_up_at": closed - timedelta(minutes=3),
+                "closed_at": closed,
+            }
+            outcome = (
+                OutcomeCode.COMMUNITY_ROUTE
+                if row["in_dwelling"] and rng.random() < 0.5
+                else _pick(rng, OUTCOMES)
+            )
+            if row["in_dwelling"] and outcome == OutcomeCode.S136_ADVISED:
+                outcome = OutcomeCode.S135_AMHP_ROUTE
+            reported = rng.random() < 0.7
+            detained = rng.random() < (0.9 if outcome == OutcomeCode.S136_ADVISED else 0.08)
+            route = (
+                rng.choice(list(CommunityRoute)) if outcome == OutcomeCode.COMMUNITY_ROUTE else None
+            )
+            record = {
+                "request_id": request_id,
+                "clinician_id": rng.choice(clinician_ids),
+                "status": RecordStatus.COMPLETE,
+                "outcome": outcome,
+                "community_route": route,
+                "place_of_safety": PlaceOfSafety.HEALTH_BASED
+                if outcome == OutcomeCode.S136_ADVISED
+                else None,
+                "police_station_authorised": False,
+                "destination": None
+                if outcome == OutcomeCode.S136_ADVISED
+                else (
+                    f"Community: {route.value.replace('_', ' ')}"
+                    if route
+                    else DESTINATIONS[outcome]
+                ),
+                "rationale": "Generated history.",
+                "safeguarding": {},
+                "officer_decision": None
+                if not reported
+                else (OfficerDecision.DETAINED if detained else OfficerDecision.NOT_DETAINED),
+                "officer_decision_at": closed + timedelta(hours=1) if reported else None,
+                "created_at": accepted,
+                "completed_at": closed,
+            }
+        yield row, record, task
+
+
+def seed_history(
+    session: Session, count: int, *, end: datetime, forces: Sequence[str], seed: int = 136
+) -> int:
+    """Add ``count`` finished requests ending before ``end``; return how many were added."""
+    clinician_ids = list(
+        session.scalars(select(Clinician.id).where(Clinician.registration_number.is_not(None)))
+    )
+    if not clinician_ids:
+        raise ValueError("There are no registered clinicians: run `flask seed-demo` first.")
+    rng = random.Random(seed)
+    first_id = (session.scalar(select(func.max(AdviceRequest.id))) or 0) + 1
+    moments = _moments(rng, count, end)
+    requests, records, tasks = [], [], []
+    defaults = dict.fromkeys(AdviceRequest.__table__.c.keys())
+    for row, record, task in _request_rows(rng, first_id, moments, forces, clinician_ids):
+        requests.append(defaults | row)
+        if record:
+            records.append(record)
+        if task:
+            tasks.append(task)
+        if len(requests) >= BATCH:
+            _flush(session, requests, records, tasks)
+    _flush(session, requests, records, tasks)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('advice_request', 'id'), "
+                "(SELECT max(id) FROM advice_request))"
+            )
+        )
+    return count
+
+
+def _flush(session: Session, *batches: list[dict[str, Any]]) -> None:
+    for table, rows in zip((AdviceRequest, AdviceRecord, Task), batches, strict=True):
+        if rows:
+            session.execute(insert(table), rows)
+            rows.clear()
