@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from advice_line.clock import LONDON
@@ -140,119 +140,197 @@ class Dashboard:
     equality: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
-def _decision_key(record: AdviceRecord | None) -> str:
-    if record is None or record.officer_decision is None:
+def _answer_seconds(dialect: str) -> Any:
+    """Seconds from first queued to taken, in SQL (SQLite keeps times as text)."""
+    if dialect == "sqlite":
+        return (
+            func.julianday(AdviceRequest.accepted_at) - func.julianday(AdviceRequest.waiting_since)
+        ) * 86400.0
+    return func.extract("epoch", AdviceRequest.accepted_at - AdviceRequest.waiting_since)
+
+
+def _utc_hour(dialect: str) -> Any:
+    """The UTC date and hour of arrival as text, e.g. '2026-11-16 10'."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d %H", AdviceRequest.received_at)
+    return func.to_char(func.timezone("UTC", AdviceRequest.received_at), "YYYY-MM-DD HH24")
+
+
+def _scope(filters: Filters, dialect: str) -> Any:
+    """The filtered requests as a subquery of the columns the figures need."""
+    seconds = _answer_seconds(dialect)
+    queued = and_(
+        AdviceRequest.waiting_since.is_not(None),
+        AdviceRequest.status != RequestStatus.CANCELLED,
+    )
+    query = requests_query(filters).with_only_columns(
+        AdviceRequest.id.label("id"),
+        _utc_hour(dialect).label("utc_hour"),
+        case((queued, 1), else_=0).label("queued"),
+        case((and_(queued, AdviceRequest.accepted_at.is_not(None)), seconds)).label("seconds"),
+        case((AdviceRequest.status == RequestStatus.ABANDONED, 1), else_=0).label("abandoned"),
+        AdviceRequest.abandoned_at.label("abandoned_at"),
+        AdviceRequest.subject_age_band.label("age_band"),
+        AdviceRequest.subject_sex.label("sex"),
+        AdviceRequest.subject_ethnicity.label("ethnicity"),
+        case((AdviceRecord.status == RecordStatus.COMPLETE, 1), else_=0).label("complete"),
+        AdviceRecord.outcome.label("outcome"),
+        AdviceRecord.community_route.label("route"),
+        AdviceRecord.officer_decision.label("decision"),
+        maintain_column_froms=True,
+    )
+    return query.order_by(None).subquery()
+
+
+def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | None]:
+    """Median and nearest-rank 90th percentile from value counts."""
+    total = sum(histogram.values())
+    if not total:
+        return None, None
+    ordered = sorted(histogram.items())
+
+    def value_at(rank: int) -> float:  # 1-based
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if seen >= rank:
+                return value
+        return ordered[-1][0]
+
+    middle = (
+        value_at(total // 2 + 1)
+        if total % 2
+        else (value_at(total // 2) + value_at(total // 2 + 1)) / 2
+    )
+    return middle, value_at(max(1, math.ceil(0.9 * total)))
+
+
+def dashboard(session: Session, filters: Filters) -> Dashboard:
+    """Compute the dashboard with a handful of aggregate queries over the filtered requests."""
+    scope = _scope(filters, session.get_bind().dialect.name)
+    c = scope.c
+    within = {t: func.sum(case((c.seconds <= t, 1), else_=0)) for t in TARGETS}
+    volume, queued, answered, abandoned, *hits = session.execute(
+        select(
+            func.count(c.id),
+            func.sum(c.queued),
+            func.count(c.seconds),
+            func.sum(c.abandoned),
+            *within.values(),
+        )
+    ).one()
+    board = Dashboard(
+        volume=volume, queued=queued or 0, answered=answered, abandoned=abandoned or 0
+    )
+    board.answered_within = {
+        t: share(h or 0, board.queued) for t, h in zip(TARGETS, hits, strict=True)
+    }
+    board.abandonment_rate = share(board.abandoned, board.queued)
+    tenths = func.round(c.seconds * 10)
+    histogram = {
+        float(value) / 10: n
+        for value, n in session.execute(
+            select(tenths, func.count()).where(c.seconds.is_not(None)).group_by(tenths)
+        )
+    }
+    board.median_answer_seconds, board.p90_answer_seconds = _percentiles(histogram)
+    _by_time(session, board, scope)
+    _advice(session, board, scope)
+    _call_backs(session, board, scope)
+    return board
+
+
+def _by_time(session: Session, board: Dashboard, scope: Any) -> None:
+    c = scope.c
+    weeks: dict[str, Counter[str]] = defaultdict(Counter)
+    rows = session.execute(
+        select(
+            c.utc_hour,
+            func.count(),
+            func.sum(c.queued),
+            func.sum(case((c.seconds <= TARGETS[0], 1), else_=0)),
+        ).group_by(c.utc_hour)
+    )
+    for utc_hour, count, queued, within in rows:
+        local = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(LONDON)
+        board.by_hour[local.hour] += count
+        board.by_weekday[local.weekday()] += count
+        week = weeks[(local.date() - timedelta(days=local.weekday())).isoformat()]
+        week["volume"] += count
+        week["queued"] += queued or 0
+        week["within_30"] += within or 0
+    board.by_week = {
+        week: {
+            "volume": w["volume"],
+            "answered_within_30_percent": share(w["within_30"], w["queued"]),
+        }
+        for week, w in sorted(weeks.items())
+    }
+
+
+def _decision_key(decision: str | None) -> str:
+    if decision is None:
         return "not reported"
-    return "detained" if record.officer_decision == OfficerDecision.DETAINED else "not detained"
+    return "detained" if decision == OfficerDecision.DETAINED else "not detained"
 
 
-def _equality(rows: Iterable[tuple[AdviceRequest, AdviceRecord | None]]) -> dict[str, Any]:
+def _advice(session: Session, board: Dashboard, scope: Any) -> None:
+    c = scope.c
+    rows = session.execute(
+        select(c.outcome, c.route, c.decision, c.age_band, c.sex, c.ethnicity, func.count())
+        .where(c.complete == 1)
+        .group_by(c.outcome, c.route, c.decision, c.age_band, c.sex, c.ethnicity)
+    ).all()
+    outcomes: Counter[str] = Counter()
+    routes: Counter[str] = Counter()
+    table: dict[str, Counter[str]] = defaultdict(Counter)
     groups: dict[str, dict[str, Counter[str]]] = {
         "age band": defaultdict(Counter),
         "sex": defaultdict(Counter),
         "ethnicity": defaultdict(Counter),
     }
-    for request, record in rows:
-        if record is None or record.status != RecordStatus.COMPLETE:
-            continue
-        keys = {
-            "age band": request.subject_age_band,
-            "sex": request.subject_sex,
-            "ethnicity": request.subject_ethnicity,
-        }
-        for dimension, value in keys.items():
-            counter = groups[dimension][value.value if value else "not recorded"]
-            counter["advised"] += 1
-            counter["s136"] += record.outcome == OutcomeCode.S136_ADVISED
-            counter["reported"] += record.officer_decision is not None
-            counter["detained"] += record.officer_decision == OfficerDecision.DETAINED
-    return {
+    for outcome, route, decision, age_band, sex, ethnicity, n in rows:
+        advised_s136 = outcome == OutcomeCode.S136_ADVISED
+        if outcome:
+            outcomes[str(outcome)] += n
+        if route:
+            routes[str(route)] += n
+        table["s136 advised" if advised_s136 else "not advised"][_decision_key(decision)] += n
+        for dimension, value in (("age band", age_band), ("sex", sex), ("ethnicity", ethnicity)):
+            counter = groups[dimension][str(value) if value else "not recorded"]
+            counter["advised"] += n
+            counter["s136"] += n if advised_s136 else 0
+            counter["reported"] += n if decision is not None else 0
+            counter["detained"] += n if decision == OfficerDecision.DETAINED else 0
+    board.outcomes = dict(outcomes)
+    board.community_routes = dict(routes)
+    board.advice_against_decision = {k: dict(v) for k, v in sorted(table.items())}
+    board.equality = {
         dimension: {
             group: {
-                "advised": c["advised"],
-                "s136_advised_percent": share(c["s136"], c["advised"]),
-                "detained_percent_of_reported": share(c["detained"], c["reported"]),
+                "advised": g["advised"],
+                "s136_advised_percent": share(g["s136"], g["advised"]),
+                "detained_percent_of_reported": share(g["detained"], g["reported"]),
             }
-            for group, c in sorted(values.items())
+            for group, g in sorted(values.items())
         }
         for dimension, values in groups.items()
     }
 
 
-def dashboard(session: Session, filters: Filters) -> Dashboard:
-    """Compute the dashboard for the filtered requests."""
-    rows = session.execute(requests_query(filters)).all()
-    board = Dashboard(volume=len(rows))
-    answers: list[float] = []
-    weeks: dict[str, Counter[str]] = defaultdict(Counter)
-    abandoned_ids: list[int] = []
-    for request, *_ in rows:
-        local = request.received_at.astimezone(LONDON)
-        board.by_hour[local.hour] += 1
-        board.by_weekday[local.weekday()] += 1
-        week = (local.date() - timedelta(days=local.weekday())).isoformat()
-        weeks[week]["volume"] += 1
-        if request.waiting_since is None or request.status == RequestStatus.CANCELLED:
-            continue
-        board.queued += 1
-        weeks[week]["queued"] += 1
-        if request.accepted_at is not None:
-            waited = (request.accepted_at - request.waiting_since).total_seconds()
-            answers.append(waited)
-            weeks[week]["within_30"] += waited <= TARGETS[0]
-        if request.status == RequestStatus.ABANDONED:
-            abandoned_ids.append(request.id)
-    board.answered = len(answers)
-    board.answered_within = {
-        target: share(sum(a <= target for a in answers), board.queued) for target in TARGETS
-    }
-    board.median_answer_seconds = median(answers)
-    board.p90_answer_seconds = nearest_rank(answers, 90)
-    board.abandoned = len(abandoned_ids)
-    board.abandonment_rate = share(board.abandoned, board.queued)
-    _call_backs(session, board, rows, abandoned_ids)
-    complete = [
-        (request, record)
-        for request, record, _f, _c in rows
-        if record is not None and record.status == RecordStatus.COMPLETE
-    ]
-    board.outcomes = dict(Counter(record.outcome.value for _, record in complete if record.outcome))
-    board.community_routes = dict(
-        Counter(record.community_route.value for _, record in complete if record.community_route)
-    )
-    table: dict[str, Counter[str]] = defaultdict(Counter)
-    for _, record in complete:
-        advised = "s136 advised" if record.outcome == OutcomeCode.S136_ADVISED else "not advised"
-        table[advised][_decision_key(record)] += 1
-    board.advice_against_decision = {k: dict(v) for k, v in sorted(table.items())}
-    board.by_week = {
-        week: {
-            "volume": c["volume"],
-            "answered_within_30_percent": share(c["within_30"], c["queued"]),
-        }
-        for week, c in sorted(weeks.items())
-    }
-    board.equality = _equality((request, record) for request, record, _f, _c in rows)
-    return board
-
-
-def _call_backs(
-    session: Session, board: Dashboard, rows: Sequence[Any], abandoned_ids: list[int]
-) -> None:
-    if not abandoned_ids:
-        return
-    abandoned_at = {request.id: request.abandoned_at for request, *_ in rows}
-    tasks = session.execute(
-        select(Task.request_id, Task.done_at).where(
-            Task.kind == TaskKind.CALL_BACK, Task.request_id.in_(abandoned_ids)
-        )
+def _call_backs(session: Session, board: Dashboard, scope: Any) -> None:
+    c = scope.c
+    rows = session.execute(
+        select(c.abandoned_at, Task.done_at)
+        .join(Task, and_(Task.request_id == c.id, Task.kind == TaskKind.CALL_BACK))
+        .where(c.abandoned == 1)
     ).all()
-    minutes = []
-    for request_id, done_at in tasks:
-        if done_at is None:
-            board.call_backs_outstanding += 1
-        elif request_id is not None and abandoned_at[request_id] is not None:
-            minutes.append((done_at - abandoned_at[request_id]).total_seconds() / 60)
+    minutes = [
+        (done - abandoned).total_seconds() / 60
+        for abandoned, done in rows
+        if done is not None and abandoned is not None
+    ]
+    board.call_backs_outstanding = sum(done is None for _, done in rows)
     board.median_call_back_minutes = median(minutes)
 
 
