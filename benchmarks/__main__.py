@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks import consoles, routing, webhooks
+from benchmarks import consoles, reports, routing, webhooks
 
 
 def main() -> None:
     """Run the benchmarks and print their figures."""
-    rows = routing.run() + webhooks.run() + consoles.run()
+    rows = routing.run() + webhooks.run() + consoles.run() + reports.run()
     width = max(len(name) for name, _ in rows)
     print(f"{'figure':<{width}}  value")
     print(f"{'-' * width}  -----")

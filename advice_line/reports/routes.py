@@ -28,7 +28,14 @@ from advice_line.models import (
     Role,
 )
 from advice_line.reports.forms import FilterForm, default_period
-from advice_line.reports.queries import DAYS, TARGETS, dashboard, follow_up, requests_query
+from advice_line.reports.queries import (
+    DAYS,
+    TARGETS,
+    Filters,
+    dashboard,
+    follow_up,
+    requests_query,
+)
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 #: The CSV export's columns, in order (documented in the README).
@@ -162,6 +169,46 @@ def _export(rows: Iterator[str], name: str) -> Response:
     )
 
 
+def stream_requests_csv(filters: Filters) -> Iterator[str]:
+    """The export's lines, read from the database in batches of 1,000."""
+    query = requests_query(filters).execution_options(yield_per=1000)
+    yield _csv_line(EXPORT_COLUMNS)
+    for advice, record, force, clinician_id in db.session.execute(query):
+        waited = (
+            (advice.accepted_at - advice.waiting_since).total_seconds()
+            if advice.accepted_at and advice.waiting_since
+            else ""
+        )
+        yield _csv_line(
+            _value(v)
+            for v in (
+                advice.reference,
+                london(advice.received_at),
+                advice.channel,
+                force,
+                advice.area,
+                advice.rcrp_phase,
+                advice.subject_age_band,
+                advice.subject_sex,
+                advice.subject_ethnicity,
+                advice.officer_verified,
+                advice.risk_to_life,
+                advice.subject_under_18,
+                advice.in_dwelling,
+                int(advice.priority),
+                advice.status,
+                waited,
+                advice.abandoned_at is not None,
+                record.outcome if record else None,
+                record.community_route if record else None,
+                record.place_of_safety if record else None,
+                record.destination if record else None,
+                record.officer_decision if record else None,
+                clinician_id,
+            )
+        )
+
+
 @bp.get("/requests.csv")
 @roles_required(Role.MANAGER)
 def export_requests() -> ResponseReturnValue:
@@ -169,46 +216,7 @@ def export_requests() -> ResponseReturnValue:
     form = _form()
     if not form.validate():
         return {"errors": form.errors}, 400
-    query = requests_query(form.filters()).execution_options(yield_per=1000)
-
-    def rows() -> Iterator[str]:
-        yield _csv_line(EXPORT_COLUMNS)
-        for advice, record, force, clinician_id in db.session.execute(query):
-            waited = (
-                (advice.accepted_at - advice.waiting_since).total_seconds()
-                if advice.accepted_at and advice.waiting_since
-                else ""
-            )
-            yield _csv_line(
-                _value(v)
-                for v in (
-                    advice.reference,
-                    london(advice.received_at),
-                    advice.channel,
-                    force,
-                    advice.area,
-                    advice.rcrp_phase,
-                    advice.subject_age_band,
-                    advice.subject_sex,
-                    advice.subject_ethnicity,
-                    advice.officer_verified,
-                    advice.risk_to_life,
-                    advice.subject_under_18,
-                    advice.in_dwelling,
-                    int(advice.priority),
-                    advice.status,
-                    waited,
-                    advice.abandoned_at is not None,
-                    record.outcome if record else None,
-                    record.community_route if record else None,
-                    record.place_of_safety if record else None,
-                    record.destination if record else None,
-                    record.officer_decision if record else None,
-                    clinician_id,
-                )
-            )
-
-    return _export(rows(), "advice-line-requests.csv")
+    return _export(stream_requests_csv(form.filters()), "advice-line-requests.csv")
 
 
 @bp.get("/s136-return.csv")
