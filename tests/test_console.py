@@ -130,6 +130,7 @@ PAGES = {
     "/console/api/state": {"anonymous": 401, "amira": 200, "sam": 200, "morgan": 403, "alex": 403},
     "/console/tasks": {"anonymous": 302, "amira": 200, "sam": 200, "morgan": 403, "alex": 403},
     "/console/floor": {"anonymous": 302, "amira": 403, "sam": 200, "morgan": 403, "alex": 403},
+    "/reports/live": {"anonymous": 302, "amira": 403, "sam": 403, "morgan": 200, "alex": 403},
     "/console/requests/{id}": {
         "anonymous": 302,
         "amira": 403,
@@ -182,19 +183,51 @@ def connect(app: Flask, client: FlaskClient) -> FreshSocket:
 
 
 @pytest.mark.parametrize(
-    ("role", "allowed"),
-    [("anonymous", False), ("amira", True), ("sam", True), ("morgan", False), ("alex", False)],
+    ("role", "events"),
+    [
+        ("anonymous", None),
+        ("amira", {"queue", "mine"}),
+        ("sam", {"queue", "mine", "floor"}),
+        ("morgan", {"board"}),
+        ("alex", None),
+    ],
 )
-def test_only_clinicians_can_connect_a_console(
-    app: Flask, demo: Session, role: str, allowed: bool
+def test_only_clinicians_and_managers_can_connect_and_each_gets_their_view(
+    app: Flask, demo: Session, role: str, events: set[str] | None
 ) -> None:
     socket = connect(app, sign_in(app, role))
-    assert socket.is_connected() is allowed
-    if allowed:
-        events = {e["name"] for e in socket.get_received()}
-        assert {"queue", "mine"} <= events
-        assert ("floor" in events) is (role == "sam")
+    assert socket.is_connected() is (events is not None)
+    if events is not None:
+        assert {e["name"] for e in socket.get_received()} == events
         socket.disconnect()
+
+
+def test_a_manager_connected_to_the_board_cannot_act_as_a_clinician(
+    app: Flask, demo: Session
+) -> None:
+    socket = connect(app, sign_in(app, "morgan"))
+    for event in ("heartbeat", "set_status", "accept", "decline"):
+        answer = socket.emit(
+            event, {"status": "available", "request_id": 1, "offer_id": 1}, callback=True
+        )
+        assert answer["status"] == 403
+    socket.disconnect()
+
+
+def test_the_live_board_is_pushed_to_managers_with_alerts(app: Flask, demo: Session) -> None:
+    board = connect(app, sign_in(app, "morgan"))
+    board.get_received()
+    first = message_request(demo)
+    message_request(demo)
+    lifecycle.mark_answer_target_breached(demo, first.id, now=utcnow(), actor=ACTOR)
+    demo.commit()
+    got = board.get_received()
+    latest = [e["args"][0] for e in got if e["name"] == "board"][-1]
+    assert (latest["waiting"], latest["breaches_now"]) == (2, 1)
+    assert latest["available"] == 6  # the demo's qualifying clinicians, all on shift
+    alerts = [e["args"][0] for e in got if e["name"] == "alert"]
+    assert alerts == [{"kind": "past the answer target", "reference": first.reference}]
+    board.disconnect()
 
 
 @pytest.mark.parametrize("event", ["heartbeat", "set_status", "accept", "decline"])

@@ -15,6 +15,7 @@ from advice_line.models import Clinician, Role, User
 
 CONSOLE_ROLES = frozenset({Role.CLINICIAN, Role.SENIOR_CLINICIAN})
 SENIOR_ROLES = frozenset({Role.SENIOR_CLINICIAN})
+MANAGER_ROLES = frozenset({Role.MANAGER})
 View = TypeVar("View", bound=Callable[..., Any])
 
 

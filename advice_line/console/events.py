@@ -9,10 +9,10 @@ from flask_login import current_user
 from flask_socketio import emit, join_room
 
 from advice_line.audit import Actor
-from advice_line.auth.roles import CONSOLE_ROLES, SENIOR_ROLES, role_allowed
+from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
 from advice_line.console import state
-from advice_line.console.live import CONSOLES, SENIORS, clinician_room
+from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
 from advice_line.extensions import db, socketio
 from advice_line.models import AdviceRequest, Channel, ClinicianStatus
 from advice_line.routing import lifecycle
@@ -59,7 +59,11 @@ def _run(step: Any) -> Ack:
 
 @socketio.on("connect")
 def connect(_auth: Any = None) -> bool:
-    """Only signed-in clinicians join; they get the current state straight away."""
+    """Clinicians join their console, managers the live board; nobody else connects."""
+    if role_allowed(MANAGER_ROLES):
+        join_room(MANAGERS)
+        emit("board", state.board(db.session(), utcnow(), _policy()))
+        return True
     if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
         return False
     clinician_id = int(current_user.clinician_id)

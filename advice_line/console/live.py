@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from sqlalchemy.orm import Session, object_session
 
 from advice_line.clock import utcnow
@@ -18,10 +18,13 @@ from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
 from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
 from advice_line.routing import signals
+from advice_line.routing.policy import RoutingPolicy
 
 _KEY = "console_changes"
 CONSOLES = "consoles"
 SENIORS = "seniors"
+MANAGERS = "managers"
+_ALERTS = "console_alerts"
 
 
 def clinician_room(clinician_id: int) -> str:
@@ -34,7 +37,10 @@ def _touched(session: Session | None, clinician_ids: set[int]) -> None:
         return
     if _KEY not in session.info:
         session.info[_KEY] = set()
-        after_commit(session, lambda: broadcast(session.info.pop(_KEY, set())))
+        after_commit(
+            session,
+            lambda: broadcast(session.info.pop(_KEY, set()), session.info.pop(_ALERTS, [])),
+        )
     session.info[_KEY].update(clinician_ids)
 
 
@@ -52,20 +58,43 @@ def _on_clinician(clinician: Clinician, **_: Any) -> None:
     _touched(object_session(clinician), {clinician.id})
 
 
+def _on_alert(kind: str) -> Any:
+    def receiver(request: AdviceRequest, **_: Any) -> None:
+        session = object_session(request)
+        if session is not None and has_app_context():
+            session.info.setdefault(_ALERTS, []).append(
+                {"kind": kind, "reference": request.reference}
+            )
+            _touched(session, set())
+
+    return receiver
+
+
+_SENIOR_ALERT = _on_alert("escalated to senior clinicians")
+_BREACH_ALERT = _on_alert("past the answer target")
+
+
 def connect_signals() -> None:
     """Subscribe to the domain's signals (idempotent)."""
     for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
         signal.connect(_on_request, weak=False)
+    signals.senior_alert.connect(_SENIOR_ALERT, weak=False)
+    signals.answer_target_breached.connect(_BREACH_ALERT, weak=False)
     signals.offer_changed.connect(_on_offer, weak=False)
     signals.clinician_status_changed.connect(_on_clinician, weak=False)
 
 
-def broadcast(clinician_ids: set[int]) -> None:
-    """Send the queue, the floor and the affected clinicians' own views."""
+def broadcast(clinician_ids: set[int], alerts: list[dict[str, str]] | None = None) -> None:
+    """Send the queue, the floor, the board, alerts and the affected clinicians' views."""
     with Session(db.engine) as session:
         now = utcnow()
         socketio.emit("queue", state.queue(session), to=CONSOLES)
         socketio.emit("floor", state.floor(session), to=SENIORS)
+        policy = RoutingPolicy.from_config(current_app.config)
+        socketio.emit("board", state.board(session, now, policy), to=MANAGERS)
+        for alert in alerts or []:
+            socketio.emit("alert", alert, to=MANAGERS)
+            socketio.emit("alert", alert, to=SENIORS)
         for clinician_id in sorted(clinician_ids):
             socketio.emit(
                 "mine", state.mine(session, clinician_id, now), to=clinician_room(clinician_id)

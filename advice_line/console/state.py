@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.clock import london
@@ -19,7 +19,9 @@ from advice_line.models import (
     Task,
     User,
 )
+from advice_line.routing.engine import count_available
 from advice_line.routing.lifecycle import WAITING
+from advice_line.routing.policy import RoutingPolicy
 
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
 
@@ -112,4 +114,22 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         "in_hand": [_request_card(r) for r in in_hand],
         "has_tasks": open_tasks is not None,
         "now": london(now),
+    }
+
+
+def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:
+    """The live board: queue length, longest wait, clinicians available, breaches now."""
+    waiting, oldest, breached = session.execute(
+        select(
+            func.count(AdviceRequest.id),
+            func.min(AdviceRequest.waiting_since),
+            func.count(AdviceRequest.answer_target_breached_at),
+        ).where(AdviceRequest.status.in_(WAITING))
+    ).one()
+    return {
+        "waiting": waiting,
+        "longest_wait_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        "available": count_available(session, now=now, policy=policy),
+        "breaches_now": breached,
+        "as_of": london(now),
     }

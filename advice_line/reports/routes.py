@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -17,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, london, utcnow
+from advice_line.console import state
 from advice_line.extensions import db
 from advice_line.models import (
     AdviceRecord,
@@ -36,6 +45,7 @@ from advice_line.reports.queries import (
     follow_up,
     requests_query,
 )
+from advice_line.routing.policy import RoutingPolicy
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 #: The CSV export's columns, in order (documented in the README).
@@ -250,3 +260,13 @@ def export_s136_return() -> ResponseReturnValue:
             )
 
     return _export(rows(), "s136-return.csv")
+
+
+@bp.get("/live")
+@roles_required(Role.MANAGER)
+def live_board() -> str:
+    """Queue length, longest wait, clinicians available and breaches, pushed live."""
+    return render_template(
+        "reports/live.html",
+        board=state.board(db.session(), utcnow(), RoutingPolicy.from_config(current_app.config)),
+    )
