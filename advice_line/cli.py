@@ -1,4 +1,4 @@
-"""Flask commands: ``seed-demo``, ``seed-history`` and ``scheduler``."""
+"""Flask commands: ``seed-demo``, ``seed-history``, ``retention`` and ``scheduler``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import click
 from flask import Blueprint, current_app
 from sqlalchemy.orm import sessionmaker
 
+from advice_line import retention
+from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
+from advice_line.retention import RetentionRules
 from advice_line.routing.policy import RoutingPolicy
 from advice_line.routing.scheduler import Scheduler
 
@@ -55,6 +58,30 @@ def seed_history_command(count: int) -> None:
         raise click.ClickException(str(refused)) from None
     db.session.commit()
     click.echo(f"Added {count} past requests in {time.perf_counter() - started:.1f} s.")
+
+
+@bp.cli.command("retention")
+@click.option("--apply", is_flag=True, help="Pseudonymise (without it: a dry run).")
+def retention_command(apply: bool) -> None:
+    """List, then with --apply pseudonymise, requests past their keeping period."""
+    rules = RetentionRules(
+        adult_years=current_app.config["RETENTION_ADULT_YEARS"],
+        child_years=current_app.config["RETENTION_CHILD_YEARS"],
+    )
+    now = utcnow()
+    ids = retention.due(db.session(), now, rules)
+    click.echo(
+        f"{len(ids)} requests are past their keeping period "
+        f"({rules.adult_years} years for adults, {rules.child_years} for under-18s)."
+    )
+    if not apply:
+        click.echo("Dry run: nothing changed. Run with --apply to pseudonymise them.")
+        return
+    done = retention.pseudonymise(
+        db.session(), ids, now=now, actor=Actor("system", source="flask retention"), rules=rules
+    )
+    db.session.commit()
+    click.echo(f"Pseudonymised {done} requests; the run is in the audit log.")
 
 
 def build_scheduler(name: str) -> Scheduler:
