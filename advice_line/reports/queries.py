@@ -83,7 +83,9 @@ def share(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-_TAKER = aliased(Offer)
+TAKER = aliased(Offer)
+#: The officer's force from the directory, or the force they gave when unverified.
+force_of_request = func.coalesce(Officer.force, AdviceRequest.claimed_force)
 
 
 def requests_query(
@@ -91,14 +93,13 @@ def requests_query(
 ) -> Select[AdviceRequest, AdviceRecord, str, int]:
     """The requests a report covers, with their record, officer force and clinician."""
     start, end = filters.utc_range()
-    force = func.coalesce(Officer.force, AdviceRequest.claimed_force)
     query = (
-        select(AdviceRequest, AdviceRecord, force.label("force"), _TAKER.clinician_id)
+        select(AdviceRequest, AdviceRecord, force_of_request.label("force"), TAKER.clinician_id)
         .outerjoin(AdviceRecord, AdviceRecord.request_id == AdviceRequest.id)
         .outerjoin(Officer, Officer.id == AdviceRequest.officer_id)
         .outerjoin(
-            _TAKER,
-            and_(_TAKER.request_id == AdviceRequest.id, _TAKER.outcome == OfferOutcome.ACCEPTED),
+            TAKER,
+            and_(TAKER.request_id == AdviceRequest.id, TAKER.outcome == OfferOutcome.ACCEPTED),
         )
         .where(AdviceRequest.received_at >= start, AdviceRequest.received_at < end)
         .order_by(AdviceRequest.received_at, AdviceRequest.id)
@@ -106,10 +107,10 @@ def requests_query(
     conditions = {
         "area": AdviceRequest.area == filters.area,
         "channel": AdviceRequest.channel == filters.channel,
-        "clinician_id": _TAKER.clinician_id == filters.clinician_id,
+        "clinician_id": TAKER.clinician_id == filters.clinician_id,
         "rcrp_phase": AdviceRequest.rcrp_phase == filters.rcrp_phase,
         "age_band": AdviceRequest.subject_age_band == filters.age_band,
-        "force": force == filters.force,
+        "force": force_of_request == filters.force,
     }
     for name, condition in conditions.items():
         if getattr(filters, name) is not None:
