@@ -51,32 +51,6 @@ from advice_line.reports.queries import (
 from advice_line.routing.policy import RoutingPolicy
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-#: The CSV export's columns, in order (documented in the README).
-EXPORT_COLUMNS = (
-    "reference",
-    "received_london",
-    "channel",
-    "force",
-    "area",
-    "rcrp_phase",
-    "age_band",
-    "sex",
-    "ethnicity",
-    "officer_verified",
-    "risk_to_life",
-    "under_18",
-    "in_dwelling",
-    "priority",
-    "status",
-    "seconds_to_answer",
-    "abandoned",
-    "outcome",
-    "community_route",
-    "place_of_safety",
-    "destination",
-    "officer_decision",
-    "clinician_id",
-)
 S136_RETURN_COLUMNS = (
     "force",
     "month",
@@ -182,97 +156,61 @@ def _export(rows: Iterator[str], name: str) -> Response:
     )
 
 
+def _export_columns() -> dict[str, Any]:
+    """Each export column and the SQL it is read from (some are finished in Python)."""
+    r, c = AdviceRequest, AdviceRecord
+    return {
+        "reference": r.id,
+        "received_london": r.received_at,
+        "channel": r.channel,
+        "force": force_of_request,
+        "area": r.area,
+        "rcrp_phase": r.rcrp_phase,
+        "age_band": r.subject_age_band,
+        "sex": r.subject_sex,
+        "ethnicity": r.subject_ethnicity,
+        "officer_verified": r.officer_verified,
+        "risk_to_life": r.risk_to_life,
+        "under_18": r.subject_under_18,
+        "in_dwelling": r.in_dwelling,
+        "priority": r.priority,
+        "status": r.status,
+        "seconds_to_answer": r.accepted_at,
+        "abandoned": r.abandoned_at,
+        "outcome": c.outcome,
+        "community_route": c.community_route,
+        "place_of_safety": c.place_of_safety,
+        "destination": c.destination,
+        "officer_decision": c.officer_decision,
+        "clinician_id": TAKER.clinician_id,
+    }
+
+
+#: The CSV export's columns, in order (documented in the README).
+EXPORT_COLUMNS = tuple(_export_columns())
+
+
 def stream_requests_csv(filters: Filters) -> Iterator[str]:
     """The export's lines: plain columns read from the database in batches of 1,000."""
-    r, c = AdviceRequest, AdviceRecord
-    columns = (
-        r.id,
-        r.received_at,
-        r.channel,
-        r.area,
-        r.rcrp_phase,
-        r.subject_age_band,
-        r.subject_sex,
-        r.subject_ethnicity,
-        r.officer_verified,
-        r.risk_to_life,
-        r.subject_under_18,
-        r.in_dwelling,
-        r.priority,
-        r.status,
-        r.waiting_since,
-        r.accepted_at,
-        r.abandoned_at,
-        c.outcome,
-        c.community_route,
-        c.place_of_safety,
-        c.destination,
-        c.officer_decision,
-    )
     query = (
         requests_query(filters)
         .with_only_columns(
-            *columns, force_of_request, TAKER.clinician_id, maintain_column_froms=True
+            *_export_columns().values(), AdviceRequest.waiting_since, maintain_column_froms=True
         )
         .execution_options(yield_per=1000)
     )
     yield _csv_line(EXPORT_COLUMNS)
-    for row in db.session.execute(query):
-        (
-            request_id,
-            received,
-            channel,
-            area,
-            phase,
-            age,
-            sex,
-            ethnicity,
-            verified,
-            risk,
-            under_18,
-            dwelling,
-            priority,
-            status,
-            waiting,
-            accepted,
-            abandoned,
-            outcome,
-            route,
-            place,
-            destination,
-            decision,
-            force_name,
-            clinician_id,
-        ) = row
-        waited = (accepted - waiting).total_seconds() if accepted and waiting else ""
-        yield _csv_line(
-            _value(v)
-            for v in (
-                f"{REFERENCE_PREFIX}{request_id}",
-                london(received),
-                channel,
-                force_name,
-                area,
-                phase,
-                age,
-                sex,
-                ethnicity,
-                verified,
-                risk,
-                under_18,
-                dwelling,
-                int(priority),
-                status,
-                waited,
-                abandoned is not None,
-                outcome,
-                route,
-                place,
-                destination,
-                decision,
-                clinician_id,
-            )
+    for *values, waiting in db.session.execute(query):
+        row = dict(zip(EXPORT_COLUMNS, values, strict=True))
+        accepted = row["seconds_to_answer"]
+        row["reference"] = f"{REFERENCE_PREFIX}{row['reference']}"
+        row["received_london"] = london(row["received_london"])
+        row["priority"] = int(row["priority"])
+        row["seconds_to_answer"] = (
+            (accepted - waiting).total_seconds() if accepted and waiting else ""
         )
+        row["abandoned"] = row["abandoned"] is not None
+        yield _csv_line(_value(v) for v in row.values())
 
 
 @bp.get("/requests.csv")
