@@ -396,6 +396,17 @@ def test_a_draft_is_saved_and_shown_again(app: Flask, demo: Session) -> None:
     assert viewed == 2
 
 
+def post_record(
+    client: FlaskClient, request: AdviceRequest, intent: str = "complete", **changes: str
+) -> Any:
+    """Submit the record form of a request."""
+    path = f"/console/requests/{request.id}"
+    return client.post(
+        f"{path}/record",
+        data={**record_form(**changes), "intent": intent, "csrf_token": csrf(client, path)},
+    )
+
+
 def _wrapped_up(app: Flask, demo: Session, **options: Any) -> tuple[FlaskClient, AdviceRequest]:
     request = message_request(demo, accepted_by="amira")
     for name, value in options.items():
@@ -409,15 +420,7 @@ def test_the_form_shows_the_dwelling_rule_beside_the_field_and_saves_nothing(
     app: Flask, demo: Session
 ) -> None:
     client, request = _wrapped_up(app, demo, in_dwelling=True)
-    path = f"/console/requests/{request.id}"
-    response = client.post(
-        f"{path}/record",
-        data={
-            **record_form(outcome="s136_advised", place_of_safety="health_based"),
-            "intent": "complete",
-            "csrf_token": csrf(client, path),
-        },
-    )
+    response = post_record(client, request, outcome="s136_advised", place_of_safety="health_based")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert re.search(r'id="outcome-error".*private dwelling', page)
@@ -431,14 +434,8 @@ def test_completing_the_record_closes_the_request_and_creates_tasks(
     app: Flask, demo: Session
 ) -> None:
     client, request = _wrapped_up(app, demo)
-    path = f"/console/requests/{request.id}"
-    response = client.post(
-        f"{path}/record",
-        data={
-            **record_form(domestic_abuse="yes", follow_up="Check the crisis team visited"),
-            "intent": "complete",
-            "csrf_token": csrf(client, path),
-        },
+    response = post_record(
+        client, request, domestic_abuse="yes", follow_up="Check the crisis team visited"
     )
     assert response.status_code == 302
     demo.rollback()
@@ -449,15 +446,7 @@ def test_completing_the_record_closes_the_request_and_creates_tasks(
 
 def test_an_unknown_choice_is_refused_by_the_form(app: Flask, demo: Session) -> None:
     client, request = _wrapped_up(app, demo)
-    path = f"/console/requests/{request.id}"
-    response = client.post(
-        f"{path}/record",
-        data={
-            **record_form(outcome="shrug"),
-            "intent": "complete",
-            "csrf_token": csrf(client, path),
-        },
-    )
+    response = post_record(client, request, outcome="shrug")
     assert response.status_code == 400
     assert 'id="outcome-error"' in response.get_data(as_text=True)
     demo.rollback()

@@ -19,6 +19,7 @@ from advice_line.models import (
     AuditEvent,
     CallLeg,
     Channel,
+    Clinician,
     ClinicianStatus,
     Offer,
     OfferOutcome,
@@ -277,6 +278,17 @@ def test_declining_the_call_back_returns_to_the_conference(
 # --- clinician legs -------------------------------------------------------------------
 
 
+def accepted_at_a_console(session: Session) -> tuple[AdviceRequest, Clinician]:
+    """A clinician at a console takes the only request."""
+    clinician = add_clinician(session)
+    request = only_request(session)
+    lifecycle.accept(
+        session, request.id, clinician.id, now=datetime.now(UTC), actor=Actor("test"), policy=POLICY
+    )
+    session.commit()
+    return request, clinician
+
+
 def route(session: Session) -> list[Offer]:
     offers = dispatch(session, now=datetime.now(UTC), policy=POLICY, actor=Actor("test"))
     session.commit()
@@ -378,17 +390,7 @@ def test_accepting_at_the_console_rings_the_clinicians_phone_into_the_conference
     twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
 ) -> None:
     known_officer_call(twilio, call_sid())
-    clinician = add_clinician(session)  # at a console
-    request = only_request(session)
-    lifecycle.accept(
-        session,
-        request.id,
-        clinician.id,
-        now=datetime.now(UTC),
-        actor=Actor("test"),
-        policy=POLICY,
-    )
-    session.commit()
+    request, clinician = accepted_at_a_console(session)
     (placed,) = fake_twilio.calls()
     assert placed.form["To"] == clinician.phone
     assert placed.form["Url"].endswith(f"/twilio/voice/clinician/{request.id}")
@@ -543,17 +545,7 @@ def test_a_booked_call_back_rings_the_officer_into_the_conference_when_taken(
     choice = twilio.twiml(attribute(document, "Dial", "action"), {"CallSid": sid})
     twilio.twiml(gather_action(choice), {"CallSid": sid, "Digits": "1"})
     twilio.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed"})
-    clinician = add_clinician(session)
-    request = only_request(session)
-    lifecycle.accept(
-        session,
-        request.id,
-        clinician.id,
-        now=datetime.now(UTC),
-        actor=Actor("test"),
-        policy=POLICY,
-    )
-    session.commit()
+    request, clinician = accepted_at_a_console(session)
     targets = {c.form["To"]: c for c in fake_twilio.calls()}
     assert set(targets) == {OFFICER_NUMBER, clinician.phone}
     officer_leg = targets[OFFICER_NUMBER]
