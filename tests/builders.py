@@ -44,8 +44,9 @@ def add_clinician(
     role: Role = Role.CLINICIAN,
     registered: bool = True,
     on_console: bool = True,
+    shift_around: datetime = T0,
 ) -> Clinician:
-    """Add a clinician (with a staff account) on a shift covering T0 unless told not."""
+    """Add a clinician (with a staff account) on a shift around ``shift_around`` unless not."""
     number = next(_numbers)
     bodies = sorted(REGISTRATION_BODIES[profession])
     user = User(
@@ -55,7 +56,7 @@ def add_clinician(
         role=role,
         created_at=T0 - timedelta(days=30),
     )
-    shift_start = T0 - timedelta(hours=6) if on_shift else T0 + timedelta(hours=6)
+    shift_start = shift_around + timedelta(hours=-6 if on_shift else 6)
     clinician = Clinician(
         user=user,
         profession=profession,

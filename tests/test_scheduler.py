@@ -162,8 +162,8 @@ def test_flask_scheduler_runs_as_its_own_process(database_url: str, app_maker: A
     app = app_maker(database_url)
     with app.app_context():
         session = db.session()
-        add_clinician(session)
         now = datetime.now(tz=T0.tzinfo)
+        add_clinician(session, shift_around=now)  # the process runs on the real clock
         add_request(session, now=now - timedelta(minutes=2))
         session.commit()
     env = demo_env(database_url, SCHEDULER_INTERVAL_MS="100")

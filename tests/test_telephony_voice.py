@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -296,12 +296,7 @@ def route(session: Session) -> list[Offer]:
 
 
 def phone_clinician(session: Session, *, phone: str | None = None) -> int:
-    clinician = add_clinician(session, on_console=False)
-    now = datetime.now(UTC)
-    clinician.shifts[0].starts_at, clinician.shifts[0].ends_at = (
-        now - timedelta(hours=1),
-        now + timedelta(hours=1),
-    )
+    clinician = add_clinician(session, on_console=False, shift_around=datetime.now(UTC))
     if phone:
         clinician.phone = phone
     session.commit()
