@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
@@ -209,7 +209,7 @@ def record_step(
 def queue_position(session: Session, request: AdviceRequest) -> int:
     """Return the request's place among waiting requests (1 is next)."""
     assert request.waiting_since is not None
-    ahead = select(AdviceRequest.id).where(
+    ahead = select(func.count(AdviceRequest.id)).where(
         AdviceRequest.status.in_(lifecycle.WAITING),
         or_(
             AdviceRequest.priority < request.priority,
@@ -225,7 +225,7 @@ def queue_position(session: Session, request: AdviceRequest) -> int:
             ),
         ),
     )
-    return len(session.scalars(ahead).all()) + 1
+    return (session.scalar(ahead) or 0) + 1
 
 
 def expected_wait(session: Session, position: int, policy: RoutingPolicy) -> timedelta:
