@@ -46,7 +46,9 @@ def _touched(session: Session | None, clinician_ids: set[int]) -> None:
 
 def _on_request(request: AdviceRequest, **_: Any) -> None:
     session = object_session(request)
-    accepted = {o.clinician_id for o in request.offers if o.outcome == OfferOutcome.ACCEPTED}
+    accepted: set[int] = set()
+    if request.accepted_at is not None:  # only then can a clinician's own view change
+        accepted = {o.clinician_id for o in request.offers if o.outcome == OfferOutcome.ACCEPTED}
     _touched(session, accepted)
 
 
