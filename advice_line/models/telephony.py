@@ -53,7 +53,7 @@ class CallLeg(Base):
     request_id: Mapped[int] = mapped_column(sa.ForeignKey("advice_request.id"), index=True)
     role: Mapped[LegRole] = mapped_column(str_enum(LegRole, "leg_role"))
     clinician_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id"))
-    offer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("offer.id"))
+    offer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("offer.id"), index=True)
     number: Mapped[str] = mapped_column(sa.String(40))
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"))
     last_sequence: Mapped[int] = mapped_column(default=-1)
