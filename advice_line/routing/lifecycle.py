@@ -160,6 +160,15 @@ def _require_qualifying(clinician: Clinician, policy: RoutingPolicy) -> None:
         )
 
 
+def _offerable_clinician(session: Session, clinician_id: int, policy: RoutingPolicy) -> Clinician:
+    """Lock the clinician and check they are qualifying and free to be offered a request."""
+    clinician = _clinician_for_update(session, clinician_id)
+    _require_qualifying(clinician, policy)
+    if clinician.status != ClinicianStatus.AVAILABLE:
+        raise IllegalTransition(f"Clinician {clinician.id} is {clinician.status.value}.")
+    return clinician
+
+
 def _move(
     session: Session,
     request: AdviceRequest,
@@ -459,10 +468,7 @@ def offer_request(
     """Offer a queued request to an available qualifying clinician until the timeout."""
     request = _request_for_update(session, request_id)
     _require(request, RequestStatus.OFFERED)
-    clinician = _clinician_for_update(session, clinician_id)
-    _require_qualifying(clinician, policy)
-    if clinician.status != ClinicianStatus.AVAILABLE:
-        raise IllegalTransition(f"Clinician {clinician.id} is {clinician.status.value}.")
+    clinician = _offerable_clinician(session, clinician_id, policy)
     offer = Offer(
         request=request,
         clinician=clinician,
@@ -1096,10 +1102,7 @@ def reassign(
     request = _request_for_update(session, request_id)
     if request.status not in WAITING:
         raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
-    clinician = _clinician_for_update(session, clinician_id)
-    _require_qualifying(clinician, policy)
-    if clinician.status != ClinicianStatus.AVAILABLE:
-        raise IllegalTransition(f"Clinician {clinician.id} is {clinician.status.value}.")
+    _offerable_clinician(session, clinician_id, policy)
     pending = _pending_offer(session, request.id)
     if pending is not None:
         _withdraw_pending_offer(session, request, now=now, actor=actor)
