@@ -319,9 +319,8 @@ def floor() -> ResponseReturnValue:
     if request.method == "POST":
         request_id = request.form.get("request_id", "")
         taking = request.form.get("intent") == "take"
-        if not request_id.isdigit() or not (
-            form.validate_on_submit() or (taking and ActionForm().validate_on_submit())
-        ):
+        checked = ActionForm() if taking else form  # taking needs no clinician choice
+        if not request_id.isdigit() or not checked.validate_on_submit():
             abort(400)
         try:
             if taking:
