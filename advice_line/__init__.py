@@ -135,12 +135,14 @@ def create_app(
     from advice_line.auth.roles import Staff
     from advice_line.console import live
     from advice_line.console import routes as console_routes
+    from advice_line.reports import facts
     from advice_line.reports import routes as report_routes
     from advice_line.telephony import dialer, webhooks
 
     login_manager.user_loader(Staff.load)
     dialer.connect_signals()
     live.connect_signals()
+    facts.keep_in_step()
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(health.bp)
     app.register_blueprint(vendor.bp)

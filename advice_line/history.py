@@ -37,6 +37,7 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
+from advice_line.reports import facts
 
 BATCH = 5_000
 PER_DAY = 300
@@ -238,6 +239,7 @@ def seed_history(
         if len(requests) >= BATCH:
             _flush(session, requests, records, tasks)
     _flush(session, requests, records, tasks)
+    facts.refresh(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text(

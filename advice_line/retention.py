@@ -26,6 +26,7 @@ from advice_line.models import (
     Task,
 )
 from advice_line.models.base import UTCDateTime
+from advice_line.reports import facts
 
 PSEUDONYMISED = "pseudonymised"
 
@@ -104,6 +105,7 @@ def pseudonymise(
         )
         session.execute(update(CallLeg).where(CallLeg.request_id.in_(batch)).values(number=""))
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
+        facts.refresh(session, batch)
     record_event(
         session,
         actor,

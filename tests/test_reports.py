@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from advice_line.audit import SYSTEM
 from advice_line.clock import utcnow
 from advice_line.demo import seed_demo
 from advice_line.models import (
@@ -30,13 +31,18 @@ from advice_line.models import (
     PlaceOfSafety,
     Priority,
     RecordStatus,
+    RequestFact,
     RequestStatus,
+    Role,
     Sex,
     Task,
     TaskKind,
+    User,
 )
+from advice_line.reports import facts
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
 from advice_line.reports.routes import EXPORT_COLUMNS
+from advice_line.routing import lifecycle
 from tests.builders import add_clinician
 from tests.test_console import sign_in
 
@@ -182,7 +188,8 @@ def week(session: Session, staff: None) -> dict[str, object]:
             )
         )
     session.commit()
-    return {"first": first.id, "r1": r1.id}
+    manager = session.scalars(select(User.id).where(User.role == Role.MANAGER)).first()
+    return {"first": first.id, "r1": r1.id, "manager": manager}
 
 
 def test_volume_answering_and_abandonment(session: Session, week: dict[str, object]) -> None:
@@ -256,6 +263,38 @@ def test_the_clinician_filter(session: Session, week: dict[str, object]) -> None
     filters = Filters(start=WEEK.start, end=WEEK.end, clinician_id=int(str(week["first"])))
     board = dashboard(session, filters)
     assert (board.volume, board.answered, board.median_answer_seconds) == (2, 2, 32.5)
+
+
+def _facts(session: Session) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in session.execute(select(RequestFact).order_by("request_id"))]
+
+
+def test_the_dashboard_follows_later_changes(session: Session, week: dict[str, object]) -> None:
+    r1 = int(str(week["r1"]))
+    r5 = session.scalars(select(Task.id).where(Task.done_at.is_(None))).one()
+    # The officer corrects their decision; the second call-back is made 30 minutes on.
+    lifecycle.report_officer_decision(
+        session, r1, OfficerDecision.DETAINED, now=at(24, 9), actor=SYSTEM
+    )
+    task = session.get(Task, r5)
+    assert task is not None
+    assert task.request_id is not None
+    request = session.get(AdviceRequest, task.request_id)
+    assert request is not None
+    assert request.abandoned_at is not None
+    lifecycle.complete_task(
+        session,
+        r5,
+        int(str(week["manager"])),
+        now=request.abandoned_at + timedelta(minutes=30),
+        actor=SYSTEM,
+    )
+    board = dashboard(session, WEEK)
+    assert board.advice_against_decision["not advised"] == {"detained": 1}
+    assert (board.call_backs_outstanding, board.median_call_back_minutes) == (0, 20)
+    kept = _facts(session)
+    facts.refresh(session)  # worked out afresh from the requests: nothing changes
+    assert _facts(session) == kept
 
 
 def test_hours_are_london_hours_in_summer(session: Session, staff: None) -> None:

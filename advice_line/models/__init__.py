@@ -22,6 +22,7 @@ from advice_line.models.record import (
     PlaceOfSafety,
     RecordStatus,
 )
+from advice_line.models.report import RequestFact
 from advice_line.models.request import (
     AdviceRequest,
     AgeBand,
@@ -77,6 +78,7 @@ __all__ = [
     "RcrpPhase",
     "RecordStatus",
     "RegistrationBody",
+    "RequestFact",
     "RequestStatus",
     "Role",
     "Sex",

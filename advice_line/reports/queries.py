@@ -17,7 +17,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -36,10 +36,11 @@ from advice_line.models import (
     OutcomeCode,
     RcrpPhase,
     RecordStatus,
-    RequestStatus,
+    RequestFact,
     Task,
     TaskKind,
 )
+from advice_line.reports.facts import ADVICE_SEPARATOR
 
 TARGETS = (30, 60)
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -141,46 +142,20 @@ class Dashboard:
     equality: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
-def _answer_seconds(dialect: str) -> Any:
-    """Seconds from first queued to taken, in SQL (SQLite keeps times as text)."""
-    if dialect == "sqlite":
-        return (
-            func.julianday(AdviceRequest.accepted_at) - func.julianday(AdviceRequest.waiting_since)
-        ) * 86400.0
-    return func.extract("epoch", AdviceRequest.accepted_at - AdviceRequest.waiting_since)
+def _epoch_hour(moment: datetime) -> int:
+    return int(moment.timestamp()) // 3600
 
 
-def _utc_hour(dialect: str) -> Any:
-    """The UTC date and hour of arrival as text, e.g. '2026-11-16 10'."""
-    if dialect == "sqlite":
-        return func.strftime("%Y-%m-%d %H", AdviceRequest.received_at)
-    return func.to_char(func.timezone("UTC", AdviceRequest.received_at), "YYYY-MM-DD HH24")
-
-
-def _scope(filters: Filters, dialect: str) -> Any:
-    """The filtered requests as a subquery of the columns the figures need."""
-    seconds = _answer_seconds(dialect)
-    queued = and_(
-        AdviceRequest.waiting_since.is_not(None),
-        AdviceRequest.status != RequestStatus.CANCELLED,
-    )
-    query = requests_query(filters).with_only_columns(
-        AdviceRequest.id.label("id"),
-        _utc_hour(dialect).label("utc_hour"),
-        case((queued, 1), else_=0).label("queued"),
-        case((and_(queued, AdviceRequest.accepted_at.is_not(None)), seconds)).label("seconds"),
-        case((AdviceRequest.status == RequestStatus.ABANDONED, 1), else_=0).label("abandoned"),
-        AdviceRequest.abandoned_at.label("abandoned_at"),
-        AdviceRequest.subject_age_band.label("age_band"),
-        AdviceRequest.subject_sex.label("sex"),
-        AdviceRequest.subject_ethnicity.label("ethnicity"),
-        case((AdviceRecord.status == RecordStatus.COMPLETE, 1), else_=0).label("complete"),
-        AdviceRecord.outcome.label("outcome"),
-        AdviceRecord.community_route.label("route"),
-        AdviceRecord.officer_decision.label("decision"),
-        maintain_column_froms=True,
-    )
-    return query.order_by(None).subquery()
+def _conditions(filters: Filters) -> list[Any]:
+    """Which facts a dashboard covers (a London midnight always falls on a UTC hour)."""
+    start, end = filters.utc_range()
+    f = RequestFact
+    conditions = [f.received_hour >= _epoch_hour(start), f.received_hour < _epoch_hour(end)]
+    for name in ("force", "area", "channel", "clinician_id", "rcrp_phase", "age_band"):
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(getattr(f, name) == value)
+    return conditions
 
 
 def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | None]:
@@ -207,81 +182,75 @@ def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | Non
 
 
 def dashboard(session: Session, filters: Filters) -> Dashboard:
-    """Compute the dashboard with a handful of aggregate queries over the filtered requests."""
-    scope = _scope(filters, session.get_bind().dialect.name)
-    c = scope.c
-    within = {t: func.sum(case((c.seconds <= t, 1), else_=0)) for t in TARGETS}
-    volume, queued, answered, abandoned, *hits = session.execute(
-        select(
-            func.count(c.id),
-            func.sum(c.queued),
-            func.count(c.seconds),
-            func.sum(c.abandoned),
-            *within.values(),
-        )
-    ).one()
-    board = Dashboard(
-        volume=volume, queued=queued or 0, answered=answered, abandoned=abandoned or 0
-    )
-    board.answered_within = {
-        t: share(h or 0, board.queued) for t, h in zip(TARGETS, hits, strict=True)
-    }
-    board.abandonment_rate = share(board.abandoned, board.queued)
-    tenths = func.round(c.seconds * 10)
+    """Compute the dashboard with four grouped queries over the covered requests' facts."""
+    conditions = _conditions(filters)
+    board = Dashboard()
+    _volumes(session, board, conditions)
+    f = RequestFact
+    tenths = func.round(f.answer_seconds * 10)
     histogram = {
         float(value) / 10: n
         for value, n in session.execute(
-            select(tenths, func.count()).where(c.seconds.is_not(None)).group_by(tenths)
+            select(tenths, func.count())
+            .where(*conditions, f.answer_seconds.is_not(None))
+            .group_by(tenths)
         )
     }
     board.median_answer_seconds, board.p90_answer_seconds = _percentiles(histogram)
-    _by_time(session, board, scope)
-    _advice(session, board, scope)
-    _call_backs(session, board, scope)
+    _advice(session, board, conditions)
+    _call_backs(session, board, conditions)
     return board
 
 
-def _by_time(session: Session, board: Dashboard, scope: Any) -> None:
-    c = scope.c
-    weeks: dict[str, Counter[str]] = defaultdict(Counter)
+def _volumes(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+    f = RequestFact
+    within = [func.sum(case((f.answer_seconds <= t, 1), else_=0)) for t in TARGETS]
+    weeks: dict[date, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
     rows = session.execute(
         select(
-            c.utc_hour,
+            f.received_hour,
             func.count(),
-            func.sum(c.queued),
-            func.sum(case((c.seconds <= TARGETS[0], 1), else_=0)),
-        ).group_by(c.utc_hour)
+            func.sum(f.queued),
+            func.count(f.answer_seconds),
+            func.sum(f.abandoned),
+            *within,
+        )
+        .where(*conditions)
+        .group_by(f.received_hour)
     )
-    for utc_hour, count, queued, within in rows:
-        local = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(LONDON)
+    for hour, count, queued, answered, abandoned, *hits in rows:
+        local = datetime.fromtimestamp(hour * 3600, LONDON)
         board.by_hour[local.hour] += count
         board.by_weekday[local.weekday()] += count
-        week = weeks[(local.date() - timedelta(days=local.weekday())).isoformat()]
-        week["volume"] += count
-        week["queued"] += queued or 0
-        week["within_30"] += within or 0
+        totals.update(volume=count, queued=queued, answered=answered, abandoned=abandoned)
+        totals.update({f"within_{t}": n for t, n in zip(TARGETS, hits, strict=True)})
+        week = weeks[local.date() - timedelta(days=local.weekday())]
+        week.update(volume=count, queued=queued, within=hits[0])
+    board.volume, board.queued = totals["volume"], totals["queued"]
+    board.answered, board.abandoned = totals["answered"], totals["abandoned"]
+    board.answered_within = {t: share(totals[f"within_{t}"], board.queued) for t in TARGETS}
+    board.abandonment_rate = share(board.abandoned, board.queued)
     board.by_week = {
-        week: {
+        week.isoformat(): {
             "volume": w["volume"],
-            "answered_within_30_percent": share(w["within_30"], w["queued"]),
+            "answered_within_30_percent": share(w["within"], w["queued"]),
         }
         for week, w in sorted(weeks.items())
     }
 
 
-def _decision_key(decision: str | None) -> str:
-    if decision is None:
+def _decision_key(decision: str) -> str:
+    if not decision:
         return "not reported"
     return "detained" if decision == OfficerDecision.DETAINED else "not detained"
 
 
-def _advice(session: Session, board: Dashboard, scope: Any) -> None:
-    c = scope.c
+def _advice(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+    f = RequestFact
     rows = session.execute(
-        select(c.outcome, c.route, c.decision, c.age_band, c.sex, c.ethnicity, func.count())
-        .where(c.complete == 1)
-        .group_by(c.outcome, c.route, c.decision, c.age_band, c.sex, c.ethnicity)
-    ).all()
+        select(f.advice, func.count()).where(*conditions, f.advice.is_not(None)).group_by(f.advice)
+    )
     outcomes: Counter[str] = Counter()
     routes: Counter[str] = Counter()
     table: dict[str, Counter[str]] = defaultdict(Counter)
@@ -290,18 +259,19 @@ def _advice(session: Session, board: Dashboard, scope: Any) -> None:
         "sex": defaultdict(Counter),
         "ethnicity": defaultdict(Counter),
     }
-    for outcome, route, decision, age_band, sex, ethnicity, n in rows:
+    for advice, n in rows:
+        outcome, route, decision, age_band, sex, ethnicity = str(advice).split(ADVICE_SEPARATOR)
         advised_s136 = outcome == OutcomeCode.S136_ADVISED
         if outcome:
-            outcomes[str(outcome)] += n
+            outcomes[outcome] += n
         if route:
-            routes[str(route)] += n
+            routes[route] += n
         table["s136 advised" if advised_s136 else "not advised"][_decision_key(decision)] += n
         for dimension, value in (("age band", age_band), ("sex", sex), ("ethnicity", ethnicity)):
-            counter = groups[dimension][str(value) if value else "not recorded"]
+            counter = groups[dimension][value or "not recorded"]
             counter["advised"] += n
             counter["s136"] += n if advised_s136 else 0
-            counter["reported"] += n if decision is not None else 0
+            counter["reported"] += n if decision else 0
             counter["detained"] += n if decision == OfficerDecision.DETAINED else 0
     board.outcomes = dict(outcomes)
     board.community_routes = dict(routes)
@@ -319,20 +289,19 @@ def _advice(session: Session, board: Dashboard, scope: Any) -> None:
     }
 
 
-def _call_backs(session: Session, board: Dashboard, scope: Any) -> None:
-    c = scope.c
+def _call_backs(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+    f = RequestFact
     rows = session.execute(
-        select(c.abandoned_at, Task.done_at)
-        .join(Task, and_(Task.request_id == c.id, Task.kind == TaskKind.CALL_BACK))
-        .where(c.abandoned == 1)
-    ).all()
-    minutes = [
-        (done - abandoned).total_seconds() / 60
-        for abandoned, done in rows
-        if done is not None and abandoned is not None
-    ]
-    board.call_backs_outstanding = sum(done is None for _, done in rows)
-    board.median_call_back_minutes = median(minutes)
+        select(f.call_back_minutes, func.count(), func.sum(f.call_backs_open))
+        .where(*conditions, f.abandoned == 1)
+        .group_by(f.call_back_minutes)
+    )
+    histogram: dict[float, int] = {}
+    for minutes, count, still_open in rows:
+        board.call_backs_outstanding += still_open
+        if minutes is not None:
+            histogram[float(minutes)] = count
+    board.median_call_back_minutes = _percentiles(histogram)[0]
 
 
 @dataclass(frozen=True)

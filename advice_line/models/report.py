@@ -1,0 +1,45 @@
+"""A narrow row per request with what the managers' figures count, kept in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from advice_line.models.base import Base, str_enum
+from advice_line.models.request import AgeBand, Channel, RcrpPhase
+
+
+class RequestFact(Base):
+    """One request as the dashboard sees it: filters, flags and times already worked out.
+
+    Written by ``advice_line.reports.facts`` whenever the request, its offers, record or
+    call-back tasks change, so a dashboard reads one narrow table without joins.
+    """
+
+    __tablename__ = "request_fact"
+    __table_args__ = (sa.Index("ix_request_fact_received_hour", "received_hour"),)
+
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("advice_request.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Whole hours since 1970-01-01 00:00 UTC when the request arrived.
+    received_hour: Mapped[int]
+    force: Mapped[str | None] = mapped_column(sa.String(80))
+    area: Mapped[str | None] = mapped_column(sa.String(80))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    #: The clinician who took the request (its accepted offer).
+    clinician_id: Mapped[int | None]
+    rcrp_phase: Mapped[RcrpPhase | None] = mapped_column(str_enum(RcrpPhase, "rcrp_phase"))
+    age_band: Mapped[AgeBand | None] = mapped_column(str_enum(AgeBand, "age_band"))
+    #: 1 when the request reached the queue and was not cancelled, else 0 (summed).
+    queued: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: Seconds from first queued to taken, for queued requests that were taken.
+    answer_seconds: Mapped[float | None]
+    #: 1 when the officer hung up before a clinician took the request, else 0.
+    abandoned: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: Minutes from abandonment to the first call-back done (abandoned requests).
+    call_back_minutes: Mapped[float | None]
+    #: Call-back tasks of this request not yet done.
+    call_backs_open: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: For a completed record: ``outcome|route|decision|age band|sex|ethnicity``.
+    advice: Mapped[str | None] = mapped_column(sa.String(120))

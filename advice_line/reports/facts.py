@@ -1,0 +1,171 @@
+"""Keep ``request_fact`` in step with the requests it describes (no Flask).
+
+Every flush that touches a request, an offer, a record or a task rewrites the facts of
+the requests concerned, in the same transaction, with one ``INSERT … SELECT`` upsert that
+works the figures out in SQL. Bulk writers that bypass the ORM (``seed-history``,
+retention) call :func:`refresh` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, UOWTransaction, aliased
+
+from advice_line.models import (
+    AdviceRecord,
+    AdviceRequest,
+    Offer,
+    OfferOutcome,
+    Officer,
+    RecordStatus,
+    RequestFact,
+    RequestStatus,
+    Task,
+    TaskKind,
+)
+
+ADVICE_SEPARATOR = "|"
+_PARTS = (AdviceRecord, Offer, Task)
+
+
+def epoch_hour(column: Any, dialect: str) -> Any:
+    """Whole hours since the Unix epoch of a UTC time, in SQL."""
+    if dialect == "sqlite":
+        return sa.cast(func.strftime("%s", column), sa.Integer).op("/")(3600)
+    return sa.cast(func.floor(func.extract("epoch", column).op("/")(3600)), sa.Integer)
+
+
+def seconds_between(later: Any, earlier: Any, dialect: str) -> Any:
+    """Seconds from ``earlier`` to ``later`` to the millisecond, in SQL."""
+    if dialect == "sqlite":
+        return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
+    return func.round(func.extract("epoch", later - earlier), 3)
+
+
+def _text(column: Any) -> Any:
+    return func.coalesce(sa.cast(column, sa.String), "")
+
+
+def facts_query(dialect: str) -> sa.Select[Any]:
+    """Every request's fact row, worked out from the requests and their records."""
+    r, record = AdviceRequest, AdviceRecord
+    taker = aliased(Offer)
+    queued = and_(r.waiting_since.is_not(None), r.status != RequestStatus.CANCELLED)
+    abandoned = r.status == RequestStatus.ABANDONED
+    call_backs = select(Task).where(Task.request_id == r.id, Task.kind == TaskKind.CALL_BACK)
+    first_call_back = call_backs.with_only_columns(func.min(Task.done_at)).scalar_subquery()
+    open_call_backs = (
+        call_backs.with_only_columns(func.count()).where(Task.done_at.is_(None)).scalar_subquery()
+    )
+    advice_parts = (
+        record.outcome,
+        record.community_route,
+        record.officer_decision,
+        r.subject_age_band,
+        r.subject_sex,
+        r.subject_ethnicity,
+    )
+    advice = _text(advice_parts[0])
+    for part in advice_parts[1:]:
+        advice = advice + ADVICE_SEPARATOR + _text(part)
+    return (
+        select(
+            r.id,
+            epoch_hour(r.received_at, dialect),
+            func.coalesce(Officer.force, r.claimed_force),
+            r.area,
+            r.channel,
+            taker.clinician_id,
+            r.rcrp_phase,
+            r.subject_age_band,
+            case((queued, 1), else_=0),
+            case(
+                (
+                    and_(queued, r.accepted_at.is_not(None)),
+                    seconds_between(r.accepted_at, r.waiting_since, dialect),
+                )
+            ),
+            case((abandoned, 1), else_=0),
+            case(
+                (
+                    abandoned,
+                    func.round(seconds_between(first_call_back, r.abandoned_at, dialect) / 60, 3),
+                )
+            ),
+            case((abandoned, open_call_backs), else_=0),
+            case((record.status == RecordStatus.COMPLETE, advice)),
+        )
+        .outerjoin(Officer, Officer.id == r.officer_id)
+        .outerjoin(record, record.request_id == r.id)
+        .outerjoin(taker, and_(taker.request_id == r.id, taker.outcome == OfferOutcome.ACCEPTED))
+    )
+
+
+FACT_COLUMNS = (
+    "request_id",
+    "received_hour",
+    "force",
+    "area",
+    "channel",
+    "clinician_id",
+    "rcrp_phase",
+    "age_band",
+    "queued",
+    "answer_seconds",
+    "abandoned",
+    "call_back_minutes",
+    "call_backs_open",
+    "advice",
+)
+
+
+def _upsert(dialect: str, query: sa.Select[Any]) -> Any:
+    table = RequestFact.__table__
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    statement = insert.from_select(FACT_COLUMNS, query)
+    return statement.on_conflict_do_update(
+        index_elements=["request_id"],
+        set_={name: statement.excluded[name] for name in FACT_COLUMNS[1:]},
+    )
+
+
+def refresh(session: Session | sa.Connection, request_ids: Collection[int] | None = None) -> None:
+    """Rewrite the facts of these requests (of every request when ``None``)."""
+    connection = session.connection() if isinstance(session, Session) else session
+    dialect = connection.dialect.name
+    query = facts_query(dialect)
+    if request_ids is None:
+        # SQLite needs a WHERE before ON CONFLICT to parse an upsert from a SELECT.
+        connection.execute(_upsert(dialect, query.where(sa.true())))
+        return
+    ids = sorted(set(request_ids))
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        connection.execute(_upsert(dialect, query.where(AdviceRequest.id.in_(batch))))
+
+
+def _touched_requests(session: Session) -> set[int]:
+    ids: set[int] = set()
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, AdviceRequest):
+            ids.add(instance.id)
+        elif isinstance(instance, _PARTS) and instance.request_id is not None:
+            ids.add(instance.request_id)
+    return ids
+
+
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    ids = _touched_requests(session)
+    if ids:
+        refresh(session, ids)
+
+
+def keep_in_step() -> None:
+    """Refresh the facts after every ORM flush that touches what they describe."""
+    if not sa.event.contains(Session, "after_flush", _after_flush):
+        sa.event.listen(Session, "after_flush", _after_flush)
