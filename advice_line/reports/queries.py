@@ -203,40 +203,41 @@ def dashboard(session: Session, filters: Filters) -> Dashboard:
 
 
 def _volumes(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+    """Totals, London hours, weekdays and weeks from one count per UTC hour of arrival."""
     f = RequestFact
-    within = [func.sum(case((f.answer_seconds <= t, 1), else_=0)) for t in TARGETS]
-    weeks: dict[date, Counter[str]] = defaultdict(Counter)
-    totals: Counter[str] = Counter()
-    rows = session.execute(
-        select(
-            f.received_hour,
-            func.count(),
-            func.sum(f.queued),
-            func.count(f.answer_seconds),
-            func.sum(f.abandoned),
-            *within,
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                f.received_hour,
+                func.count(),
+                func.sum(f.queued),
+                func.count(f.answer_seconds),
+                func.sum(f.abandoned),
+                *(func.sum(case((f.answer_seconds <= t, 1), else_=0)) for t in TARGETS),
+            )
+            .where(*conditions)
+            .group_by(f.received_hour)
         )
-        .where(*conditions)
-        .group_by(f.received_hour)
+        .all()
     )
-    for hour, count, queued, answered, abandoned, *hits in rows:
+    weeks: dict[date, list[int]] = {}
+    for hour, count, queued, _answered, _abandoned, within, *_ in rows:
         local = datetime.fromtimestamp(hour * 3600, LONDON)
+        weekday = local.weekday()
         board.by_hour[local.hour] += count
-        board.by_weekday[local.weekday()] += count
-        totals.update(volume=count, queued=queued, answered=answered, abandoned=abandoned)
-        totals.update({f"within_{t}": n for t, n in zip(TARGETS, hits, strict=True)})
-        week = weeks[local.date() - timedelta(days=local.weekday())]
-        week.update(volume=count, queued=queued, within=hits[0])
-    board.volume, board.queued = totals["volume"], totals["queued"]
-    board.answered, board.abandoned = totals["answered"], totals["abandoned"]
-    board.answered_within = {t: share(totals[f"within_{t}"], board.queued) for t in TARGETS}
+        board.by_weekday[weekday] += count
+        week = weeks.setdefault(local.date() - timedelta(days=weekday), [0, 0, 0])
+        week[0] += count
+        week[1] += queued
+        week[2] += within
+    totals = [sum(column) for column in zip(*rows, strict=True)] or [0] * (5 + len(TARGETS))
+    _, board.volume, board.queued, board.answered, board.abandoned, *hits = totals
+    board.answered_within = {t: share(n, board.queued) for t, n in zip(TARGETS, hits, strict=True)}
     board.abandonment_rate = share(board.abandoned, board.queued)
     board.by_week = {
-        week.isoformat(): {
-            "volume": w["volume"],
-            "answered_within_30_percent": share(w["within"], w["queued"]),
-        }
-        for week, w in sorted(weeks.items())
+        week.isoformat(): {"volume": volume, "answered_within_30_percent": share(within, queued)}
+        for week, (volume, queued, within) in sorted(weeks.items())
     }
 
 
