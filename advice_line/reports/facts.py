@@ -1,9 +1,9 @@
 """Keep ``request_fact`` in step with the requests it describes (no Flask).
 
-Every flush that touches a request, an offer, a record or a task rewrites the facts of
-the requests concerned, in the same transaction, with one ``INSERT … SELECT`` upsert that
-works the figures out in SQL. Bulk writers that bypass the ORM (``seed-history``,
-retention) call :func:`refresh` themselves.
+Each ORM flush notes the requests whose request, offers, record or tasks it wrote; as the
+transaction commits (or before a report reads in it) their facts are rewritten once, with
+one ``INSERT … SELECT`` upsert that works the figures out in SQL. Bulk writers that bypass
+the ORM (``seed-history``, retention) call :func:`refresh` themselves.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from advice_line.models import (
 )
 
 ADVICE_SEPARATOR = "|"
+_STALE = "advice_line.stale_facts"
 _PARTS = (AdviceRecord, Offer, Task)
 
 
@@ -159,13 +160,30 @@ def _touched_requests(session: Session) -> set[int]:
     return ids
 
 
-def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+def _note_touched(session: Session, _flush: UOWTransaction) -> None:
     ids = _touched_requests(session)
+    if ids:
+        session.info.setdefault(_STALE, set()).update(ids)
+
+
+def bring_up_to_date(session: Session) -> None:
+    """Flush, then rewrite the facts of the requests this transaction has changed."""
+    session.flush()
+    ids = session.info.pop(_STALE, None)
     if ids:
         refresh(session, ids)
 
 
+def _forget(session: Session) -> None:
+    session.info.pop(_STALE, None)
+
+
 def keep_in_step() -> None:
-    """Refresh the facts after every ORM flush that touches what they describe."""
-    if not sa.event.contains(Session, "after_flush", _after_flush):
-        sa.event.listen(Session, "after_flush", _after_flush)
+    """Rewrite the facts a transaction made stale once, as it commits."""
+    for name, listener in (
+        ("after_flush", _note_touched),
+        ("before_commit", bring_up_to_date),
+        ("after_rollback", _forget),
+    ):
+        if not sa.event.contains(Session, name, listener):
+            sa.event.listen(Session, name, listener)

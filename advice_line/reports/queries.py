@@ -40,6 +40,7 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
+from advice_line.reports import facts
 from advice_line.reports.facts import ADVICE_SEPARATOR
 
 TARGETS = (30, 60)
@@ -183,6 +184,7 @@ def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | Non
 
 def dashboard(session: Session, filters: Filters) -> Dashboard:
     """Compute the dashboard with four grouped queries over the covered requests' facts."""
+    facts.bring_up_to_date(session)
     conditions = _conditions(filters)
     board = Dashboard()
     _volumes(session, board, conditions)
