@@ -6,7 +6,7 @@ Definitions (shown on the dashboard too):
   and abandonment rates.
 - *time to answer*: from first queued to a clinician taking the request.
 - *answered within N s*: queued requests taken within N seconds, as a share of queued.
-- *time to call-back*: from abandonment to the call-back task being done.
+- *time to call-back*: from abandonment to the first call-back task done.
 - percentiles are nearest-rank; the median is the middle value (mean of the two middle).
 """
 
