@@ -17,7 +17,15 @@ class RequestFact(Base):
     """
 
     __tablename__ = "request_fact"
-    __table_args__ = (sa.Index("ix_request_fact_received_hour", "received_hour"),)
+    __table_args__ = (
+        sa.Index("ix_request_fact_received_hour", "received_hour"),
+        sa.Index(
+            "ix_request_fact_abandoned_received_hour",
+            "received_hour",
+            sqlite_where=sa.text("abandoned = 1"),
+            postgresql_where=sa.text("abandoned = 1"),
+        ),
+    )
 
     request_id: Mapped[int] = mapped_column(
         sa.ForeignKey("advice_request.id", ondelete="CASCADE"), primary_key=True
@@ -33,8 +41,8 @@ class RequestFact(Base):
     age_band: Mapped[AgeBand | None] = mapped_column(str_enum(AgeBand, "age_band"))
     #: 1 when the request reached the queue and was not cancelled, else 0 (summed).
     queued: Mapped[int] = mapped_column(sa.SmallInteger)
-    #: Seconds from first queued to taken, for queued requests that were taken.
-    answer_seconds: Mapped[float | None]
+    #: Tenths of a second from first queued to taken (queued requests that were taken).
+    answer_tenths: Mapped[int | None]
     #: 1 when the officer hung up before a clinician took the request, else 0.
     abandoned: Mapped[int] = mapped_column(sa.SmallInteger)
     #: Minutes from abandonment to the first call-back done (abandoned requests).

@@ -88,7 +88,10 @@ def facts_query(dialect: str) -> sa.Select[Any]:
             case(
                 (
                     and_(queued, r.accepted_at.is_not(None)),
-                    seconds_between(r.accepted_at, r.waiting_since, dialect),
+                    sa.cast(
+                        func.round(seconds_between(r.accepted_at, r.waiting_since, dialect) * 10),
+                        sa.Integer,
+                    ),
                 )
             ),
             case((abandoned, 1), else_=0),
@@ -117,7 +120,7 @@ FACT_COLUMNS = (
     "rcrp_phase",
     "age_band",
     "queued",
-    "answer_seconds",
+    "answer_tenths",
     "abandoned",
     "call_back_minutes",
     "call_backs_open",
