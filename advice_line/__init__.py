@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from advice_line.audit import register_sqlite_functions
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.extensions import csrf, db, login_manager, migrate, socketio
@@ -51,14 +52,16 @@ def configure_sqlite(engine: Engine) -> None:
     WAL lets readers run beside the writer. A transaction begins lazily: plain reads in a
     deferred ``BEGIN``; the first write or ``SELECT ... FOR UPDATE`` ends any read-only
     snapshot and takes the write lock with ``BEGIN IMMEDIATE``, so writers queue on the
-    busy timeout instead of failing on a stale snapshot.
+    busy timeout instead of failing on a stale snapshot. Each connection also gets the
+    function the audit log's triggers call to ask whether retention may pseudonymise.
     """
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         assert isinstance(dbapi_connection, sqlite3.Connection)
+        register_sqlite_functions(dbapi_connection, record.info)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
