@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from advice_line.audit import register_sqlite_functions
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.extensions import csrf, db, login_manager, migrate, socketio
+from advice_line.logs import configure_logging, init_request_logging
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -32,9 +32,10 @@ def _gevent_patched() -> bool:
 
 
 def _engine_options(url: str) -> dict[str, Any]:
+    # Errors (and so logs) leave out statement parameters: they hold phone numbers.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
 
 
 WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "SAVEPOINT")
@@ -111,7 +112,8 @@ def create_app(
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(url))
     if url.startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(app.config["LOG_FORMAT"])
+    init_request_logging(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
