@@ -18,6 +18,7 @@ from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.extensions import csrf, db, login_manager, migrate, socketio
 from advice_line.logs import configure_logging, init_request_logging
+from advice_line.metrics import init_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -114,6 +115,7 @@ def create_app(
         os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app.config["LOG_FORMAT"])
     init_request_logging(app)
+    init_metrics(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
