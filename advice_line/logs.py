@@ -18,11 +18,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
 LOG_FORMATS = ("json", "text")
 HANDLER_NAME = "advice_line"
+# Kept in the WSGI environ, not flask.g: a request made inside another (the simulator
+# calling the webhooks) shares the app context, and so g, with the outer one.
+_REQUEST_ID = "advice_line.request_id"
+_STARTED = "advice_line.request_started"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PHONE_NUMBER = re.compile(r"\+\d{7,15}|\b0\d{9,10}\b")
 _STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "request_id"}
@@ -39,8 +43,8 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add ``request_id`` and let the record through."""
-        if has_request_context() and "request_id" in g:
-            record.request_id = g.request_id
+        if has_request_context() and _REQUEST_ID in request.environ:
+            record.request_id = request.environ[_REQUEST_ID]
         return True
 
 
@@ -104,13 +108,15 @@ def configure_logging(log_format: str) -> None:
 
 def _begin_request() -> None:
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = offered if _SAFE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
-    g.request_started = time.perf_counter()
+    request.environ[_REQUEST_ID] = (
+        offered if _SAFE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    )
+    request.environ[_STARTED] = time.perf_counter()
 
 
 def _end_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.request_id
-    duration_ms = round((time.perf_counter() - g.request_started) * 1000, 2)
+    response.headers[REQUEST_ID_HEADER] = request.environ[_REQUEST_ID]
+    duration_ms = round((time.perf_counter() - request.environ[_STARTED]) * 1000, 2)
     access_log.info(
         "%s %s %s %sms",
         request.method,
