@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -14,9 +13,12 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from advice_line.audit import register_sqlite_functions
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.extensions import csrf, db, login_manager, migrate, socketio
+from advice_line.logs import configure_logging, init_request_logging
+from advice_line.metrics import init_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -31,9 +33,10 @@ def _gevent_patched() -> bool:
 
 
 def _engine_options(url: str) -> dict[str, Any]:
+    # Errors (and so logs) leave out statement parameters: they hold phone numbers.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
 
 
 WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "SAVEPOINT")
@@ -51,14 +54,16 @@ def configure_sqlite(engine: Engine) -> None:
     WAL lets readers run beside the writer. A transaction begins lazily: plain reads in a
     deferred ``BEGIN``; the first write or ``SELECT ... FOR UPDATE`` ends any read-only
     snapshot and takes the write lock with ``BEGIN IMMEDIATE``, so writers queue on the
-    busy timeout instead of failing on a stale snapshot.
+    busy timeout instead of failing on a stale snapshot. Each connection also gets the
+    function the audit log's triggers call to ask whether retention may pseudonymise.
     """
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         assert isinstance(dbapi_connection, sqlite3.Connection)
+        register_sqlite_functions(dbapi_connection, record.info)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -108,7 +113,9 @@ def create_app(
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(url))
     if url.startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(app.config["LOG_FORMAT"])
+    init_request_logging(app)
+    init_metrics(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))

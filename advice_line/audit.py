@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import JSON, Connection, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from advice_line.models.audit import AuditEvent
+from advice_line.models.audit import RETENTION_FUNCTION, RETENTION_SETTING, AuditEvent
 
 
 class AuditLogIsAppendOnly(RuntimeError):
@@ -63,3 +66,55 @@ def _refuse_audit_changes(session: Session, _context: object, _instances: object
             instance in session.deleted or session.is_modified(instance)
         ):
             raise AuditLogIsAppendOnly("audit events cannot be changed or deleted")
+
+
+def register_sqlite_functions(connection: sqlite3.Connection, info: dict[Any, Any]) -> None:
+    """Give a SQLite connection the function its audit triggers ask for a retention window."""
+    connection.create_function(
+        RETENTION_FUNCTION, 0, lambda: int(bool(info.get(RETENTION_SETTING)))
+    )
+
+
+@contextmanager
+def pseudonymisation_window(session: Session) -> Iterator[Connection]:
+    """Let statements inside remove keys from audit details, and change nothing else.
+
+    On PostgreSQL the window is a transaction-local setting, so it closes with the
+    transaction at the latest; on SQLite a flag on the connection, cleared on the way out.
+    """
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        connection.execute(select(func.set_config(RETENTION_SETTING, "on", True)))
+    connection.info[RETENTION_SETTING] = True
+    try:
+        yield connection
+    finally:
+        connection.info.pop(RETENTION_SETTING, None)
+    if postgresql:
+        connection.execute(select(func.set_config(RETENTION_SETTING, "off", True)))
+
+
+def remove_detail_keys(
+    session: Session, request_ids: Collection[int], keys: Mapping[str, Collection[str]]
+) -> int:
+    """Remove ``keys[action]`` from these requests' audit details; return the events changed."""
+    rows = session.execute(
+        select(AuditEvent.id, AuditEvent.action, AuditEvent.detail).where(
+            AuditEvent.request_id.in_(request_ids), AuditEvent.action.in_(keys)
+        )
+    ).all()
+    changes = [
+        {"event_id": event_id, "kept": {k: v for k, v in detail.items() if k not in keys[action]}}
+        for event_id, action, detail in rows
+        if any(key in detail for key in keys[action])
+    ]
+    if changes:
+        with pseudonymisation_window(session) as connection:
+            connection.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == bindparam("event_id"))
+                .values(detail=bindparam("kept", type_=JSON)),
+                changes,
+            )
+    return len(changes)

@@ -9,8 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from advice_line.logs import LOG_FORMATS
+
 DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 24
 MODES = ("demo", "production")
 
 
@@ -157,11 +160,21 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     escalation_text = env.get("ESCALATION_STEPS", "30:any_qualifying,60:senior_alert")
+    metrics_token = env.get("METRICS_TOKEN", "")
+    if metrics_token and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigurationError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} random characters"
+        )
+    log_format = env.get("LOG_FORMAT") or ("text" if mode == "demo" else "json")
+    if log_format not in LOG_FORMATS:
+        raise ConfigurationError(f"LOG_FORMAT must be one of {LOG_FORMATS}, not {log_format!r}")
     return _twilio_settings(env, mode) | {
         "ADVICE_LINE_MODE": mode,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": env.get("REDIS_URL") or None,
+        "LOG_FORMAT": log_format,
+        "METRICS_TOKEN": metrics_token or None,
         "OFFER_TIMEOUT_SECONDS": _int(env, "OFFER_TIMEOUT_SECONDS", 20, minimum=1),
         "MAX_MISSED_OFFERS": _int(env, "MAX_MISSED_OFFERS", 3, minimum=1),
         "REOFFER_AFTER_SECONDS": _int(env, "REOFFER_AFTER_SECONDS", 120),

@@ -5,7 +5,8 @@ until their 25th birthday (26th if 17 at last contact); the line records an age 
 a date of birth, so an under-18's request is kept 25 years, the longest that rule can
 need. Both periods are settings. What is past them keeps its statistical fields (dates,
 channel, outcome, age band, sex, ethnicity) and loses everything that could identify
-anyone: numbers, collar numbers, places, free text, messages, call legs' numbers.
+anyone: numbers, collar numbers, places, free text, messages, call legs' numbers, and
+the same in audit details (the audit log's triggers allow exactly that and nothing else).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor, record_event
+from advice_line.audit import Actor, record_event, remove_detail_keys
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -29,6 +30,11 @@ from advice_line.models.base import UTCDateTime
 from advice_line.reports import facts
 
 PSEUDONYMISED = "pseudonymised"
+# Audit details that could identify someone: the officer's claimed identity, free text.
+IDENTIFYING_AUDIT_DETAIL = {
+    "request.intake": ("claimed_collar_number", "claimed_force"),
+    "request.cancelled": ("reason",),
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ def pseudonymise(
     rules: RetentionRules,
 ) -> int:
     """Strip identifying data from these requests; audit the run; return how many."""
+    audit_details = 0
     for start in range(0, len(request_ids), 500):
         batch = request_ids[start : start + 500]
         session.execute(
@@ -106,6 +113,7 @@ def pseudonymise(
         session.execute(update(CallLeg).where(CallLeg.request_id.in_(batch)).values(number=""))
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
         facts.refresh(session, batch)
+        audit_details += remove_detail_keys(session, batch, IDENTIFYING_AUDIT_DETAIL)
     record_event(
         session,
         actor,
@@ -117,6 +125,7 @@ def pseudonymise(
             "child_years": rules.child_years,
             "first_id": request_ids[0] if request_ids else None,
             "last_id": request_ids[-1] if request_ids else None,
+            "audit_details_pseudonymised": audit_details,
         },
     )
     session.flush()

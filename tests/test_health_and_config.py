@@ -98,6 +98,8 @@ def test_sqlite_in_the_instance_folder_is_the_default() -> None:
         ("ESCALATION_STEPS", "30:any_qualifying,20:senior_alert"),
         ("QUALIFYING_PROFESSIONS", "doctor,wizard"),
         ("QUALIFYING_PROFESSIONS", " , "),
+        ("LOG_FORMAT", "xml"),
+        ("METRICS_TOKEN", "too-short"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(name: str, value: str) -> None:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import flask_migrate
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from advice_line import PROJECT_ROOT, create_app
 from advice_line.extensions import db
+from advice_line.models import AuditEvent
 from tests.conftest import demo_env
+
+AUDIT_TRIGGERS_DOWN_REVISION = "282f5cfd7026"
 
 
 def test_there_is_a_single_head() -> None:
@@ -32,6 +39,34 @@ def test_migrations_build_the_schema_the_models_describe(database_url: str) -> N
             assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
             flask_migrate.upgrade()
             assert set(inspect(db.engine).get_table_names()) >= set(db.metadata.tables)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_the_audit_log_migration_adds_and_removes_its_triggers(database_url: str) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    forge = text("UPDATE audit_event SET action = 'request.forged'")
+    with app.app_context():
+        try:
+            flask_migrate.upgrade()
+            with db.engine.begin() as connection:
+                connection.execute(
+                    insert(AuditEvent).values(
+                        occurred_at=datetime.now(UTC), actor_kind="system", action="test", detail={}
+                    )
+                )
+            for statement in (forge, text("DELETE FROM audit_event")):
+                with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as c:
+                    c.execute(statement)
+            flask_migrate.downgrade(revision=AUDIT_TRIGGERS_DOWN_REVISION)
+            with db.engine.begin() as connection:
+                connection.execute(forge)
+            flask_migrate.upgrade()
+            with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
+                connection.execute(text("DELETE FROM audit_event"))
+            with db.engine.connect() as connection:
+                assert connection.scalar(select(AuditEvent.action)) == "request.forged"
         finally:
             db.session.remove()
             db.engine.dispose()

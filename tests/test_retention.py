@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from advice_line.audit import SYSTEM, record_event
+from advice_line.extensions import db
 from advice_line.models import (
     AdviceRequest,
     AgeBand,
@@ -88,3 +92,51 @@ def test_a_dry_run_lists_and_apply_pseudonymises_only_what_is_due(
 
     again = runner.invoke(args=["retention"])
     assert "0 requests are past their keeping period" in again.output
+
+
+def test_apply_strips_identifying_audit_details_and_the_log_stays_append_only(
+    app: Flask, session: Session
+) -> None:
+    this_year = datetime.now(UTC).year
+    due, kept = old_request(session, this_year - 21), old_request(session, this_year - 1)
+    for request_id in (due, kept):
+        received = session.get_one(AdviceRequest, request_id).received_at
+        record_event(
+            session,
+            SYSTEM,
+            "request.intake",
+            now=received,
+            request_id=request_id,
+            detail={"claimed_collar_number": "MP1234", "claimed_force": "Met", "in_dwelling": True},
+        )
+        record_event(
+            session,
+            SYSTEM,
+            "request.cancelled",
+            now=received,
+            request_id=request_id,
+            detail={"from": "queued", "to": "cancelled", "reason": "Duplicate of Mr Smith's call"},
+        )
+    session.commit()
+
+    applied = app.test_cli_runner().invoke(args=["retention", "--apply"])
+    assert "Pseudonymised 1 requests" in applied.output
+    session.rollback()
+
+    def details(request_id: int) -> dict[str, dict[str, object]]:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id))
+        return {event.action: event.detail for event in events}
+
+    assert details(due) == {
+        "request.intake": {"in_dwelling": True},
+        "request.cancelled": {"from": "queued", "to": "cancelled"},
+    }
+    assert details(kept)["request.intake"]["claimed_collar_number"] == "MP1234"
+    run = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retention.pseudonymised")
+    ).one()
+    assert run.detail["audit_details_pseudonymised"] == 2
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_event SET detail = '{}'"))
+    session.expire_all()
+    assert details(kept)["request.cancelled"]["reason"] == "Duplicate of Mr Smith's call"

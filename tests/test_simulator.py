@@ -168,3 +168,18 @@ def test_simulator_actions_need_the_csrf_token(demo: FlaskClient) -> None:
     response = demo.post("/simulator/act", json={"action": "dial", "number": OFFICER})
     assert response.status_code == 400
     assert demo.get("/simulator/state").get_json()["calls"] == []
+
+
+def test_a_webhook_the_simulator_calls_is_logged_under_its_own_request_id(
+    demo: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    act(demo, action="text", number=OFFICER, body="He is on the bridge")
+    written = capsys.readouterr().err
+
+    access = re.findall(r"advice_line\.access \[(\w+)\] POST (\S+) 200 ", written)
+    ids = {path: request_id for request_id, path in access}
+    assert set(ids) == {"/simulator/act", "/twilio/sms"}
+    assert ids["/simulator/act"] != ids["/twilio/sms"]
+    assert OFFICER not in written
+    assert "bridge" not in written

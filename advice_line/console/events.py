@@ -8,6 +8,7 @@ from flask import current_app
 from flask_login import current_user
 from flask_socketio import emit, join_room
 
+from advice_line import metrics
 from advice_line.audit import Actor
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
@@ -63,6 +64,7 @@ def connect(_auth: Any = None) -> bool:
     if role_allowed(MANAGER_ROLES):
         join_room(MANAGERS)
         emit("board", state.board(db.session(), utcnow(), _policy()))
+        metrics.console_connected()
         return True
     if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
         return False
@@ -76,7 +78,14 @@ def connect(_auth: Any = None) -> bool:
     if role_allowed(SENIOR_ROLES):
         join_room(SENIORS)
         emit("floor", state.floor(db.session()))
+    metrics.console_connected()
     return True
+
+
+@socketio.on("disconnect")
+def disconnect(_reason: Any = None) -> None:
+    """A connection this process accepted has closed (presence follows the heartbeat)."""
+    metrics.console_disconnected()
 
 
 @socketio.on("heartbeat")

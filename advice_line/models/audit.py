@@ -1,4 +1,13 @@
-"""The append-only audit log."""
+"""The append-only audit log, enforced by the database as well as the ORM.
+
+Triggers refuse every UPDATE and DELETE of ``audit_event`` (and TRUNCATE on PostgreSQL),
+whoever sends them. One narrow exception serves retention: inside a pseudonymisation
+window (``advice_line.audit.pseudonymisation_window``) an UPDATE may remove keys from
+``detail`` and change nothing else. The window is the transaction-local setting
+``advice_line.retention = 'on'`` on PostgreSQL and, on SQLite, the connection function
+``advice_line_retention()`` that only the app registers. The same SQL is in the migration
+that added it (migrations keep their own copy, as history).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from advice_line.models.base import Base
+
+RETENTION_SETTING = "advice_line.retention"
+RETENTION_FUNCTION = "advice_line_retention"
 
 
 class AuditEvent(Base):
@@ -26,3 +38,69 @@ class AuditEvent(Base):
     subject_type: Mapped[str | None] = mapped_column(sa.String(40))
     subject_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+POSTGRESQL_APPEND_ONLY = (
+    """
+CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('advice_line.retention', true) = 'on' THEN
+        IF to_jsonb(NEW) - 'detail' = to_jsonb(OLD) - 'detail'
+            AND jsonb_typeof(NEW.detail::jsonb) = 'object'
+            AND NEW.detail::jsonb <@ OLD.detail::jsonb
+        THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP;
+END
+$$
+""",
+    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+    "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
+    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
+)
+
+SQLITE_APPEND_ONLY = (
+    """
+CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
+WHEN NOT (
+    advice_line_retention()
+    AND (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_user_id, NEW.source, NEW.action,
+         NEW.request_id, NEW.subject_type, NEW.subject_id)
+     IS (OLD.id, OLD.occurred_at, OLD.actor_kind, OLD.actor_user_id, OLD.source, OLD.action,
+         OLD.request_id, OLD.subject_type, OLD.subject_id)
+    AND json_type(NEW.detail) = 'object'
+    AND NOT EXISTS (
+        SELECT 1 FROM json_each(NEW.detail) AS kept
+        WHERE NOT EXISTS (
+            SELECT 1 FROM json_each(OLD.detail) AS was
+            WHERE was.key = kept.key AND was.type = kept.type AND was.value IS kept.value
+        )
+    )
+)
+BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END
+""",
+    """
+CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
+BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END
+""",
+)
+
+APPEND_ONLY = {"postgresql": POSTGRESQL_APPEND_ONLY, "sqlite": SQLITE_APPEND_ONLY}
+
+
+@sa.event.listens_for(AuditEvent.__table__, "after_create")
+def _create_triggers(_table: sa.Table, connection: sa.Connection, **_: Any) -> None:
+    """Create the append-only triggers with the table (``create_all``: tests, benchmarks)."""
+    for statement in APPEND_ONLY.get(connection.dialect.name, ()):
+        connection.execute(sa.text(statement))
+
+
+@sa.event.listens_for(AuditEvent.__table__, "after_drop")
+def _drop_trigger_function(_table: sa.Table, connection: sa.Connection, **_: Any) -> None:
+    """Drop PostgreSQL's trigger function with the table (the triggers go with it)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("DROP FUNCTION IF EXISTS audit_event_append_only()"))

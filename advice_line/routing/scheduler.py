@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = timedelta(seconds=5)
+
+
+def timer_backlog(session: Session, now: datetime) -> tuple[int, datetime | None]:
+    """Count the timers due and not fired, and say when the oldest of them fell due."""
+    due, oldest = session.execute(
+        select(func.count(Timer.id), func.min(Timer.due_at)).where(
+            Timer.fired_at.is_(None), Timer.due_at <= now
+        )
+    ).one()
+    return due, oldest
 
 
 def fire_timer(

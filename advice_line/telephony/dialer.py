@@ -142,7 +142,7 @@ def stop_ringing(call_sid: str) -> None:
     try:
         gateway().end_call(call_sid)
     except GatewayError as error:
-        log.info("could not stop the call %s: %s", call_sid, error)
+        log.info("could not stop the call %s: Twilio error %s", call_sid, error.code)
 
 
 def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
@@ -175,7 +175,9 @@ def ring_officer(request_id: int, number: str) -> None:
     try:
         placed = gateway().place_call(number, f"/twilio/voice/officer/{request_id}")
     except GatewayError as error:
-        log.warning("could not call the officer back on request %s: %s", request_id, error)
+        log.warning(
+            "could not call the officer back on request %s: Twilio error %s", request_id, error.code
+        )
         return
     with Session(db.engine) as session, session.begin():
         service.add_placed_leg(

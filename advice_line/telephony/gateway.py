@@ -111,7 +111,8 @@ class TwilioGateway:
 
 def _gateway_error(what: str, error: Exception) -> GatewayError:
     if isinstance(error, TwilioRestException):
-        log.warning("Twilio refused the %s: %s %s %s", what, error.status, error.code, error.msg)
+        # Twilio's message can quote the number; the code says what went wrong.
+        log.warning("Twilio refused the %s: HTTP %s, error %s", what, error.status, error.code)
         return GatewayError(
             f"Twilio refused the {what}: {error.msg}", code=error.code, status=error.status
         )

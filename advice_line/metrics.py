@@ -1,0 +1,192 @@
+"""``GET /metrics`` for Prometheus: the line as the database sees it, and this process.
+
+The queue, the clinicians available and the timers are read from the database at scrape
+time (a few COUNTs), so every process reports the same values. Webhook latency, HTTP
+requests and open socket connections are counted by the process that served them: with
+several processes, scrape each one and sum those.
+
+Who may read: with ``METRICS_TOKEN`` set, whoever sends ``Authorization: Bearer <token>``
+(and no one else); without it, only direct requests from this machine's loopback (a
+request a proxy forwarded, with ``X-Forwarded-For`` or ``Forwarded``, is refused).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from advice_line.clock import utcnow
+from advice_line.console import state
+from advice_line.extensions import db
+from advice_line.routing.policy import RoutingPolicy
+from advice_line.routing.scheduler import timer_backlog
+
+bp = Blueprint("metrics", __name__)
+log = logging.getLogger(__name__)
+_EXTENSION = "advice_line_metrics"
+_FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+_STARTED = "advice_line.metrics_started"  # in the environ: nested requests share flask.g
+# Twilio gives up on a webhook after 15 seconds.
+WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+
+
+@dataclass(frozen=True)
+class ProcessMetrics:
+    """What this process counts itself, in the app's own registry."""
+
+    registry: CollectorRegistry
+    webhook_seconds: Histogram
+    http_requests: Counter
+    consoles: Gauge
+
+
+class LineCollector(Collector):
+    """The line's state now, read from the database when Prometheus scrapes."""
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Name the metrics without reading the database."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Read the queue, the clinicians and the timers."""
+        families = self._families()
+        up = families[0]
+        try:
+            now = utcnow()
+            board = state.board(db.session(), now, RoutingPolicy.from_config(current_app.config))
+            due, oldest_due = timer_backlog(db.session(), now)
+        except SQLAlchemyError as error:
+            log.warning("metrics could not read the database: %s", type(error).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        finally:
+            db.session.rollback()
+        up.add_metric([], 1)
+        values = (
+            board["waiting"],
+            board["longest_wait_seconds"] or 0,
+            board["available"],
+            board["breaches_now"],
+            due,
+            (now - oldest_due).total_seconds() if oldest_due else 0,
+        )
+        for family, value in zip(families[1:], values, strict=True):
+            family.add_metric([], value)
+        yield from families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily("advice_line_database_up", "1 if the database answered the scrape"),
+            GaugeMetricFamily(
+                "advice_line_queue_length", "Requests waiting for a clinician (queued or offered)"
+            ),
+            GaugeMetricFamily(
+                "advice_line_longest_wait_seconds",
+                "How long the longest waiting request has waited",
+            ),
+            GaugeMetricFamily(
+                "advice_line_clinicians_available",
+                "Qualifying clinicians on shift and available to take an offer",
+            ),
+            GaugeMetricFamily(
+                "advice_line_waiting_past_answer_target", "Waiting requests past the answer target"
+            ),
+            GaugeMetricFamily("advice_line_timers_due", "Timers due and not yet fired"),
+            GaugeMetricFamily(
+                "advice_line_timers_overdue_seconds",
+                "How long ago the oldest unfired timer fell due (the scheduler's lag)",
+            ),
+        ]
+
+
+def _metrics() -> ProcessMetrics:
+    found: ProcessMetrics = current_app.extensions[_EXTENSION]
+    return found
+
+
+def console_connected() -> None:
+    """Count a socket connection this process accepted."""
+    _metrics().consoles.inc()
+
+
+def console_disconnected() -> None:
+    """Count a socket connection of this process that closed."""
+    _metrics().consoles.dec()
+
+
+def _start_timer() -> None:
+    request.environ[_STARTED] = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    metrics = _metrics()
+    metrics.http_requests.labels(status=str(response.status_code)).inc()
+    if request.blueprint == "twilio" and request.endpoint:
+        elapsed = time.perf_counter() - request.environ[_STARTED]
+        metrics.webhook_seconds.labels(endpoint=request.endpoint).observe(elapsed)
+    return response
+
+
+def _from_loopback_directly() -> bool:
+    if any(header in request.headers for header in _FORWARDED_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    """Prometheus's text format, for a bearer of the token or a local scraper."""
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        offered = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(offered, f"Bearer {token}".encode()):
+            return Response("A bearer token is required.\n", 401, {"WWW-Authenticate": "Bearer"})
+    elif not _from_loopback_directly():
+        abort(403)
+    return Response(generate_latest(_metrics().registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_metrics(app: Flask) -> None:
+    """Give the app its registry, the request hooks and ``GET /metrics``."""
+    registry = CollectorRegistry()
+    registry.register(LineCollector())
+    app.extensions[_EXTENSION] = ProcessMetrics(
+        registry=registry,
+        webhook_seconds=Histogram(
+            "advice_line_webhook_duration_seconds",
+            "Time this process took to answer a Twilio webhook, by endpoint",
+            ["endpoint"],
+            buckets=WEBHOOK_BUCKETS,
+            registry=registry,
+        ),
+        http_requests=Counter(
+            "advice_line_http_requests",
+            "HTTP requests this process answered, by status",
+            ["status"],
+            registry=registry,
+        ),
+        consoles=Gauge(
+            "advice_line_consoles_connected",
+            "Socket connections (consoles and live boards) open on this process",
+            registry=registry,
+        ),
+    )
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)

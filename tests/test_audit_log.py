@@ -1,0 +1,93 @@
+"""The audit log is append-only in the database too: plain SQL cannot change or delete it."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from advice_line.audit import SYSTEM, pseudonymisation_window, record_event
+from advice_line.extensions import db
+from advice_line.models import AuditEvent
+from tests.builders import T0, add_request
+
+INTAKE = {"claimed_collar_number": "MP1234", "claimed_force": "Met", "risk_to_life": True}
+
+
+def audit_rows(engine: Engine) -> list[tuple[int, str, object]]:
+    with engine.connect() as connection:
+        return [
+            (row.id, row.action, row.detail)
+            for row in connection.execute(select(AuditEvent).order_by(AuditEvent.id))
+        ]
+
+
+def refused(engine: Engine, statement: str) -> None:
+    """Run ``statement`` in its own transaction; it must be refused as append-only."""
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
+
+
+def test_plain_sql_cannot_change_or_delete_audit_events(app: Flask, session: Session) -> None:
+    add_request(session)
+    session.commit()
+    before = audit_rows(db.engine)
+    assert len(before) >= 2
+
+    refused(db.engine, "UPDATE audit_event SET action = 'request.forged'")
+    refused(db.engine, "UPDATE audit_event SET detail = '{}'")
+    refused(db.engine, "DELETE FROM audit_event")
+    refused(db.engine, f"DELETE FROM audit_event WHERE id = {before[0][0]}")
+    if db.engine.dialect.name == "postgresql":
+        refused(db.engine, "TRUNCATE audit_event")
+        refused(db.engine, "TRUNCATE advice_request CASCADE")
+
+    assert audit_rows(db.engine) == before
+
+
+def test_retention_window_only_removes_detail_keys(app: Flask, session: Session) -> None:
+    request = add_request(session)
+    record_event(session, SYSTEM, "request.intake", now=T0, request_id=request.id, detail=INTAKE)
+    session.commit()
+    event_id = session.scalars(
+        select(AuditEvent.id).where(AuditEvent.action == "request.intake")
+    ).one()
+    where = f"WHERE id = {event_id}"
+
+    for forged in (
+        f"UPDATE audit_event SET action = 'request.forged' {where}",
+        f"""UPDATE audit_event SET detail = '{{"claimed_force": "Met", "risk_to_life": false}}'
+            {where}""",
+        f"""UPDATE audit_event SET detail = '{{"risk_to_life": true, "added": 1}}' {where}""",
+        f"DELETE FROM audit_event {where}",
+    ):
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            pseudonymisation_window(session) as connection,
+        ):
+            connection.execute(text(forged))
+        session.rollback()
+
+    with pseudonymisation_window(session) as connection:
+        connection.execute(
+            text(f"""UPDATE audit_event SET detail = '{{"risk_to_life": true}}'
+                                    {where}""")
+        )
+    refused_after = "UPDATE audit_event SET detail = '{}'"
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text(refused_after + f" {where}"))
+    session.rollback()
+    assert session.get_one(AuditEvent, event_id).detail == INTAKE, "rolled back with the rest"
+
+    with pseudonymisation_window(session) as connection:
+        connection.execute(
+            text(f"""UPDATE audit_event SET detail = '{{"risk_to_life": true}}'
+                                    {where}""")
+        )
+    session.commit()
+    session.expire_all()
+    assert session.get_one(AuditEvent, event_id).detail == {"risk_to_life": True}
+    refused(db.engine, refused_after)
+    assert session.scalar(select(func.count(AuditEvent.id))) == len(audit_rows(db.engine))
