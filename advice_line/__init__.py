@@ -17,6 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.extensions import csrf, db, login_manager, migrate, socketio
+from advice_line.inputs import IdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -101,6 +102,7 @@ def create_app(
         instance_relative_config=True,
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.url_map.converters["int"] = IdConverter
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
         app.config.update(config)
