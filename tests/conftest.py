@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 from flask import Flask, g, has_app_context
-from hypothesis import HealthCheck, settings
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
