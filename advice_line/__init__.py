@@ -16,7 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from advice_line.clock import london
 from advice_line.config import settings_from_env
-from advice_line.extensions import csrf, db, login_manager, migrate, socketio
+from advice_line.extensions import csrf, db, limiter, login_manager, migrate, socketio
 from advice_line.inputs import IdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,7 @@ def create_app(
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -128,11 +129,12 @@ def create_app(
         app,
         async_mode="gevent" if _gevent_patched() else "threading",
         message_queue=app.config["REDIS_URL"],
+        max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
     )
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from advice_line import cli, health, vendor
+    from advice_line import cli, health, security, vendor
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.roles import Staff
     from advice_line.console import live
@@ -140,6 +142,7 @@ def create_app(
     from advice_line.reports import routes as report_routes
     from advice_line.telephony import dialer, webhooks
 
+    security.init_app(app)
     login_manager.user_loader(Staff.load)
     dialer.connect_signals()
     live.connect_signals()
