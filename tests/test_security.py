@@ -285,7 +285,9 @@ def test_failed_sign_ins_are_limited_per_address_and_username(app: Flask, demo: 
         data={"username": "amira", "password": DEMO_PASSWORD, "csrf_token": csrf(client)},
     )
     assert response.status_code == 429, "even the right password waits"
-    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert "Too many failed sign-ins for this username (the limit is 10 per 1 minute)" in (
+        response.get_data(as_text=True)
+    )
     assert "Retry-After" in response.headers
     assert client.get("/console").status_code == 302
     assert guess(client, "ben") == 400, "another username from here is not held up"

@@ -38,9 +38,6 @@ def _home() -> str:
     )
 
 
-TOO_MANY_ATTEMPTS = "Too many failed sign-ins for this username. Wait a minute, then try again."
-
-
 def _address_and_username() -> str:
     """Count failed sign-ins per client address and username tried."""
     return f"{get_remote_address()}/{request.form.get('username', '')[:80].casefold()}"
@@ -84,10 +81,13 @@ def login() -> ResponseReturnValue:
 
 
 @bp.errorhandler(RateLimitExceeded)
-def too_many_attempts(_error: RateLimitExceeded) -> ResponseReturnValue:
+def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
     """Show the sign-in page with a plain explanation (429) instead of signing in."""
     form = SignInForm()
-    form.password.errors = [TOO_MANY_ATTEMPTS]
+    form.password.errors = [
+        f"Too many failed sign-ins for this username (the limit is {error.limit.limit}). "
+        "Wait, then try again."
+    ]
     return render_template("login.html", form=form), 429
 
 
