@@ -16,7 +16,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from advice_line.audit import register_sqlite_functions
 from advice_line.clock import london
 from advice_line.config import settings_from_env
-from advice_line.extensions import csrf, db, login_manager, migrate, socketio
+from advice_line.extensions import csrf, db, limiter, login_manager, migrate, socketio
+from advice_line.inputs import IdConverter
 from advice_line.logs import configure_logging, init_request_logging
 from advice_line.metrics import init_metrics
 
@@ -106,6 +107,7 @@ def create_app(
         instance_relative_config=True,
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.url_map.converters["int"] = IdConverter
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
         app.config.update(config)
@@ -120,6 +122,7 @@ def create_app(
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -133,11 +136,12 @@ def create_app(
         app,
         async_mode="gevent" if _gevent_patched() else "threading",
         message_queue=app.config["REDIS_URL"],
+        max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
     )
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from advice_line import cli, health, vendor
+    from advice_line import cli, health, security, vendor
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.roles import Staff
     from advice_line.console import live
@@ -146,6 +150,7 @@ def create_app(
     from advice_line.reports import routes as report_routes
     from advice_line.telephony import dialer, webhooks
 
+    security.init_app(app)
     login_manager.user_loader(Staff.load)
     dialer.connect_signals()
     live.connect_signals()

@@ -133,6 +133,32 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     }
 
 
+DEFAULT_LOGIN_RATE_LIMIT = "10 per minute"
+DEFAULT_MAX_REQUEST_BYTES = 128 * 1024
+
+
+def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
+    """Failed sign-ins allowed per address and username (``off`` turns the limit off)."""
+    from limits import parse_many
+
+    text = env.get("LOGIN_RATE_LIMIT") or DEFAULT_LOGIN_RATE_LIMIT
+    if text.strip().lower() == "off":
+        return {"RATELIMIT_ENABLED": False, "LOGIN_RATE_LIMIT": None}
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"LOGIN_RATE_LIMIT must look like '10 per minute' (or be 'off'), not {text!r}"
+        ) from None
+    return {
+        "RATELIMIT_ENABLED": True,
+        "LOGIN_RATE_LIMIT": text,
+        # Rate-limit counters live beside the socket message queue when there is one, so
+        # every process counts together; one process counts in memory.
+        "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+    }
+
+
 def default_sqlite_url(instance_path: str) -> str:
     """Return the embedded SQLite database inside the instance folder."""
     return "sqlite:///" + str(Path(instance_path) / "advice_line.sqlite3")
@@ -190,7 +216,11 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "QUALIFYING_PROFESSIONS": _professions(
             env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic")
         ),
+        "MAX_CONTENT_LENGTH": _int(
+            env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024
+        ),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == "production",
+        **_rate_limit(env),
     }

@@ -2,6 +2,8 @@
 
 from typing import Any, Literal
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
@@ -23,3 +25,6 @@ migrate = Migrate(compare_type=True, render_as_batch=True, render_item=render_mi
 socketio = SocketIO()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Storage and on/off come from each app's config (RATELIMIT_*); a rate-limit store that is
+# down lets sign-ins through rather than lock clinicians out of a 24/7 line.
+limiter = Limiter(get_remote_address, swallow_errors=True, headers_enabled=True)

@@ -1,6 +1,7 @@
 // The clinician console: a live view of the server's state, pushed over Socket.IO.
 // Every change arrives as a whole snapshot, so a reconnect simply redraws the truth.
 (function () {
+  const heartbeatSeconds = Number(document.currentScript.dataset.heartbeatSeconds);
   const socket = io({ transports: ["websocket", "polling"] });
   const $ = (id) => document.getElementById(id);
   let queue = [];
@@ -104,5 +105,5 @@
   $("offer-accept").addEventListener("click", () => socket.emit("accept", { request_id: mine.offer.id }, report));
   $("offer-decline").addEventListener("click", () => socket.emit("decline", { offer_id: mine.offer.offer_id }, report));
   setInterval(tick, 1000);
-  setInterval(() => { if (socket.connected) socket.emit("heartbeat", {}); }, window.ADVICE_LINE.heartbeatSeconds * 1000);
+  setInterval(() => { if (socket.connected) socket.emit("heartbeat", {}); }, heartbeatSeconds * 1000);
 })();

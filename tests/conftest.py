@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -32,6 +33,18 @@ from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import ACCOUNT, TOKEN, Twilio
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+# Fuzz tests keep one app for all their examples on purpose (state builds up as on a live
+# line), so the function-scoped-fixture health check does not apply. "thorough" is for a
+# long local run: HYPOTHESIS_PROFILE=thorough.
+settings.register_profile(
+    "advice_line",
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("thorough", parent=settings.get_profile("advice_line"), max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "advice_line"))
 
 
 def service_url(variable: str, what: str) -> str:

@@ -61,24 +61,51 @@ def text_message(base: str, sender: str, body: str) -> None:
     assert response.status_code == 200
 
 
+class Browsers(list[Any]):
+    """Browser contexts of a test, and what the pages' security policy refused in them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[str] = []
+
+    def _note_refusal(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(message.text)
+
+    def open(self, chromium: Any, **options: Any) -> Any:
+        """A page in a new context, whose refusals by the security policy are noted."""
+        self.append(chromium.new_context(**options))
+        page = self[-1].new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.on("console", self._note_refusal)
+        return page
+
+
 @pytest.fixture
-def browsers(chromium: Any, console_server: tuple[str, Path]) -> Iterator[list[Any]]:
-    """Browser contexts of the test, closed before the server stops."""
-    contexts: list[Any] = []
+def browsers(chromium: Any, console_server: tuple[str, Path]) -> Iterator[Browsers]:
+    """Browser contexts of the test, closed before the server stops; nothing was refused."""
+    contexts = Browsers()
     yield contexts
     for context in contexts:
         context.close()
+    assert contexts.refused == [], "the pages need nothing the security policy refuses"
 
 
-def open_console(chromium: Any, browsers: list[Any], base: str, username: str) -> Any:
-    """Sign in in a browser of one's own and open the console, available."""
-    browsers.append(chromium.new_context())
-    page = browsers[-1].new_page()
-    page.set_default_timeout(WAIT_MS)
+def signed_in(chromium: Any, browsers: Browsers, base: str, username: str, **context: Any) -> Any:
+    """Sign in in a browser of one's own."""
+    page = browsers.open(chromium, **context)
     page.goto(f"{base}/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def open_console(
+    chromium: Any, browsers: Browsers, base: str, username: str, **context: Any
+) -> Any:
+    """Sign in in a browser of one's own and open the console, available."""
+    page = signed_in(chromium, browsers, base, username, **context)
     page.get_by_role("heading", name="Console").wait_for()
     page.get_by_text("Connected").wait_for()
     page.get_by_role("button", name="Available", exact=True).click()
@@ -95,7 +122,7 @@ def request_status(database: Path, reference: str) -> str:
 
 
 def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_watch(
-    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
 ) -> None:
     base, database = console_server
     amira = open_console(chromium, browsers, base, "amira")
@@ -125,7 +152,7 @@ def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_wat
 
 
 def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
-    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
 ) -> None:
     base, database = console_server
     amira = open_console(chromium, browsers, base, "amira")
@@ -140,7 +167,7 @@ def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
 
 
 def test_the_senior_sees_the_floor_and_the_queue_change_live(
-    chromium: Any, browsers: list[Any], console_server: tuple[str, Path]
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
 ) -> None:
     base, _ = console_server
     sam = open_console(chromium, browsers, base, "sam")
@@ -155,18 +182,60 @@ def test_the_senior_sees_the_floor_and_the_queue_change_live(
     sam.locator("#floor-AL-1").wait_for()
 
 
+def test_markup_in_an_officers_message_is_shown_as_text_and_never_runs(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    dialogs: list[str] = []
+
+    def record_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    amira.on("dialog", record_dialog)
+    body = (
+        'Help <img src=x onerror="window.pwned = 1; alert(1)"> '
+        "<script>window.pwned = 2; alert(2)</script> on the bridge"
+    )
+    text_message(base, "+447700900204", body)
+    amira.locator("#offer-reference", has_text="AL-1").wait_for()
+    amira.get_by_role("button", name="Accept", exact=True).click()
+    amira.get_by_role("link", name="AL-1 (connected)").click()
+    thread = amira.locator("li.app-thread__inbound")
+    thread.wait_for()
+    assert body in thread.inner_text(), "the officer's words, markup and all, as text"
+    assert amira.locator("main img, main script:not([src])").count() == 0
+    assert amira.evaluate("window.pwned") is None
+    assert dialogs == []
+
+
+def test_the_managers_charts_and_live_board_work_under_the_security_policy(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    morgan = signed_in(chromium, browsers, base, "morgan")
+    morgan.goto(f"{base}/reports/")
+    for chart in ("chart-hour", "chart-day", "chart-week"):
+        assert morgan.evaluate(f"Chart.getChart('{chart}') !== undefined"), chart
+    morgan.goto(f"{base}/reports/live")
+    morgan.wait_for_function("document.getElementById('board-live').textContent === 'Live'")
+    text_message(base, "+447700900205", "Man on the bridge")
+    morgan.locator("#board-waiting", has_text="1").wait_for()
+
+
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.mark.parametrize("path", ["/login", "/console", "/console/tasks", "/console/floor"])
 def test_pages_have_no_serious_accessibility_violations(
-    chromium: Any, browsers: list[Any], console_server: tuple[str, Path], path: str
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path], path: str
 ) -> None:
     base, _ = console_server
-    page = open_console(chromium, browsers, base, "sam")
+    # axe is injected as an inline script, which the pages' policy rightly refuses.
+    page = open_console(chromium, browsers, base, "sam", bypass_csp=True)
     if path == "/login":
-        page = chromium.new_context().new_page()
-        browsers.append(page.context)
+        page = browsers.open(chromium, bypass_csp=True)
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(base + path)
     page.add_script_tag(path=str(AXE))

@@ -1,11 +1,12 @@
 """The sign-in form."""
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from advice_line.inputs import CleanForm
 
-class SignInForm(FlaskForm):  # type: ignore[misc]
+
+class SignInForm(CleanForm):
     """Username and password, with CSRF protection."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=80)])

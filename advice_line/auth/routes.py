@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from werkzeug.security import check_password_hash
 
@@ -11,7 +22,7 @@ from advice_line.audit import Actor, record_event
 from advice_line.auth.forms import SignInForm
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
 from advice_line.clock import utcnow
-from advice_line.extensions import db
+from advice_line.extensions import db, limiter
 from advice_line.models import User
 
 bp = Blueprint("auth", __name__)
@@ -27,7 +38,21 @@ def _home() -> str:
     )
 
 
+def _address_and_username() -> str:
+    """Count failed sign-ins per client address and username tried."""
+    return f"{get_remote_address()}/{request.form.get('username', '')[:80].casefold()}"
+
+
+def _login_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code != 302
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=_address_and_username, methods=["POST"], deduct_when=_failed)
 def login() -> ResponseReturnValue:
     """Sign in with username and password."""
     form = SignInForm()
@@ -53,6 +78,17 @@ def login() -> ResponseReturnValue:
             )
         form.password.errors.append("Username or password is not right.")
     return render_template("login.html", form=form), 200 if request.method == "GET" else 400
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
+    """Show the sign-in page with a plain explanation (429) instead of signing in."""
+    form = SignInForm()
+    form.password.errors = [
+        f"Too many failed sign-ins for this username (the limit is {error.limit.limit}). "
+        "Wait, then try again."
+    ]
+    return render_template("login.html", form=form), 429
 
 
 @bp.post("/logout")

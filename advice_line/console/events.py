@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import current_app
@@ -15,12 +16,14 @@ from advice_line.clock import utcnow
 from advice_line.console import state
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
 from advice_line.extensions import db, socketio
+from advice_line.inputs import MAX_ID
 from advice_line.models import AdviceRequest, Channel, ClinicianStatus
 from advice_line.routing import lifecycle
 from advice_line.routing.errors import DomainError
 from advice_line.routing.policy import RoutingPolicy
 
 Ack = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 def _actor() -> Actor:
@@ -39,7 +42,7 @@ def _clinician_id() -> int:
 
 def _number(data: Any, name: str) -> int:
     value = data.get(name) if isinstance(data, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
         raise ValueError(f"{name} must be a positive whole number")
     return value
 
@@ -56,6 +59,14 @@ def _run(step: Any) -> Ack:
         db.session.rollback()
         return {"error": str(refused)}
     return {"ok": True}
+
+
+@socketio.on_error_default
+def failed(_error: Exception) -> Ack:
+    """Answer an event that failed unexpectedly with a plain error, keeping nothing of it."""
+    log.exception("socket event failed")
+    db.session.rollback()
+    return {"error": "That could not be done.", "status": 500}
 
 
 @socketio.on("connect")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
+from advice_line.inputs import CleanForm
 from advice_line.models import (
     AgeBand,
     CommunityRoute,
@@ -61,7 +61,7 @@ def _optional(enum_values: list[str]) -> list[SelectChoice]:
     return choices([("", "Not recorded"), *((v, v.replace("_", " ")) for v in enum_values)])
 
 
-class RecordForm(FlaskForm):  # type: ignore[misc]
+class RecordForm(CleanForm):
     """The consultation record, as DESIGN.md section 2 describes it."""
 
     outcome = RadioField("Advice given", choices=OUTCOMES, validators=[Optional()])
@@ -129,17 +129,17 @@ class RecordForm(FlaskForm):  # type: ignore[misc]
         )
 
 
-class MessageForm(FlaskForm):  # type: ignore[misc]
+class MessageForm(CleanForm):
     """A clinician's message to the officer."""
 
     body = TextAreaField("Message to the officer", validators=[Length(min=1, max=1600)])
 
 
-class ActionForm(FlaskForm):  # type: ignore[misc]
+class ActionForm(CleanForm):
     """A button that only needs the CSRF token (mark done, end, call back, take)."""
 
 
-class ReassignForm(FlaskForm):  # type: ignore[misc]
+class ReassignForm(CleanForm):
     """A senior gives a waiting request to a chosen clinician."""
 
     clinician_id = SelectField("Give to", coerce=int, choices=[])

@@ -32,6 +32,7 @@ from advice_line.console.forms import (
     choices,
 )
 from advice_line.extensions import db
+from advice_line.inputs import parse_id
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -280,12 +281,12 @@ def tasks() -> ResponseReturnValue:
     """My follow-ups, safeguarding tasks and call-backs, and unowned call-backs."""
     form = ActionForm()
     if request.method == "POST":
-        task_id = request.form.get("task_id", "")
-        if not form.validate_on_submit() or not task_id.isdigit():
+        task_id = parse_id(request.form.get("task_id", ""))
+        if not form.validate_on_submit() or task_id is None:
             abort(400)
         try:
             lifecycle.complete_task(
-                db.session(), int(task_id), current_user.id, now=utcnow(), actor=_actor()
+                db.session(), task_id, current_user.id, now=utcnow(), actor=_actor()
             )
             db.session.commit()
             flash("Task marked done.")
@@ -317,16 +318,16 @@ def floor() -> ResponseReturnValue:
     ).all()
     form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
     if request.method == "POST":
-        request_id = request.form.get("request_id", "")
+        request_id = parse_id(request.form.get("request_id", ""))
         taking = request.form.get("intent") == "take"
         checked = ActionForm() if taking else form  # taking needs no clinician choice
-        if not request_id.isdigit() or not checked.validate_on_submit():
+        if request_id is None or not checked.validate_on_submit():
             abort(400)
         try:
             if taking:
                 lifecycle.accept(
                     db.session(),
-                    int(request_id),
+                    request_id,
                     _me(),
                     now=utcnow(),
                     actor=_actor(),
@@ -335,7 +336,7 @@ def floor() -> ResponseReturnValue:
             else:
                 lifecycle.reassign(
                     db.session(),
-                    int(request_id),
+                    request_id,
                     form.clinician_id.data,
                     now=utcnow(),
                     actor=_actor(),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from advice_line.console.forms import choices
+from advice_line.inputs import MAX_ID, CleanForm
 from advice_line.models import AgeBand, Channel, RcrpPhase
 from advice_line.reports.queries import Filters
 
@@ -19,7 +19,7 @@ def _any(values: list[str]) -> list[tuple[str, str]]:
     return [("", "Any"), *((v, v.replace("_", " ")) for v in values)]
 
 
-class FilterForm(FlaskForm):  # type: ignore[misc]
+class FilterForm(CleanForm):
     """Period and filters; a GET form, so no CSRF token."""
 
     class Meta:
@@ -36,7 +36,9 @@ class FilterForm(FlaskForm):  # type: ignore[misc]
     age_band = SelectField(
         "Age band", choices=choices(_any([a.value for a in AgeBand])), default=""
     )
-    clinician = IntegerField("Clinician number", validators=[Optional(), NumberRange(min=1)])
+    clinician = IntegerField(
+        "Clinician number", validators=[Optional(), NumberRange(min=1, max=MAX_ID)]
+    )
 
     def validate_end(self, field: DateField) -> None:
         """The period runs forwards and is at most about three years."""

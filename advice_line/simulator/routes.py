@@ -10,6 +10,7 @@ from sqlalchemy import select
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
+from advice_line.inputs import parse_id
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
 from advice_line.routing.errors import DomainError
 from advice_line.routing.policy import RoutingPolicy
@@ -111,12 +112,15 @@ def act() -> tuple[Response, int] | Response:
 
 def _clinician_action(action: str, form: dict[str, Any]) -> None:
     reference = _field(form, "reference", 20).upper().removeprefix("AL-")
-    if not reference.isdigit():
+    request_id = parse_id(reference)
+    if request_id is None:
         raise ValueError("reference must look like AL-12")
-    advice = db.session.get(AdviceRequest, int(reference))
+    advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         raise ValueError(f"there is no request AL-{reference}")
-    clinician_id = int(_field(form, "clinician", 10))
+    clinician_id = parse_id(_field(form, "clinician", 10))
+    if clinician_id is None:
+        raise ValueError("clinician must be a clinician's number")
     now, actor = utcnow(), Actor("simulator")
     if action == "reply":
         dialer.reply_by_message(

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
 
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
+from advice_line.inputs import without_control_codes
 from advice_line.models import (
     AdviceRequest,
     CallStatus,
@@ -35,10 +38,24 @@ from advice_line.telephony.service import Heard, Step
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 log = logging.getLogger(__name__)
 TWIML = "text/xml"
+SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+MESSAGE_STATUS = re.compile(r"[a-z_-]{1,40}")
+MAX_SEQUENCE_NUMBER = 2**31 - 1
+
+
+def _param(name: str, limit: int = 200) -> str:
+    """A parameter as Twilio sent it, without control codes, cut to ``limit`` characters."""
+    return str(without_control_codes(request.form.get(name, "")))[:limit]
+
+
+def _sid(name: str) -> str:
+    """A Twilio SID parameter (two letters, 32 hex digits), or "" if it is not one."""
+    value = request.form.get(name, "")
+    return value if SID.fullmatch(value) else ""
 
 
 def _actor() -> Actor:
-    return Actor("twilio", source=request.form.get("CallSid") or request.form.get("MessageSid"))
+    return Actor("twilio", source=_sid("CallSid") or _sid("MessageSid") or None)
 
 
 def _policy() -> RoutingPolicy:
@@ -82,6 +99,8 @@ def voice(view: Callable[..., Response]) -> Callable[..., Response]:
     def guarded(*args: Any, **kwargs: Any) -> Response:
         try:
             return view(*args, **kwargs)
+        except HTTPException:
+            raise  # a request that is not Twilio's own (unknown request, no CallSid): 4xx
         except Exception:
             log.exception("voice webhook %s failed; answering with fallback TwiML", request.path)
             try:
@@ -107,7 +126,7 @@ def _waiting_request(request_id: int) -> AdviceRequest:
 @voice
 def incoming_call() -> Response:
     """An officer rings the line: identify them, then ask the key questions."""
-    call_sid, caller = request.form.get("CallSid", ""), request.form.get("From", "")
+    call_sid, caller = _sid("CallSid"), _param("From", 60)
     if not call_sid:
         abort(400, "CallSid is required")
     now = utcnow()
@@ -144,8 +163,8 @@ def intake(request_id: int, step: str) -> Response:
     except ValueError:
         abort(404)
     heard = Heard(
-        digits=request.form.get("Digits", "")[:20],
-        speech=request.form.get("SpeechResult", "")[:200],
+        digits=_param("Digits", 20),
+        speech=_param("SpeechResult"),
     )
     answer = service.interpret(current, heard, current_app.config["FORCES"])
     if answer is None and attempt < service.MAX_ATTEMPTS:
@@ -241,7 +260,7 @@ def rejoin(request_id: int) -> Response:
 def officer_called_back(request_id: int) -> Response:
     """The officer answered our call-back: into the conference the clinician is in."""
     advice = _waiting_request(request_id)
-    service.leg_joined(db.session(), request.form.get("CallSid", ""), now=utcnow())
+    service.leg_joined(db.session(), _sid("CallSid"), now=utcnow())
     db.session.commit()
     return _join_officer(
         advice, f"This is the Advice Line calling you back about {advice.reference}."
@@ -315,7 +334,7 @@ def whisper_answer(offer_id: int) -> Response:
 def _clinician_joins(request_id: int, preface: str) -> Response:
     advice = db.session.get_one(AdviceRequest, request_id)
     now = utcnow()
-    service.leg_joined(db.session(), request.form.get("CallSid", ""), now=now)
+    service.leg_joined(db.session(), _sid("CallSid"), now=now)
     if advice.status == RequestStatus.ACCEPTED:
         lifecycle.connect(db.session(), advice.id, now=now, actor=_actor())
     db.session.commit()
@@ -347,7 +366,9 @@ def call_status() -> Response:
         sequence = int(raw_sequence) if raw_sequence is not None else None
     except ValueError:
         abort(400, "CallStatus or SequenceNumber is not valid")
-    call_sid = request.form.get("CallSid", "")
+    if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE_NUMBER:
+        abort(400, "SequenceNumber is out of range")
+    call_sid = _sid("CallSid")
     outcome = service.apply_leg_event(
         db.session(),
         service.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
@@ -370,15 +391,14 @@ def fallback() -> Response:
 @signed
 def incoming_message() -> Response:
     """An officer's SMS or WhatsApp message: open, add to, or report a decision."""
-    message_sid = request.form.get("MessageSid", "")
-    sender = request.form.get("From", "")
+    message_sid, sender = _sid("MessageSid"), _param("From", 60)
     if not message_sid or not sender:
         abort(400, "MessageSid and From are required")
     reply = service.receive_message(
         db.session(),
         message_sid=message_sid,
         sender=sender,
-        body=request.form.get("Body", ""),
+        body=_param("Body", 5000),
         now=utcnow(),
         actor=_actor(),
         policy=_policy(),
@@ -391,8 +411,8 @@ def incoming_message() -> Response:
 @signed
 def message_status() -> Response:
     """Delivery status of a message the line sent."""
-    sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
-    if not sid or not status or len(status) > 40:
+    sid, status = _sid("MessageSid"), request.form.get("MessageStatus", "")
+    if not sid or not MESSAGE_STATUS.fullmatch(status):
         abort(400, "MessageSid and MessageStatus are required")
     message = db.session.scalars(db.select(Message).where(Message.message_sid == sid)).one_or_none()
     if message is not None:
