@@ -1,0 +1,18 @@
+"""Faults under load, against real gunicorn processes: the drills in ``drills/`` as tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drills import kill9
+
+pytestmark = pytest.mark.slow
+
+
+def test_kill_9_under_load_loses_nothing_acknowledged_and_fires_each_timer_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    findings = kill9.run(database_url, "drill", tmp_path, load_seconds=4)
+    assert findings.failures == []
