@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drills import kill9
+from drills import kill9, redis_down
 from drills.harness import Findings, postgres_schema
 
 
@@ -20,7 +20,12 @@ def _kill9(folder: Path) -> Findings:
     return findings
 
 
-DRILLS = {"kill9": _kill9}
+def _redis(folder: Path) -> Findings:
+    with postgres_schema() as url:
+        return redis_down.run(url, folder)
+
+
+DRILLS = {"kill9": _kill9, "redis": _redis}
 
 
 def main() -> int:
