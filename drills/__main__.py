@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drills import kill9, redis_down
+from drills import kill9, postgres_down, redis_down
 from drills.harness import Findings, postgres_schema
 
 
@@ -25,7 +25,12 @@ def _redis(folder: Path) -> Findings:
         return redis_down.run(url, folder)
 
 
-DRILLS = {"kill9": _kill9, "redis": _redis}
+def _postgres(folder: Path) -> Findings:
+    with postgres_down.private_cluster() as cluster:
+        return postgres_down.run(cluster, folder)
+
+
+DRILLS = {"kill9": _kill9, "redis": _redis, "postgres": _postgres}
 
 
 def main() -> int:

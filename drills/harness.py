@@ -291,13 +291,13 @@ class TcpProxy:
     def cut(self) -> None:
         """Stop listening and reset every relayed connection, as a crashed server would."""
         assert self._listener is not None
+        with suppress(OSError):  # wakes the thread blocked in accept() (Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._listener = None
         with self._lock:
             for sock in self._open:
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
+                _hang_up(sock)
             self._open.clear()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -317,17 +317,20 @@ class TcpProxy:
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
+        with suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with self._lock:
-                    self._open.discard(sock)
-                with suppress(OSError):
-                    sock.close()
+        for sock in (source, sink):
+            with self._lock:
+                self._open.discard(sock)
+            _hang_up(sock)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Close for real: shutdown() also wakes a thread blocked reading the socket (Linux)."""
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 @dataclass

@@ -17,6 +17,10 @@ OFFICER_PHONES = ("+447700900201", "+447700900202", "+447700900203", "+447700900
 MAX_INTAKE_STEPS = 6
 
 
+class NotServed(Exception):
+    """The line answered, but not with the next step (the fallback, for instance)."""
+
+
 @dataclass
 class Acknowledged:
     """What the line answered 200 to: SMS by MessageSid, calls by CallSid and how far."""
@@ -50,11 +54,11 @@ def call_the_line(base: str, caller: str, call_sid: str, on_opened: Callable[[],
             return
         gather = document.find("Gather")
         if gather is None:
-            raise AssertionError(f"neither a question nor the conference: {answer.text}")
+            raise NotServed(answer.text)
         path = str(gather.get("action")).removeprefix(PUBLIC)
         answer = signed_post(base, path, {**params, "Digits": "2"})
         answer.raise_for_status()
-    raise AssertionError("intake never ended")
+    raise NotServed("intake never ended")
 
 
 class OfficerLoad:
@@ -102,6 +106,6 @@ class OfficerLoad:
                     call_the_line(self.base, caller, call_sid, opened)
                     with seen.lock:
                         seen.calls_queued.add(call_sid)
-            except (requests.RequestException, ET.ParseError):
+            except (requests.RequestException, ET.ParseError, NotServed):
                 with seen.lock:
                     seen.refused += 1

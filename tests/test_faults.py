@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drills import kill9, redis_down
+from drills import kill9, postgres_down, redis_down
 
 pytestmark = pytest.mark.slow
 
@@ -23,4 +23,13 @@ def test_redis_down_degrades_two_processes_and_pushes_resume_when_it_returns(
     postgres_url: str, tmp_path: Path
 ) -> None:
     findings = redis_down.run(postgres_url, tmp_path, outage_seconds=6)
+    assert findings.failures == []
+
+
+@pytest.mark.postgres
+def test_postgres_down_answers_fallback_and_503_then_reconnects(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with postgres_down.proxied(postgres_url) as outage:
+        findings = postgres_down.run(outage, tmp_path, outage_seconds=4)
     assert findings.failures == []
