@@ -66,7 +66,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
     def error(self, what: str) -> None:
-        """Count an error (keep the first few for the report)."""
+        """Count an error."""
         self.errors.append(what)
 
 
@@ -95,7 +95,7 @@ class Soak:
         return response.text
 
     async def call(self) -> None:
-        """An officer rings, answers the questions, waits on hold, then hangs up."""
+        """Ring as an officer: answer the questions, wait on hold, then hang up."""
         sid = new_sid("CA")
         caller = self.rng.choice(OFFICER_PHONES)
         params = {"CallSid": sid, "AccountSid": ACCOUNT, "From": caller, "To": "+441632960999"}
@@ -116,7 +116,7 @@ class Soak:
         await self.post("/twilio/voice/status", {**params, "CallStatus": "completed"})
 
     async def message(self) -> None:
-        """An officer texts the line."""
+        """Text the line as an officer."""
         params = {
             "MessageSid": new_sid("SM"),
             "From": self.rng.choice(OFFICER_PHONES),
@@ -134,7 +134,7 @@ class Soak:
             task.add_done_callback(self.tasks.discard)
 
     async def console(self, cookie: str) -> None:
-        """A clinician's console: heartbeats and status changes until cancelled."""
+        """Keep a clinician's console busy: heartbeats and status changes until cancelled."""
         client = socketio.AsyncClient(reconnection=False)
 
         def pushed(*_data: object) -> None:

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def app_env(database_url: str, twilio_api: str, **extra: str) -> dict[str, str]:
-    """The environment of a drilled app: demo mode, real Twilio settings, the fake's URL."""
+    """Return a drilled app's environment: demo mode, Twilio settings, the fake's URL."""
     return {
         **os.environ,
         "ADVICE_LINE_MODE": "demo",
@@ -127,11 +127,11 @@ class AppServer:
             self._log = None
 
     def log(self) -> str:
-        """Everything the server printed so far."""
+        """Return everything the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
     def rss_mib(self) -> float:
-        """Resident memory of the master and its workers."""
+        """Return the resident memory (MiB) of the master and its workers."""
         assert self.process is not None
         children = subprocess.run(
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
@@ -158,13 +158,13 @@ def signed_post(
 
 
 def new_sid(prefix: str) -> str:
-    """A Twilio-shaped SID."""
+    """Return a new Twilio-shaped SID starting with ``prefix``."""
     return prefix + uuid.uuid4().hex
 
 
 @contextmanager
 def postgres_schema(base_url: str = SHARED_POSTGRES) -> Iterator[str]:
-    """A URL whose connections use a fresh private schema, dropped afterwards."""
+    """Yield a URL whose connections use a fresh private schema; drop it afterwards."""
     admin = create_engine(base_url)
     schema = f"drill_{uuid.uuid4().hex[:10]}"
     with admin.begin() as connection:

@@ -73,7 +73,7 @@ class PrivateCluster:
 
 @contextmanager
 def private_cluster() -> Iterator[PrivateCluster]:
-    """A started private cluster, removed afterwards."""
+    """Yield a started private cluster; remove it afterwards."""
     cluster = PrivatePostgres()
     try:
         cluster.start()
@@ -105,7 +105,7 @@ class ProxiedPostgres:
 
 @contextmanager
 def proxied(schema_url: str) -> Iterator[ProxiedPostgres]:
-    """The database at ``schema_url`` behind a proxy, cut for good afterwards."""
+    """Yield the database at ``schema_url`` behind a proxy; cut it for good afterwards."""
     proxied = ProxiedPostgres(schema_url)
     try:
         yield proxied
@@ -161,7 +161,7 @@ UNSEEN_NUMBERS = itertools.count(50000)
 
 
 def next_officer() -> str:
-    """A phone number the line has not seen, so each message opens a request."""
+    """Return a phone number the line has not seen, so each message opens a request."""
     return f"+4477009{next(UNSEEN_NUMBERS):05d}"
 
 
