@@ -6,7 +6,7 @@ PORT ?= 5000
 FLASK := $(BIN)/flask --app advice_line
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate seed test lint bench clean
+.PHONY: install run migrate seed test lint bench soak drills clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: lint
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+soak: export SOAK_SECONDS ?= 300
+soak: install
+	$(BIN)/python -m benchmarks soak
+
+drills: install
+	$(BIN)/python -m drills
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from advice_line.audit import register_sqlite_functions
 from advice_line.clock import london
 from advice_line.config import settings_from_env
+from advice_line.console.message_queue import RedisQueue
 from advice_line.extensions import csrf, db, limiter, login_manager, migrate, socketio
 from advice_line.inputs import IdConverter
 from advice_line.logs import configure_logging, init_request_logging
@@ -132,11 +133,15 @@ def create_app(
     from advice_line.console import events  # noqa: F401 - declares the socket handlers
 
     socketio.server_options.pop("client_manager", None)
+    queue = (
+        {"client_manager": RedisQueue(app.config["REDIS_URL"])} if app.config["REDIS_URL"] else {}
+    )
     socketio.init_app(
         app,
         async_mode="gevent" if _gevent_patched() else "threading",
         message_queue=app.config["REDIS_URL"],
         max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
+        **queue,
     )
     with app.app_context():
         configure_sqlite(db.engine)

@@ -25,17 +25,19 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 from werkzeug.security import generate_password_hash
 
+from benchmarks import QUICK
 from benchmarks.webhooks import PUBLIC, ROOT, TOKEN, serve
 
-CONSOLES = 200
-TRIALS = 30
+CONSOLES = 50 if QUICK else 200
+TRIALS = 10 if QUICK else 30
 PASSWORD = "bench-console-password"  # noqa: S105 - benchmark accounts only
 
 
-def _add_clinicians(database: str) -> list[str]:
+def add_clinicians(database: str, count: int) -> list[str]:
+    """Add ``count`` offline nurses who can sign in with PASSWORD; return their usernames."""
     engine = create_engine(database)
     hashed = generate_password_hash(PASSWORD)
-    names = [f"console{n}" for n in range(CONSOLES)]
+    names = [f"console{n}" for n in range(count)]
     with engine.begin() as db:
         for number, name in enumerate(names):
             user_id = db.execute(
@@ -116,7 +118,8 @@ async def _run(base: str, cookies: list[str]) -> tuple[list[float], list[float]]
     return everyone, each
 
 
-def _rss_mib(master: int) -> float:
+def rss_mib(master: int) -> float:
+    """Resident memory of a server process and its children."""
     children = subprocess.run(
         ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
     ).stdout.split()
@@ -130,7 +133,7 @@ def _rss_mib(master: int) -> float:
 
 
 def run() -> list[tuple[str, str]]:
-    """Measure fan-out to 200 consoles on SQLite."""
+    """Measure fan-out to CONSOLES consoles on SQLite."""
     with tempfile.TemporaryDirectory() as folder:
         database = f"sqlite:///{folder}/consoles.sqlite3"
         env = {
@@ -150,14 +153,14 @@ def run() -> list[tuple[str, str]]:
             check=True,
             capture_output=True,
         )
-        names = _add_clinicians(database)
+        names = add_clinicians(database, CONSOLES)
         server, port = serve("wsgi:app", env)
         base = f"http://127.0.0.1:{port}"
         try:
-            idle = _rss_mib(server.pid)
+            idle = rss_mib(server.pid)
             cookies = [_cookie(base, name) for name in names]
             everyone, each = asyncio.run(_run(base, cookies))
-            loaded = _rss_mib(server.pid)
+            loaded = rss_mib(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -167,5 +170,5 @@ def run() -> list[tuple[str, str]]:
         ("consoles connected / requests sent", f"{CONSOLES} / {TRIALS}"),
         ("webhook to the last console, p50 / p99 (ms)", f"{all_q[49]:.0f} / {all_q[98]:.0f}"),
         ("webhook to each console, p50 / p99 (ms)", f"{each_q[49]:.0f} / {each_q[98]:.0f}"),
-        ("server memory, idle / with 200 consoles (MiB)", f"{idle:.0f} / {loaded:.0f}"),
+        (f"server memory, idle / with {CONSOLES} consoles (MiB)", f"{idle:.0f} / {loaded:.0f}"),
     ]

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
+from benchmarks import QUICK
 from benchmarks.databases import on_each_database
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATION = 8.0
+DURATION = 3.0 if QUICK else 8.0
 CLIENTS = 16
 TOKEN = "benchmark-auth-token"  # noqa: S105 - a benchmark-only server
 PUBLIC = "https://line.example.test"
@@ -37,16 +38,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def serve(
+    target: str, env: dict[str, str], log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start gunicorn (gevent, one worker) on a free port; its output goes to ``log``."""
     port = _free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    server = subprocess.Popen(
-        [gunicorn, "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}", target],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("ab") if log else open(os.devnull, "wb") as output:
+        server = subprocess.Popen(
+            [gunicorn, "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}", target],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

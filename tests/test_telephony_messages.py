@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
@@ -26,7 +27,7 @@ from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import dialer, service
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
-from tests.twilio_support import LINE_NUMBER, Twilio, twilio_env
+from tests.twilio_support import FALLBACK, LINE_NUMBER, Twilio, twilio_env
 
 OFFICER = "+447700900301"
 OTHER = "+447700900302"
@@ -113,6 +114,20 @@ def test_an_empty_message_gets_help_and_stores_nothing(
 def test_missing_parameters_are_refused(twilio: Twilio, session: Session) -> None:
     response = twilio.post("/twilio/sms", {"From": OFFICER, "Body": "hello"})
     assert response.status_code == 400
+    assert requests(session) == []
+
+
+def test_a_failing_database_still_tells_the_officer_what_to_do(
+    twilio: Twilio, monkeypatch: pytest.MonkeyPatch, session: Session
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(service, "receive_message", broken)
+    reply = text(twilio, "Man on bridge parapet")
+    assert "cannot take messages right now" in reply
+    assert FALLBACK in reply
+    assert "immediate risk to life" in reply
     assert requests(session) == []
 
 

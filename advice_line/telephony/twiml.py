@@ -145,6 +145,18 @@ def message_reply(text: str) -> str:
     return str(response)
 
 
+def message_fallback(fallback_number: str | None) -> str:
+    """Answer a message the line could not take with what the officer can do instead."""
+    instead = (
+        f"call {fallback_number} (the mental-health crisis line)"
+        if fallback_number
+        else "call the line or use your force's usual mental-health contact"
+    )
+    return message_reply(
+        f"Sorry, the advice line cannot take messages right now: {instead}. {RISK_ADVICE}"
+    )
+
+
 def no_reply() -> str:
     """Acknowledge a webhook with nothing to say."""
     return str(MessagingResponse())

@@ -390,20 +390,33 @@ def fallback() -> Response:
 @bp.post("/sms")
 @signed
 def incoming_message() -> Response:
-    """An officer's SMS or WhatsApp message: open, add to, or report a decision."""
+    """An officer's SMS or WhatsApp message: open, add to, or report a decision.
+
+    If the database fails, the officer is told what to do instead (never a 500).
+    """
     message_sid, sender = _sid("MessageSid"), _param("From", 60)
     if not message_sid or not sender:
         abort(400, "MessageSid and From are required")
-    reply = service.receive_message(
-        db.session(),
-        message_sid=message_sid,
-        sender=sender,
-        body=_param("Body", 5000),
-        now=utcnow(),
-        actor=_actor(),
-        policy=_policy(),
-    )
-    db.session.commit()
+    try:
+        reply = service.receive_message(
+            db.session(),
+            message_sid=message_sid,
+            sender=sender,
+            body=_param("Body", 5000),
+            now=utcnow(),
+            actor=_actor(),
+            policy=_policy(),
+        )
+        db.session.commit()
+    except HTTPException:
+        raise
+    except Exception:
+        log.exception("message webhook failed; answering with what to do instead")
+        try:
+            db.session.rollback()
+        except Exception:
+            log.exception("rollback failed too")
+        return _xml(twiml.message_fallback(current_app.config["FALLBACK_NUMBER"]))
     return _xml(twiml.message_reply(reply))
 
 

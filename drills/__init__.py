@@ -1,0 +1,1 @@
+"""Fault drills: kill the app, Redis or PostgreSQL under load and check what survives."""

@@ -1,0 +1,35 @@
+"""Faults under load, against real gunicorn processes: the drills in ``drills/`` as tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drills import kill9, postgres_down, redis_down
+
+pytestmark = pytest.mark.slow
+
+
+def test_kill_9_under_load_loses_nothing_acknowledged_and_fires_each_timer_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    findings = kill9.run(database_url, "drill", tmp_path, load_seconds=4)
+    assert findings.failures == []
+
+
+@pytest.mark.postgres
+def test_redis_down_degrades_two_processes_and_pushes_resume_when_it_returns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    findings = redis_down.run(postgres_url, tmp_path, outage_seconds=6)
+    assert findings.failures == []
+
+
+@pytest.mark.postgres
+def test_postgres_down_answers_fallback_and_503_then_reconnects(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with postgres_down.proxied(postgres_url) as outage:
+        findings = postgres_down.run(outage, tmp_path, outage_seconds=4)
+    assert findings.failures == []
