@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,9 +94,9 @@ def message_request(session: Session, *, accepted_by: str | None = None) -> Advi
 # --- sign-in --------------------------------------------------------------------------
 
 
-def test_sign_in_refuses_wrong_passwords_and_unknown_users_alike(app: Flask, demo: Session) -> None:
-    client = app.test_client()
-    for username, password in (("amira", "wrong"), ("nobody", DEMO_PASSWORD)):
+def assert_sign_ins_refused(client: FlaskClient, attempts: Iterable[tuple[str, str]]) -> None:
+    """Check each (username, password) is refused with the same words and no session."""
+    for username, password in attempts:
         response = client.post(
             "/login",
             data={"username": username, "password": password, "csrf_token": csrf(client)},
@@ -103,6 +104,10 @@ def test_sign_in_refuses_wrong_passwords_and_unknown_users_alike(app: Flask, dem
         assert response.status_code == 400
         assert "Username or password is not right." in response.get_data(as_text=True)
     assert client.get("/console").status_code == 302
+
+
+def test_sign_in_refuses_wrong_passwords_and_unknown_users_alike(app: Flask, demo: Session) -> None:
+    assert_sign_ins_refused(app.test_client(), (("amira", "wrong"), ("nobody", DEMO_PASSWORD)))
 
 
 def test_sign_in_needs_the_csrf_token(app: Flask, demo: Session) -> None:
