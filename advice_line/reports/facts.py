@@ -8,6 +8,7 @@ the ORM (``seed-history``, retention) call :func:`refresh` themselves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any
 
@@ -142,15 +143,21 @@ def refresh(session: Session | sa.Connection, request_ids: Collection[int] | Non
     """Rewrite the facts of these requests (of every request when ``None``)."""
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect.name
-    query = facts_query(dialect)
     if request_ids is None:
         # SQLite needs a WHERE before ON CONFLICT to parse an upsert from a SELECT.
-        connection.execute(_upsert(dialect, query.where(sa.true())))
+        connection.execute(_upsert(dialect, facts_query(dialect).where(sa.true())))
         return
     ids = sorted(set(request_ids))
+    statement = _refresh_some(dialect)
     for start in range(0, len(ids), 500):
-        batch = ids[start : start + 500]
-        connection.execute(_upsert(dialect, query.where(AdviceRequest.id.in_(batch))))
+        connection.execute(statement, {"ids": ids[start : start + 500]})
+
+
+@functools.cache
+def _refresh_some(dialect: str) -> Any:
+    """The upsert for a list of request ids, built once (it runs on every commit)."""
+    chosen = AdviceRequest.id.in_(sa.bindparam("ids", expanding=True))
+    return _upsert(dialect, facts_query(dialect).where(chosen))
 
 
 def _touched_requests(session: Session) -> set[int]:
