@@ -405,6 +405,17 @@ def test_the_requests_export_has_a_row_per_request(manager: FlaskClient) -> None
     assert [r["abandoned"] for r in rows].count("True") == 2
 
 
+def test_the_export_never_hands_a_spreadsheet_a_formula(
+    manager: FlaskClient, session: Session
+) -> None:
+    typed = '=HYPERLINK("http://x.example","click")'
+    make(session, at(20, 9), area=typed, claimed_force="@SUM(1+1)")
+    session.commit()
+    rows = list(csv.DictReader(io.StringIO(manager.get(f"/reports/requests.csv{QUERY}").text)))
+    row = next(r for r in rows if r["area"].endswith(typed))
+    assert (row["area"], row["force"]) == ("'" + typed, "'@SUM(1+1)")
+
+
 def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None:
     rows = list(
         csv.DictReader(

@@ -142,9 +142,15 @@ def _csv_line(values: Any) -> str:
     return buffer.getvalue()
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _value(value: object) -> object:
     if hasattr(value, "value"):
         return value.value
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # shown as text, never run
     return "" if value is None else value
 
 
