@@ -204,13 +204,16 @@ def run(outage: Outage, folder: Path, *, outage_seconds: float = 6) -> Findings:
         outage.cut()
         cut_at = time.monotonic()
         time.sleep(outage_seconds)
+        # The database may accept connections before restore() returns (pg_ctl polls):
+        # only answers given before the restart began are known to be "while down".
+        restarting_at = time.monotonic()
         outage.restore()
         restored_at, restored_wall = time.monotonic(), datetime.now(UTC)
         time.sleep(RECOVERY_SECONDS)
         load.stop()
         probe.stopping.set()
         prober.join(timeout=30)
-        _check_answers(findings, probe, cut_at, restored_at)
+        _check_answers(findings, probe, (cut_at, restarting_at), restored_at)
         engine = create_engine(outage.url)
         with Session(engine) as session:
             newer = session.scalar(
@@ -231,8 +234,11 @@ def run(outage: Outage, folder: Path, *, outage_seconds: float = 6) -> Findings:
     return findings
 
 
-def _check_answers(findings: Findings, probe: Probe, cut_at: float, restored_at: float) -> None:
-    down = [a for a in probe.answers if a.sent > cut_at + 0.5 and a.answered < restored_at]
+def _check_answers(
+    findings: Findings, probe: Probe, outage: tuple[float, float], restored_at: float
+) -> None:
+    cut_at, restarting_at = outage
+    down = [a for a in probe.answers if a.sent > cut_at + 0.5 and a.answered < restarting_at]
     for kind, wanted, title in (
         ("voice", (200, "fallback"), "every incoming call answered 200 with the fallback TwiML"),
         ("sms", (200, "fallback"), "every SMS answered 200 with what to do instead"),
