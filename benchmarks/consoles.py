@@ -27,6 +27,7 @@ from werkzeug.security import generate_password_hash
 
 from benchmarks import QUICK
 from benchmarks.webhooks import PUBLIC, ROOT, TOKEN, serve
+from drills.harness import signed_in_cookie
 
 CONSOLES = 50 if QUICK else 200
 TRIALS = 10 if QUICK else 30
@@ -57,20 +58,6 @@ def add_clinicians(database: str, count: int) -> list[str]:
             )
     engine.dispose()
     return names
-
-
-def _cookie(base: str, username: str) -> str:
-    browser = requests.Session()
-    page = browser.get(f"{base}/login", timeout=30).text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert token is not None
-    browser.post(
-        f"{base}/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        allow_redirects=False,
-        timeout=30,
-    )
-    return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
 
 
 def _text_the_line(base: str, trial: int) -> str:
@@ -158,7 +145,7 @@ def run() -> list[tuple[str, str]]:
         base = f"http://127.0.0.1:{port}"
         try:
             idle = rss_mib(server.pid)
-            cookies = [_cookie(base, name) for name in names]
+            cookies = [signed_in_cookie(base, name, PASSWORD) for name in names]
             everyone, each = asyncio.run(_run(base, cookies))
             loaded = rss_mib(server.pid)
         finally:
