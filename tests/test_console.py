@@ -303,6 +303,7 @@ def test_accepting_an_sms_request_opens_its_thread(app: Flask, demo: Session) ->
     [
         ("set_status", {"status": "on_call"}, "available, away or offline"),
         ("set_status", "available", "available, away or offline"),
+        ("set_status", {"status": []}, "available, away or offline"),
         ("accept", {"request_id": "1"}, "positive whole number"),
         ("accept", {"request_id": True}, "positive whole number"),
         ("decline", {}, "positive whole number"),

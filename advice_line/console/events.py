@@ -109,7 +109,7 @@ def heartbeat(_data: Any = None) -> Ack:
 def set_status(data: Any) -> Ack:
     """Available, away or offline."""
     wanted = data.get("status") if isinstance(data, dict) else None
-    if wanted not in {s.value for s in lifecycle.MANUAL_STATUSES}:
+    if not isinstance(wanted, str) or wanted not in {s.value for s in lifecycle.MANUAL_STATUSES}:
         return {"error": "status must be available, away or offline"}
     return _run(
         lambda me: lifecycle.set_clinician_status(
