@@ -18,8 +18,8 @@ from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.retention import RetentionRules
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.routing.scheduler import Scheduler
 
 bp = Blueprint("cli", __name__, cli_group=None)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from limits import parse_many
+
+from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.policy import parse_escalation_steps, parse_professions
 from advice_line.logs import LOG_FORMATS
+from advice_line.phones import normalise
+
+T = TypeVar("T")
 
 DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
@@ -19,35 +25,6 @@ MODES = ("demo", "production")
 
 class ConfigurationError(RuntimeError):
     """The environment does not describe a configuration the app may start with."""
-
-
-@dataclass(frozen=True)
-class EscalationStep:
-    """After ``after_seconds`` of waiting, route at ``level`` (see routing.escalation)."""
-
-    after_seconds: int
-    level: str
-
-
-def parse_escalation_steps(text: str) -> tuple[EscalationStep, ...]:
-    """Parse ``"30:any_qualifying,60:senior_alert"`` into ordered escalation steps."""
-    from advice_line.routing.levels import ESCALATION_LEVELS
-
-    steps: list[EscalationStep] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        seconds_text, _, level = part.partition(":")
-        if not seconds_text.strip().isdigit() or level.strip() not in ESCALATION_LEVELS[1:]:
-            raise ConfigurationError(
-                f"ESCALATION_STEPS entry {part!r} must look like '30:any_qualifying' with a "
-                f"level among {', '.join(ESCALATION_LEVELS[1:])}"
-            )
-        steps.append(EscalationStep(int(seconds_text), level.strip()))
-    levels = [s.level for s in steps]
-    if sorted(levels, key=ESCALATION_LEVELS.index) != levels or len(set(levels)) != len(levels):
-        raise ConfigurationError("ESCALATION_STEPS must widen step by step, each level once")
-    if [s.after_seconds for s in steps] != sorted(s.after_seconds for s in steps):
-        raise ConfigurationError("ESCALATION_STEPS must be in increasing order of waiting time")
-    return tuple(steps)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -74,17 +51,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
 
 
-def _professions(text: str) -> tuple[str, ...]:
-    from advice_line.models.clinician import Profession
-
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    known = {p.value for p in Profession}
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ConfigurationError(
-            f"QUALIFYING_PROFESSIONS must list professions among {', '.join(sorted(known))}"
-        )
-    return names
+def _parsed(parse: Callable[[str], T], text: str) -> T:
+    """Parse a setting with the domain's own parser, as a configuration error."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 DEMO_TWILIO = {
@@ -97,9 +69,6 @@ DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Tran
 
 def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     """Twilio credentials, or the built-in simulator's in demo mode when none are given."""
-    from advice_line.phones import normalise
-    from advice_line.routing.errors import InvalidInput
-
     given = {name: env.get(name, "") for name in DEMO_TWILIO}
     if not any(given.values()) and mode == "demo":
         settings: dict[str, Any] = dict(DEMO_TWILIO, TWILIO_SIMULATED=True)
@@ -139,8 +108,6 @@ DEFAULT_MAX_REQUEST_BYTES = 128 * 1024
 
 def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
     """Failed sign-ins allowed per address and username (``off`` turns the limit off)."""
-    from limits import parse_many
-
     text = env.get("LOGIN_RATE_LIMIT") or DEFAULT_LOGIN_RATE_LIMIT
     if text.strip().lower() == "off":
         return {"RATELIMIT_ENABLED": False, "LOGIN_RATE_LIMIT": None}
@@ -205,7 +172,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "MAX_MISSED_OFFERS": _int(env, "MAX_MISSED_OFFERS", 3, minimum=1),
         "REOFFER_AFTER_SECONDS": _int(env, "REOFFER_AFTER_SECONDS", 120),
         "ANSWER_TARGET_SECONDS": _int(env, "ANSWER_TARGET_SECONDS", 30, minimum=1),
-        "ESCALATION_STEPS": parse_escalation_steps(escalation_text),
+        "ESCALATION_STEPS": _parsed(parse_escalation_steps, escalation_text),
         "SCHEDULER_IN_PROCESS": _bool(env, "SCHEDULER_IN_PROCESS", True),
         "PRESENCE_GRACE_SECONDS": _int(env, "PRESENCE_GRACE_SECONDS", 30, minimum=1),
         "RETENTION_ADULT_YEARS": _int(env, "RETENTION_ADULT_YEARS", 20, minimum=1),
@@ -213,8 +180,9 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(env, "SESSION_HOURS", 12, minimum=1)),
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
-        "QUALIFYING_PROFESSIONS": _professions(
-            env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic")
+        "QUALIFYING_PROFESSIONS": _parsed(
+            parse_professions,
+            env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic"),
         ),
         "MAX_CONTENT_LENGTH": _int(
             env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024

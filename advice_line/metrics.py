@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from advice_line.clock import utcnow
 from advice_line.console import state
 from advice_line.extensions import db
-from advice_line.routing.policy import RoutingPolicy
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.routing.scheduler import timer_backlog
 
 bp = Blueprint("metrics", __name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-from advice_line.routing.errors import InvalidInput
+from advice_line.lifecycle.errors import InvalidInput
 
 DEFAULT_REGION = "GB"
 

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from advice_line import create_app
+from advice_line import create_app, lifecycle
 from advice_line.audit import Actor
 from advice_line.extensions import db
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     Channel,
@@ -30,9 +31,7 @@ from advice_line.models import (
     Skill,
     User,
 )
-from advice_line.routing import lifecycle
 from advice_line.routing.engine import choose_clinician, dispatch, queue_order
-from advice_line.routing.policy import RoutingPolicy
 from benchmarks.databases import on_each_database
 
 CLINICIANS = 1000

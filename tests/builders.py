@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     Channel,
@@ -24,8 +26,6 @@ from advice_line.models import (
     User,
 )
 from advice_line.models.clinician import REGISTRATION_BODIES
-from advice_line.routing import lifecycle
-from advice_line.routing.policy import RoutingPolicy
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 ACTOR = Actor("test")

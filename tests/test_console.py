@@ -14,10 +14,12 @@ from flask_socketio import SocketIOTestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, seed_demo
 from advice_line.extensions import socketio
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -34,8 +36,6 @@ from advice_line.models import (
     TaskKind,
     User,
 )
-from advice_line.routing import lifecycle
-from advice_line.routing.policy import RoutingPolicy
 from tests.conftest import forget_request_globals
 
 POLICY = RoutingPolicy()

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.clock import utcnow
 from advice_line.demo import seed_demo
 from advice_line.extensions import db
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -33,8 +35,6 @@ from advice_line.models import (
     Clinician,
     Message,
 )
-from advice_line.routing import lifecycle
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony.service import Step
 from tests.builders import ACTOR, add_clinician
 from tests.fake_twilio import FakeTwilio

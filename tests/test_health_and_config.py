@@ -19,8 +19,8 @@ from advice_line import PROJECT_ROOT, create_app
 from advice_line.audit import AuditLogIsAppendOnly
 from advice_line.clock import london
 from advice_line.config import DEMO_SECRET_KEY, ConfigurationError
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AuditEvent, Profession, Shift
-from advice_line.routing.policy import RoutingPolicy
 from tests.builders import T0, add_clinician, add_request
 from tests.conftest import PRODUCTION_ENV, demo_env
 

@@ -10,6 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
+from advice_line.lifecycle import signals
+from advice_line.lifecycle.errors import (
+    AlreadyTaken,
+    IllegalTransition,
+    InvalidInput,
+    NotQualified,
+)
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -28,13 +36,6 @@ from advice_line.models import (
     Task,
     TaskKind,
     Timer,
-)
-from advice_line.routing import lifecycle, signals
-from advice_line.routing.errors import (
-    AlreadyTaken,
-    IllegalTransition,
-    InvalidInput,
-    NotQualified,
 )
 from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
 

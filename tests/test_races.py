@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from advice_line import lifecycle
 from advice_line.extensions import db
+from advice_line.lifecycle.errors import AlreadyTaken
 from advice_line.models import AuditEvent, Offer, OfferOutcome
-from advice_line.routing import lifecycle
-from advice_line.routing.errors import AlreadyTaken
 from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
 
 CLINICIANS = 20

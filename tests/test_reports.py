@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import SYSTEM
 from advice_line.clock import utcnow
 from advice_line.demo import seed_demo
@@ -42,7 +43,6 @@ from advice_line.models import (
 from advice_line.reports import facts
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
 from advice_line.reports.routes import EXPORT_COLUMNS
-from advice_line.routing import lifecycle
 from tests.builders import add_clinician
 from tests.test_console import sign_in
 

@@ -11,7 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from advice_line import lifecycle
 from advice_line.extensions import db
+from advice_line.lifecycle import signals
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -24,7 +26,6 @@ from advice_line.models import (
     Skill,
     User,
 )
-from advice_line.routing import lifecycle, signals
 from advice_line.routing.engine import dispatch, queue_order
 from advice_line.routing.scheduler import Scheduler
 from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
@@ -374,8 +375,7 @@ def test_answered_requests_are_not_widened_or_flagged(
 
 
 def test_escalation_steps_are_configurable(app: Flask, session: Session) -> None:
-    from advice_line.config import parse_escalation_steps
-    from advice_line.routing.policy import RoutingPolicy
+    from advice_line.lifecycle.policy import RoutingPolicy, parse_escalation_steps
 
     policy = RoutingPolicy(escalation_steps=parse_escalation_steps("10:senior_alert"))
     request = add_request(session, policy=policy)

@@ -13,19 +13,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from advice_line import create_app
+from advice_line import create_app, lifecycle
 from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError
 from advice_line.demo import DEMO_PASSWORD, seed_demo
 from advice_line.extensions import db
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     Message,
     Task,
 )
-from advice_line.routing import lifecycle
-from advice_line.routing.policy import RoutingPolicy
 from tests.conftest import PRODUCTION_ENV, demo_env
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import (

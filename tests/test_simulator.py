@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from advice_line.clock import utcnow
 from advice_line.demo import seed_demo
 from advice_line.extensions import db
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, RequestStatus
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.routing.scheduler import Scheduler
 from advice_line.simulator.switchboard import Switchboard
 from tests.twiml_check import twiml_errors

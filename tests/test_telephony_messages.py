@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -21,9 +24,6 @@ from advice_line.models import (
     OfficerDecision,
     RequestStatus,
 )
-from advice_line.routing import lifecycle
-from advice_line.routing.errors import IllegalTransition, InvalidInput
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import dialer, service
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio

@@ -13,7 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     AuditEvent,
@@ -30,10 +33,7 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
-from advice_line.routing import lifecycle
 from advice_line.routing.engine import dispatch
-from advice_line.routing.errors import InvalidInput
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import dialer, service
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_login import current_user
 from flask_socketio import emit, join_room
 
-from advice_line import metrics
+from advice_line import lifecycle, metrics
 from advice_line.audit import Actor
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
@@ -17,10 +17,9 @@ from advice_line.console import state
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
 from advice_line.extensions import db, socketio
 from advice_line.inputs import MAX_ID
+from advice_line.lifecycle.errors import DomainError
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Channel, ClinicianStatus
-from advice_line.routing import lifecycle
-from advice_line.routing.errors import DomainError
-from advice_line.routing.policy import RoutingPolicy
 
 Ack = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from advice_line.inputs import CleanForm
+from advice_line.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
 from advice_line.models import (
     AgeBand,
     CommunityRoute,
@@ -16,7 +17,6 @@ from advice_line.models import (
     RcrpPhase,
     Sex,
 )
-from advice_line.routing.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
 
 
 def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:

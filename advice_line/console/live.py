@@ -16,9 +16,9 @@ from advice_line.clock import utcnow
 from advice_line.console import state
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
+from advice_line.lifecycle import signals
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
-from advice_line.routing import signals
-from advice_line.routing.policy import RoutingPolicy
 
 _KEY = "console_changes"
 CONSOLES = "consoles"

@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
+from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import utcnow
@@ -33,6 +34,9 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
+from advice_line.lifecycle import WAITING
+from advice_line.lifecycle.errors import DomainError, InvalidInput
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -46,11 +50,7 @@ from advice_line.models import (
     Task,
     User,
 )
-from advice_line.routing import lifecycle
 from advice_line.routing.engine import count_available
-from advice_line.routing.errors import DomainError, InvalidInput
-from advice_line.routing.lifecycle import WAITING
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import dialer
 
 bp = Blueprint("console", __name__)

@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.clock import london
+from advice_line.lifecycle import WAITING
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -20,8 +22,6 @@ from advice_line.models import (
     User,
 )
 from advice_line.routing.engine import count_available
-from advice_line.routing.lifecycle import WAITING
-from advice_line.routing.policy import RoutingPolicy
 
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
 

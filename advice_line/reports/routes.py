@@ -27,6 +27,7 @@ from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, london, utcnow
 from advice_line.console import state
 from advice_line.extensions import db
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -48,7 +49,6 @@ from advice_line.reports.queries import (
     force_of_request,
     requests_query,
 )
-from advice_line.routing.policy import RoutingPolicy
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 S136_RETURN_COLUMNS = (

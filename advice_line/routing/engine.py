@@ -9,6 +9,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
+from advice_line.lifecycle import offer_request
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -22,8 +24,6 @@ from advice_line.models import (
     User,
 )
 from advice_line.models.clinician import REGISTRATION_BODIES
-from advice_line.routing.lifecycle import offer_request
-from advice_line.routing.policy import RoutingPolicy
 
 
 def _available_qualifying(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:

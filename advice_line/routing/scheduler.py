@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, EscalationLevel, Offer, Timer, TimerKind
-from advice_line.routing import lifecycle
 from advice_line.routing.engine import dispatch
-from advice_line.routing.policy import RoutingPolicy
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
+from advice_line.lifecycle.errors import DomainError
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
-from advice_line.routing.errors import DomainError
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.simulator.switchboard import switchboard
 from advice_line.telephony import dialer
 

@@ -17,10 +17,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
+from advice_line.lifecycle import signals
+from advice_line.lifecycle.errors import DomainError, InvalidInput
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     ENDED_CALL_STATUSES,
     AdviceRequest,
@@ -33,9 +37,6 @@ from advice_line.models import (
     OfferOutcome,
     RequestStatus,
 )
-from advice_line.routing import lifecycle, signals
-from advice_line.routing.errors import DomainError, InvalidInput
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import service
 from advice_line.telephony.gateway import GatewayError, gateway
 

@@ -15,7 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
+from advice_line.lifecycle.errors import DomainError, IllegalTransition, InvalidInput
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     ENDED_CALL_STATUSES,
     AdviceRequest,
@@ -32,9 +35,6 @@ from advice_line.models import (
 )
 from advice_line.models.officer import Officer
 from advice_line.phones import normalise
-from advice_line.routing import lifecycle
-from advice_line.routing.errors import DomainError, IllegalTransition, InvalidInput
-from advice_line.routing.policy import RoutingPolicy
 
 TERMINAL = frozenset({RequestStatus.CLOSED, RequestStatus.ABANDONED, RequestStatus.CANCELLED})
 MAX_ATTEMPTS = 2

@@ -17,10 +17,13 @@ from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
+from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import without_control_codes
+from advice_line.lifecycle.errors import DomainError
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     CallStatus,
@@ -29,9 +32,6 @@ from advice_line.models import (
     Offer,
     RequestStatus,
 )
-from advice_line.routing import lifecycle
-from advice_line.routing.errors import DomainError
-from advice_line.routing.policy import RoutingPolicy
 from advice_line.telephony import service, twiml
 from advice_line.telephony.service import Heard, Step
 

@@ -7,9 +7,50 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from advice_line.config import EscalationStep, parse_escalation_steps
 from advice_line.models.clinician import Profession
 from advice_line.models.request import EscalationLevel
+
+#: The levels a waiting request widens through, in order (the first is where it starts).
+ESCALATION_LEVELS: tuple[str, ...] = tuple(level.value for level in EscalationLevel)
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """After ``after_seconds`` of waiting, route at ``level``."""
+
+    after_seconds: int
+    level: str
+
+
+def parse_escalation_steps(text: str) -> tuple[EscalationStep, ...]:
+    """Parse ``"30:any_qualifying,60:senior_alert"``; raise ``ValueError`` saying what is wrong."""
+    steps: list[EscalationStep] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        seconds_text, _, level = part.partition(":")
+        if not seconds_text.strip().isdigit() or level.strip() not in ESCALATION_LEVELS[1:]:
+            raise ValueError(
+                f"ESCALATION_STEPS entry {part!r} must look like '30:any_qualifying' with a "
+                f"level among {', '.join(ESCALATION_LEVELS[1:])}"
+            )
+        steps.append(EscalationStep(int(seconds_text), level.strip()))
+    levels = [s.level for s in steps]
+    if sorted(levels, key=ESCALATION_LEVELS.index) != levels or len(set(levels)) != len(levels):
+        raise ValueError("ESCALATION_STEPS must widen step by step, each level once")
+    if [s.after_seconds for s in steps] != sorted(s.after_seconds for s in steps):
+        raise ValueError("ESCALATION_STEPS must be in increasing order of waiting time")
+    return tuple(steps)
+
+
+def parse_professions(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of professions; raise ``ValueError`` naming the known ones."""
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    known = {p.value for p in Profession}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(
+            f"QUALIFYING_PROFESSIONS must list professions among {', '.join(sorted(known))}"
+        )
+    return names
 
 
 @dataclass(frozen=True)
@@ -41,7 +82,7 @@ class RoutingPolicy:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RoutingPolicy:
-        """Build the policy from a Flask config (see advice_line.config)."""
+        """Build the policy from the app's settings (see ``advice_line.config``)."""
         return cls(
             offer_timeout=timedelta(seconds=config["OFFER_TIMEOUT_SECONDS"]),
             max_missed_offers=config["MAX_MISSED_OFFERS"],

@@ -1,0 +1,84 @@
+"""The request lifecycle: the domain layer. Every status change is one function here.
+
+Each function checks everything first and raises a ``DomainError`` before changing
+anything; then it changes the rows, writes an audit event, flushes and sends a signal.
+Functions flush, never commit: the caller owns the transaction (see
+``advice_line.transaction``). Split by what each step changes: ``requests``, ``offers``,
+``clinicians`` and ``records``, over the shared ``steps``. The rules are written down in
+``docs/DOMAIN.md``. Nothing here imports Flask, Twilio or Socket.IO.
+"""
+
+from advice_line.lifecycle.clinicians import (
+    MANUAL_STATUSES,
+    console_seen,
+    set_clinician_status,
+    sweep_lost_consoles,
+)
+from advice_line.lifecycle.offers import (
+    accept,
+    decline_offer,
+    expire_offer,
+    fail_connection,
+    offer_request,
+    reassign,
+)
+from advice_line.lifecycle.records import (
+    SAFEGUARDING_QUESTIONS,
+    RecordInput,
+    complete_record,
+    complete_task,
+    report_officer_decision,
+    save_draft,
+    validate_record,
+)
+from advice_line.lifecycle.requests import (
+    IntakeAnswers,
+    NewRequest,
+    abandon,
+    cancel,
+    connect,
+    create_request,
+    end_call,
+    mark_answer_target_breached,
+    queue_request,
+    record_intake,
+    request_call_back,
+    widen,
+)
+from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, TAKEN, WAITING, is_qualifying
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "MANUAL_STATUSES",
+    "SAFEGUARDING_QUESTIONS",
+    "TAKEN",
+    "WAITING",
+    "IntakeAnswers",
+    "NewRequest",
+    "RecordInput",
+    "abandon",
+    "accept",
+    "cancel",
+    "complete_record",
+    "complete_task",
+    "connect",
+    "console_seen",
+    "create_request",
+    "decline_offer",
+    "end_call",
+    "expire_offer",
+    "fail_connection",
+    "is_qualifying",
+    "mark_answer_target_breached",
+    "offer_request",
+    "queue_request",
+    "reassign",
+    "record_intake",
+    "report_officer_decision",
+    "request_call_back",
+    "save_draft",
+    "set_clinician_status",
+    "sweep_lost_consoles",
+    "validate_record",
+    "widen",
+]

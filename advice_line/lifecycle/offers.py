@@ -1,0 +1,248 @@
+"""Offers: offer a request, accept, decline, expire, fail to connect, reassign."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from advice_line.audit import Actor
+from advice_line.lifecycle import signals
+from advice_line.lifecycle.errors import (
+    AlreadyTaken,
+    IllegalTransition,
+    NotFound,
+)
+from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.steps import (
+    TAKEN,
+    WAITING,
+    accepted_offer,
+    change_clinician_status,
+    clinician_for_update,
+    end_offer,
+    move,
+    offerable_clinician,
+    pending_offer,
+    request_for_update,
+    require,
+    require_qualifying,
+    withdraw_pending_offer,
+)
+from advice_line.models import (
+    AdviceRequest,
+    Clinician,
+    ClinicianStatus,
+    Offer,
+    OfferOutcome,
+    RequestStatus,
+    Timer,
+    TimerKind,
+)
+
+
+def _count_miss(
+    session: Session,
+    clinician: Clinician,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> None:
+    """Count a missed offer; at the limit the clinician is set away (max-no-answer)."""
+    clinician.missed_offers_in_row += 1
+    too_many = clinician.missed_offers_in_row >= policy.max_missed_offers
+    status = ClinicianStatus.AWAY if too_many else ClinicianStatus.AVAILABLE
+    change_clinician_status(session, clinician, status, now=now, actor=actor)
+
+
+def _requeue_after_miss(
+    session: Session,
+    request: AdviceRequest,
+    offer: Offer,
+    outcome: OfferOutcome,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> None:
+    """End the offer, count the clinician's miss and put the request back in its place."""
+    clinician = clinician_for_update(session, offer.clinician_id)
+    end_offer(session, offer, outcome, now=now, actor=actor)
+    _count_miss(session, clinician, now=now, actor=actor, policy=policy)
+    move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+
+
+def offer_request(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> Offer:
+    """Offer a queued request to an available qualifying clinician until the timeout."""
+    request = request_for_update(session, request_id)
+    require(request, RequestStatus.OFFERED)
+    clinician = offerable_clinician(session, clinician_id, policy)
+    offer = Offer(
+        request=request,
+        clinician=clinician,
+        offered_at=now,
+        expires_at=now + policy.offer_timeout,
+    )
+    session.add(offer)
+    change_clinician_status(session, clinician, ClinicianStatus.OFFERED, now=now, actor=actor)
+    move(
+        session,
+        request,
+        RequestStatus.OFFERED,
+        now=now,
+        actor=actor,
+        action="offered",
+        detail={"clinician_id": clinician.id, "offer_id": offer.id},
+    )
+    session.add(
+        Timer(
+            kind=TimerKind.OFFER_EXPIRY,
+            request_id=request.id,
+            offer_id=offer.id,
+            due_at=offer.expires_at,
+        )
+    )
+    session.flush()
+    signals.offer_changed.send(offer, action="offered")
+    return offer
+
+
+def accept(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> Offer:
+    """Give the request to the clinician: their own offer, or taken from the queue.
+
+    Raises ``AlreadyTaken`` when another clinician got there first. After an
+    ``AlreadyTaken`` caused by the database's own guard the session must be rolled back.
+    """
+    request = request_for_update(session, request_id)
+    if request.status in TAKEN:
+        raise AlreadyTaken(f"Request {request.reference} has already been taken.")
+    require(request, RequestStatus.ACCEPTED)
+    clinician = clinician_for_update(session, clinician_id)
+    require_qualifying(clinician, policy)
+    offer = pending_offer(session, request.id)
+    if offer is None or offer.clinician_id != clinician.id:
+        if clinician.status != ClinicianStatus.AVAILABLE:
+            raise IllegalTransition(
+                f"Clinician {clinician.id} is {clinician.status.value} and cannot take "
+                "another request."
+            )
+        if offer is not None:
+            withdraw_pending_offer(session, request, now=now, actor=actor)
+        offer = Offer(request=request, clinician=clinician, offered_at=now, expires_at=now)
+        session.add(offer)
+    offer.outcome = OfferOutcome.ACCEPTED
+    offer.responded_at = now
+    clinician.missed_offers_in_row = 0
+    try:
+        change_clinician_status(session, clinician, ClinicianStatus.ON_CALL, now=now, actor=actor)
+        move(
+            session,
+            request,
+            RequestStatus.ACCEPTED,
+            now=now,
+            actor=actor,
+            action="accepted",
+            detail={"clinician_id": clinician.id, "offer_id": offer.id},
+        )
+    except IntegrityError as error:
+        raise AlreadyTaken(f"Request {request.reference} has already been taken.") from error
+    signals.offer_changed.send(offer, action="accepted")
+    return offer
+
+
+def _own_pending_offer(session: Session, offer_id: int) -> tuple[AdviceRequest, Offer]:
+    """Lock the offer's request, then return both if the offer is still pending."""
+    offer = session.get(Offer, offer_id)
+    if offer is None:
+        raise NotFound(f"There is no offer {offer_id}.")
+    request = request_for_update(session, offer.request_id)
+    session.refresh(offer)
+    if offer.outcome is not None:
+        raise IllegalTransition(f"The offer of {request.reference} is already {offer.outcome}.")
+    return request, offer
+
+
+def decline_offer(
+    session: Session, offer_id: int, clinician_id: int, *, now: datetime, actor: Actor
+) -> AdviceRequest:
+    """Decline one's own pending offer; the request goes back to its place in the queue."""
+    request, offer = _own_pending_offer(session, offer_id)
+    if offer.clinician_id != clinician_id:
+        raise IllegalTransition("Only the clinician it was offered to can decline an offer.")
+    clinician = clinician_for_update(session, clinician_id)
+    end_offer(session, offer, OfferOutcome.DECLINED, now=now, actor=actor)
+    clinician.missed_offers_in_row = 0
+    change_clinician_status(session, clinician, ClinicianStatus.AVAILABLE, now=now, actor=actor)
+    move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+    return request
+
+
+def expire_offer(
+    session: Session, offer_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> AdviceRequest:
+    """Time out a pending offer that has passed its expiry; count the clinician's miss."""
+    request, offer = _own_pending_offer(session, offer_id)
+    if now < offer.expires_at:
+        raise IllegalTransition(f"The offer of {request.reference} has not expired yet.")
+    _requeue_after_miss(
+        session, request, offer, OfferOutcome.TIMED_OUT, now=now, actor=actor, policy=policy
+    )
+    return request
+
+
+def fail_connection(
+    session: Session, request_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> AdviceRequest:
+    """The accepting clinician could not be connected: count a miss and re-queue."""
+    request = request_for_update(session, request_id)
+    if request.status != RequestStatus.ACCEPTED:
+        raise IllegalTransition(f"Request {request.reference} is not waiting to connect.")
+    _requeue_after_miss(
+        session,
+        request,
+        accepted_offer(session, request),
+        OfferOutcome.FAILED,
+        now=now,
+        actor=actor,
+        policy=policy,
+    )
+    return request
+
+
+def reassign(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> Offer:
+    """A senior offers a waiting request to a chosen clinician, withdrawing any other offer."""
+    request = request_for_update(session, request_id)
+    if request.status not in WAITING:
+        raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
+    offerable_clinician(session, clinician_id, policy)
+    pending = pending_offer(session, request.id)
+    if pending is not None:
+        withdraw_pending_offer(session, request, now=now, actor=actor)
+        move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="requeued")
+    return offer_request(session, request.id, clinician_id, now=now, actor=actor, policy=policy)
