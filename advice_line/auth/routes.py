@@ -21,9 +21,9 @@ from werkzeug.security import check_password_hash
 from advice_line.audit import Actor, record_event
 from advice_line.auth.forms import SignInForm
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
-from advice_line.clock import utcnow
 from advice_line.extensions import db, limiter
 from advice_line.models import User
+from advice_line.transaction import run
 
 bp = Blueprint("auth", __name__)
 # Compared against when the username is unknown, so both paths take the same time.
@@ -65,13 +65,10 @@ def login() -> ResponseReturnValue:
             session.clear()
             session.permanent = True
             login_user(staff)
-            record_event(
-                db.session(),
+            run(
+                lambda work: record_event(work.session, work.actor, "auth.signed_in", now=work.now),
                 Actor("user", user.id, request.remote_addr),
-                "auth.signed_in",
-                now=utcnow(),
             )
-            db.session.commit()
             target = request.args.get("next", "")
             return redirect(
                 target if target.startswith("/") and not target.startswith("//") else _home()

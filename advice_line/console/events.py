@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
 from flask_login import current_user
 from flask_socketio import emit, join_room
 
@@ -18,8 +18,8 @@ from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
 from advice_line.extensions import db, socketio
 from advice_line.inputs import MAX_ID
 from advice_line.lifecycle.errors import DomainError
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Channel, ClinicianStatus
+from advice_line.transaction import Work, current_policy, run
 
 Ack = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 
 def _actor() -> Actor:
     return Actor("user", current_user.id, "console")
-
-
-def _policy() -> RoutingPolicy:
-    return RoutingPolicy.from_config(current_app.config)
 
 
 def _clinician_id() -> int:
@@ -46,18 +42,22 @@ def _number(data: Any, name: str) -> int:
     return value
 
 
-def _run(step: Any) -> Ack:
+def _refused(error: DomainError) -> Ack:
+    return {"error": str(error)}
+
+
+def _run(step: Callable[[Work, int], object]) -> Ack:
     """Run one domain step for the signed-in clinician; answer ok or a plain error."""
     try:
-        step(_clinician_id())
-        db.session.commit()
+        me = _clinician_id()
     except PermissionError:
-        db.session.rollback()
         return {"error": "Only clinicians at a console can do that.", "status": 403}
-    except (DomainError, ValueError) as refused:
-        db.session.rollback()
-        return {"error": str(refused)}
-    return {"ok": True}
+
+    def done(work: Work) -> Ack:
+        step(work, me)
+        return {"ok": True}
+
+    return run(done, _actor(), _refused)
 
 
 @socketio.on_error_default
@@ -73,7 +73,7 @@ def connect(_auth: Any = None) -> bool:
     """Clinicians join their console, managers the live board; nobody else connects."""
     if role_allowed(MANAGER_ROLES):
         join_room(MANAGERS)
-        emit("board", state.board(db.session(), utcnow(), _policy()))
+        emit("board", state.board(db.session(), utcnow(), current_policy()))
         metrics.console_connected()
         return True
     if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
@@ -81,8 +81,7 @@ def connect(_auth: Any = None) -> bool:
     clinician_id = int(current_user.clinician_id)
     join_room(CONSOLES)
     join_room(clinician_room(clinician_id))
-    lifecycle.console_seen(db.session(), clinician_id, now=utcnow())
-    db.session.commit()
+    run(lambda work: lifecycle.console_seen(work.session, clinician_id, now=work.now), _actor())
     emit("queue", state.queue(db.session()))
     emit("mine", state.mine(db.session(), clinician_id, utcnow()))
     if role_allowed(SENIOR_ROLES):
@@ -101,7 +100,7 @@ def disconnect(_reason: Any = None) -> None:
 @socketio.on("heartbeat")
 def heartbeat(_data: Any = None) -> Ack:
     """The console is still open."""
-    return _run(lambda me: lifecycle.console_seen(db.session(), me, now=utcnow()))
+    return _run(lambda work, me: lifecycle.console_seen(work.session, me, now=work.now))
 
 
 @socketio.on("set_status")
@@ -111,23 +110,24 @@ def set_status(data: Any) -> Ack:
     if not isinstance(wanted, str) or wanted not in {s.value for s in lifecycle.MANUAL_STATUSES}:
         return {"error": "status must be available, away or offline"}
     return _run(
-        lambda me: lifecycle.set_clinician_status(
-            db.session(),
+        lambda work, me: lifecycle.set_clinician_status(
+            work.session,
             me,
             ClinicianStatus(wanted),
-            now=utcnow(),
-            actor=_actor(),
-            policy=_policy(),
+            now=work.now,
+            actor=work.actor,
+            policy=work.policy,
         )
     )
 
 
-def _accept(me: int, request_id: int) -> None:
-    now = utcnow()
-    lifecycle.accept(db.session(), request_id, me, now=now, actor=_actor(), policy=_policy())
-    advice = db.session.get_one(AdviceRequest, request_id)
+def _accept(work: Work, me: int, request_id: int) -> None:
+    lifecycle.accept(
+        work.session, request_id, me, now=work.now, actor=work.actor, policy=work.policy
+    )
+    advice = work.session.get_one(AdviceRequest, request_id)
     if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
-        lifecycle.connect(db.session(), request_id, now=now, actor=_actor())
+        lifecycle.connect(work.session, request_id, now=work.now, actor=work.actor)
 
 
 @socketio.on("accept")
@@ -137,7 +137,7 @@ def accept(data: Any) -> Ack:
         request_id = _number(data, "request_id")
     except ValueError as refused:
         return {"error": str(refused)}
-    return _run(lambda me: _accept(me, request_id))
+    return _run(lambda work, me: _accept(work, me, request_id))
 
 
 @socketio.on("decline")
@@ -148,5 +148,7 @@ def decline(data: Any) -> Ack:
     except ValueError as refused:
         return {"error": str(refused)}
     return _run(
-        lambda me: lifecycle.decline_offer(db.session(), offer_id, me, now=utcnow(), actor=_actor())
+        lambda work, me: lifecycle.decline_offer(
+            work.session, offer_id, me, now=work.now, actor=work.actor
+        )
     )

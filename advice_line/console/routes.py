@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -36,7 +37,6 @@ from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.errors import DomainError, InvalidInput
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -52,6 +52,7 @@ from advice_line.models import (
 )
 from advice_line.routing.engine import count_available
 from advice_line.telephony import dialer
+from advice_line.transaction import Work, current_policy, run
 
 bp = Blueprint("console", __name__)
 
@@ -65,9 +66,7 @@ def index() -> str:
             AdviceRequest.status.in_(WAITING)
         )
     ).one()
-    available = count_available(
-        db.session(), now=now, policy=RoutingPolicy.from_config(current_app.config)
-    )
+    available = count_available(db.session(), now=now, policy=current_policy())
     in_progress = db.session.scalar(
         select(func.count(AdviceRequest.id)).where(
             AdviceRequest.status.in_(
@@ -93,8 +92,14 @@ def _actor() -> Actor:
     return Actor("user", current_user.id, request.remote_addr)
 
 
-def _policy() -> RoutingPolicy:
-    return RoutingPolicy.from_config(current_app.config)
+def _flash_refusal(endpoint: str, **values: Any) -> Callable[[DomainError], ResponseReturnValue]:
+    """Answer a refused step with the reason as an error message, back on ``endpoint``."""
+
+    def refused(error: DomainError) -> ResponseReturnValue:
+        flash(str(error), "error")
+        return redirect(url_for(endpoint, **values))
+
+    return refused
 
 
 def _me() -> int:
@@ -182,15 +187,17 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
 def request_page(request_id: int) -> tuple[str, int]:
     """One request: details, message thread, record form. The view is audited."""
     advice = _own_request(request_id)
-    record_event(
-        db.session(),
+    run(
+        lambda work: record_event(
+            work.session,
+            work.actor,
+            "request.viewed",
+            now=work.now,
+            request_id=advice.id,
+            subject=("advice_request", advice.id),
+        ),
         _actor(),
-        "request.viewed",
-        now=utcnow(),
-        request_id=advice.id,
-        subject=("advice_request", advice.id),
     )
-    db.session.commit()
     return _render_request(advice, _record_form(advice))
 
 
@@ -203,36 +210,42 @@ def save_record(request_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_request(advice, form, 400)
     completing = request.form.get("intent") == "complete"
-    try:
+    me, record = _me(), form.to_input()
+
+    def save(work: Work) -> ResponseReturnValue:
         if completing:
             lifecycle.complete_record(
-                db.session(),
+                work.session,
                 advice.id,
-                _me(),
-                form.to_input(),
-                now=utcnow(),
-                actor=_actor(),
-                policy=_policy(),
+                me,
+                record,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
             )
         else:
             lifecycle.save_draft(
-                db.session(), advice.id, _me(), form.to_input(), now=utcnow(), actor=_actor()
+                work.session, advice.id, me, record, now=work.now, actor=work.actor
             )
-        db.session.commit()
-    except InvalidInput as refused:
-        db.session.rollback()
-        for field, message in refused.errors.items():
-            target = form.under_18_in_crisis if field == "safeguarding" else getattr(form, field)
-            target.errors.append(message)
+        work.tell("Record completed; the request is closed." if completing else "Draft saved.")
+        return redirect(
+            url_for(
+                "console.console" if completing else "console.request_page", request_id=request_id
+            )
+        )
+
+    def refused(error: DomainError) -> ResponseReturnValue:
+        if isinstance(error, InvalidInput):
+            for field, message in error.errors.items():
+                target = (
+                    form.under_18_in_crisis if field == "safeguarding" else getattr(form, field)
+                )
+                target.errors.append(message)
+        else:
+            form.outcome.errors.append(str(error))
         return _render_request(db.session.get_one(AdviceRequest, request_id), form, 400)
-    except DomainError as refused:
-        db.session.rollback()
-        form.outcome.errors.append(str(refused))
-        return _render_request(db.session.get_one(AdviceRequest, request_id), form, 400)
-    flash("Record completed; the request is closed." if completing else "Draft saved.")
-    return redirect(
-        url_for("console.console" if completing else "console.request_page", request_id=request_id)
-    )
+
+    return run(save, _actor(), refused)
 
 
 @bp.post("/console/requests/<int:request_id>/message")
@@ -241,17 +254,22 @@ def send_message(request_id: int) -> ResponseReturnValue:
     """Reply to the officer by SMS or WhatsApp."""
     advice = _own_request(request_id)
     form = MessageForm()
-    try:
+    me = _me()
+    page = redirect(url_for("console.request_page", request_id=request_id))
+
+    def reply(work: Work) -> ResponseReturnValue:
         if not form.validate_on_submit():
             raise InvalidInput({"body": "Write 1 to 1600 characters."})
         dialer.reply_by_message(
-            db.session(), advice.id, _me(), form.body.data or "", now=utcnow(), actor=_actor()
+            work.session, advice.id, me, form.body.data or "", now=work.now, actor=work.actor
         )
-        db.session.commit()
-    except DomainError as refused:
-        db.session.rollback()
-        flash(f"Not sent: {refused}", "error")
-    return redirect(url_for("console.request_page", request_id=request_id))
+        return page
+
+    def refused(error: DomainError) -> ResponseReturnValue:
+        flash(f"Not sent: {error}", "error")
+        return page
+
+    return run(reply, _actor(), refused)
 
 
 @bp.post("/console/requests/<int:request_id>/<any(end, call_back):step>")
@@ -261,18 +279,19 @@ def request_step(request_id: int, step: str) -> ResponseReturnValue:
     advice = _own_request(request_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
+    me = _me()
+
+    def act(work: Work) -> ResponseReturnValue:
+        shown = advice
         if step == "end":
-            lifecycle.end_call(db.session(), advice.id, now=utcnow(), actor=_actor())
+            lifecycle.end_call(work.session, advice.id, now=work.now, actor=work.actor)
         else:
-            advice = dialer.call_back(
-                db.session(), advice.id, _me(), now=utcnow(), actor=_actor(), policy=_policy()
+            shown = dialer.call_back(
+                work.session, advice.id, me, now=work.now, actor=work.actor, policy=work.policy
             )
-        db.session.commit()
-    except DomainError as refused:
-        db.session.rollback()
-        flash(str(refused), "error")
-    return redirect(url_for("console.request_page", request_id=advice.id))
+        return redirect(url_for("console.request_page", request_id=shown.id))
+
+    return run(act, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
 @bp.route("/console/tasks", methods=["GET", "POST"])
@@ -284,16 +303,14 @@ def tasks() -> ResponseReturnValue:
         task_id = parse_id(request.form.get("task_id", ""))
         if not form.validate_on_submit() or task_id is None:
             abort(400)
-        try:
-            lifecycle.complete_task(
-                db.session(), task_id, current_user.id, now=utcnow(), actor=_actor()
-            )
-            db.session.commit()
-            flash("Task marked done.")
-        except DomainError as refused:
-            db.session.rollback()
-            flash(str(refused), "error")
-        return redirect(url_for("console.tasks"))
+        user_id = current_user.id
+
+        def complete(work: Work) -> ResponseReturnValue:
+            lifecycle.complete_task(work.session, task_id, user_id, now=work.now, actor=work.actor)
+            work.tell("Task marked done.")
+            return redirect(url_for("console.tasks"))
+
+        return run(complete, _actor(), _flash_refusal("console.tasks"))
     open_tasks = db.session.scalars(
         select(Task)
         .where(
@@ -323,31 +340,22 @@ def floor() -> ResponseReturnValue:
         checked = ActionForm() if taking else form  # taking needs no clinician choice
         if request_id is None or not checked.validate_on_submit():
             abort(400)
-        try:
-            if taking:
-                lifecycle.accept(
-                    db.session(),
-                    request_id,
-                    _me(),
-                    now=utcnow(),
-                    actor=_actor(),
-                    policy=_policy(),
-                )
-            else:
-                lifecycle.reassign(
-                    db.session(),
-                    request_id,
-                    form.clinician_id.data,
-                    now=utcnow(),
-                    actor=_actor(),
-                    policy=_policy(),
-                )
-            db.session.commit()
-            flash("Done.")
-        except DomainError as refused:
-            db.session.rollback()
-            flash(str(refused), "error")
-        return redirect(url_for("console.floor"))
+        clinician_id = _me() if taking else form.clinician_id.data
+
+        def move(work: Work) -> ResponseReturnValue:
+            step = lifecycle.accept if taking else lifecycle.reassign
+            step(
+                work.session,
+                request_id,
+                clinician_id,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
+            )
+            work.tell("Done.")
+            return redirect(url_for("console.floor"))
+
+        return run(move, _actor(), _flash_refusal("console.floor"))
     return render_template(
         "floor.html",
         people=state.floor(db.session()),

@@ -49,6 +49,7 @@ from advice_line.reports.queries import (
     force_of_request,
     requests_query,
 )
+from advice_line.transaction import run
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 S136_RETURN_COLUMNS = (
@@ -103,15 +104,17 @@ def timeline(request_id: int) -> str:
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    record_event(
-        db.session(),
+    run(
+        lambda work: record_event(
+            work.session,
+            work.actor,
+            "request.viewed",
+            now=work.now,
+            request_id=advice.id,
+            subject=("advice_request", advice.id),
+        ),
         Actor("user", current_user.id, request.remote_addr),
-        "request.viewed",
-        now=utcnow(),
-        request_id=advice.id,
-        subject=("advice_request", advice.id),
     )
-    db.session.commit()
     entries: list[tuple[datetime, str, str]] = []
     for event in db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == advice.id)):
         who = f"{event.actor_kind} {event.actor_user_id or event.source or ''}".strip()

@@ -8,14 +8,13 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from sqlalchemy import select
 
 from advice_line.audit import Actor
-from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle.errors import DomainError
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
 from advice_line.simulator.switchboard import switchboard
 from advice_line.telephony import dialer
+from advice_line.transaction import Work, run
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 ACTIONS = {
@@ -105,7 +104,6 @@ def act() -> tuple[Response, int] | Response:
                     "hangup": board.hang_up,
                 }[action](sid)
     except (ValueError, DomainError) as refused:
-        db.session.rollback()
         return jsonify(error=str(refused)), 400
     return jsonify(board.state())
 
@@ -121,23 +119,21 @@ def _clinician_action(action: str, form: dict[str, Any]) -> None:
     clinician_id = parse_id(_field(form, "clinician", 10))
     if clinician_id is None:
         raise ValueError("clinician must be a clinician's number")
-    now, actor = utcnow(), Actor("simulator")
-    if action == "reply":
-        dialer.reply_by_message(
-            db.session(),
-            advice.id,
-            clinician_id,
-            _field(form, "body", 1600),
-            now=now,
-            actor=actor,
-        )
-    else:
-        dialer.call_back(
-            db.session(),
-            advice.id,
-            clinician_id,
-            now=now,
-            actor=actor,
-            policy=RoutingPolicy.from_config(current_app.config),
-        )
-    db.session.commit()
+    body = _field(form, "body", 1600) if action == "reply" else ""
+
+    def act(work: Work) -> None:
+        if action == "reply":
+            dialer.reply_by_message(
+                work.session, advice.id, clinician_id, body, now=work.now, actor=work.actor
+            )
+        else:
+            dialer.call_back(
+                work.session,
+                advice.id,
+                clinician_id,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
+            )
+
+    run(act, Actor("simulator"))

@@ -1,0 +1,78 @@
+"""The one transaction edge: every route, socket event, webhook and simulator action that
+changes something runs its domain step through ``run``.
+
+``run`` builds what the step needs once (the session, the actor, the time, the routing
+policy), runs the step, and commits when it returns. On a ``DomainError`` it rolls back
+and answers the caller's way (``refused``: a flash and the form again, an ack with the
+error, TwiML); on any other error it rolls back and re-raises, so the caller's own guard
+(fallback TwiML, the socket error handler, a 500) answers. Work queued for after the
+commit (``advice_line.jobs``) and notices for the user (``Work.tell``) happen only if the commit
+did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NoReturn, TypeVar
+
+from flask import current_app, flash
+from sqlalchemy.orm import Session
+
+from advice_line.audit import Actor
+from advice_line.clock import utcnow
+from advice_line.extensions import db
+from advice_line.lifecycle.errors import DomainError
+from advice_line.lifecycle.policy import RoutingPolicy
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a domain step needs: the session, who acts, when, and the routing policy."""
+
+    session: Session
+    actor: Actor
+    now: datetime
+    policy: RoutingPolicy
+    notices: list[str] = field(default_factory=list)
+
+    def tell(self, notice: str) -> None:
+        """Show ``notice`` to the signed-in user once the change is committed."""
+        self.notices.append(notice)
+
+
+def current_policy() -> RoutingPolicy:
+    """Return the routing policy of the app handling this request."""
+    return RoutingPolicy.from_config(current_app.config)
+
+
+def reraise(error: DomainError) -> NoReturn:
+    """Let a refusal reach the caller unanswered (after the rollback)."""
+    raise error
+
+
+def run(
+    step: Callable[[Work], R],
+    actor: Actor,
+    refused: Callable[[DomainError], R] = reraise,
+) -> R:
+    """Run ``step`` in one transaction: commit on return; roll back on any error.
+
+    A ``DomainError`` is answered by ``refused``; anything else is re-raised.
+    """
+    work = Work(db.session(), actor, utcnow(), current_policy())
+    try:
+        result = step(work)
+        db.session.commit()
+        for notice in work.notices:
+            flash(notice)
+    except DomainError as error:
+        db.session.rollback()
+        return refused(error)
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result
