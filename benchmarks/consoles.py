@@ -25,6 +25,8 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 from werkzeug.security import generate_password_hash
 
+from advice_line.lifecycle.qualification import example_registration
+from advice_line.models import Profession, RegistrationBody
 from benchmarks import QUICK
 from benchmarks.webhooks import PUBLIC, ROOT, TOKEN, serve
 from drills.harness import signed_in_cookie
@@ -54,7 +56,11 @@ def add_clinicians(database: str, count: int) -> list[str]:
                     "registration_number, status, status_changed_at, missed_offers_in_row, "
                     "on_console) VALUES (:id, 'nurse', 'NMC', :reg, 'offline', :now, 0, false)"
                 ),
-                {"id": user_id, "reg": f"C{number:07d}", "now": "2026-01-01 00:00:00"},
+                {
+                    "id": user_id,
+                    "reg": example_registration(Profession.NURSE, RegistrationBody.NMC, number),
+                    "now": "2026-01-01 00:00:00",
+                },
             )
     engine.dispose()
     return names

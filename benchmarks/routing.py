@@ -18,6 +18,7 @@ from advice_line import create_app, lifecycle
 from advice_line.audit import Actor
 from advice_line.extensions import db
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import example_registration
 from advice_line.models import (
     AdviceRequest,
     Channel,
@@ -68,7 +69,9 @@ def _seed(session: Session, now: datetime, rng: random.Random) -> None:
                 user=user,
                 profession=profession,
                 registration_body=body,
-                registration_number=f"B{number:07d}" if body else None,
+                registration_number=example_registration(profession, body, number)
+                if body
+                else None,
                 status=rng.choice(STATUSES),
                 status_changed_at=now,
                 idle_since=now - timedelta(seconds=rng.randrange(1, 36000)),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import example_registration
 from advice_line.models import (
     AdviceRequest,
     Channel,
@@ -61,7 +62,9 @@ def add_clinician(
         user=user,
         profession=profession,
         registration_body=bodies[0] if registered and bodies else None,
-        registration_number=f"R{number:07d}" if registered and bodies else None,
+        registration_number=(
+            example_registration(profession, bodies[0], number) if registered and bodies else None
+        ),
         phone=f"+4477009{number:05d}",
         status=status,
         on_console=on_console,

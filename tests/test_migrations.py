@@ -70,3 +70,32 @@ def test_the_audit_log_migration_adds_and_removes_its_triggers(database_url: str
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def _check_constraints() -> dict[str, set[tuple[str | None, str]]]:
+    """Every table's CHECK constraints as the database reports them."""
+    inspector = inspect(db.engine)
+    return {
+        table: {
+            (c["name"], " ".join(str(c["sqltext"]).split()))
+            for c in inspector.get_check_constraints(table)
+        }
+        for table in db.metadata.tables
+    }
+
+
+def test_migrations_build_the_check_constraints_the_models_describe(database_url: str) -> None:
+    """compare_metadata does not see CHECK constraints; a new enum value needs one too."""
+    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    with app.app_context():
+        try:
+            flask_migrate.upgrade()
+            migrated = _check_constraints()
+            flask_migrate.downgrade(revision="base")
+            db.metadata.create_all(db.engine)
+            created = _check_constraints()
+            assert any("detention_clock" in text for _, text in migrated["task"])
+            assert migrated == created
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -23,6 +23,7 @@ from advice_line.models import (
     AuditEvent,
     Channel,
     CommunityRoute,
+    Detention,
     Ethnicity,
     Offer,
     OfferOutcome,
@@ -32,6 +33,7 @@ from advice_line.models import (
     PlaceOfSafety,
     Priority,
     RecordStatus,
+    ReportedVia,
     RequestFact,
     RequestStatus,
     Role,
@@ -107,11 +109,19 @@ def make(
                 if outcome == OutcomeCode.S136_ADVISED
                 else None,
                 destination="Home" if outcome == OutcomeCode.COMMUNITY_ROUTE else None,
-                officer_decision=decision,
                 created_at=received,
                 completed_at=received + timedelta(minutes=20),
             )
         )
+        if decision is not None:
+            session.add(
+                Detention(
+                    request_id=request.id,
+                    decision=decision,
+                    decision_reported_at=received + timedelta(hours=1),
+                    updated_at=received + timedelta(hours=1),
+                )
+            )
     if abandoned_after is not None:
         request.status = RequestStatus.ABANDONED
         request.abandoned_at = received + timedelta(seconds=abandoned_after)
@@ -273,8 +283,8 @@ def test_the_dashboard_follows_later_changes(session: Session, week: dict[str, o
     r1 = int(str(week["r1"]))
     r5 = session.scalars(select(Task.id).where(Task.done_at.is_(None))).one()
     # The officer corrects their decision; the second call-back is made 30 minutes on.
-    lifecycle.report_officer_decision(
-        session, r1, OfficerDecision.DETAINED, now=at(24, 9), actor=SYSTEM
+    lifecycle.report_decision(
+        session, r1, OfficerDecision.DETAINED, via=ReportedVia.SMS, now=at(24, 9), actor=SYSTEM
     )
     task = session.get(Task, r5)
     assert task is not None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from datetime import datetime
+from typing import Any
+
+from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
+from advice_line.clock import london_moment
 from advice_line.inputs import CleanForm
 from advice_line.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
+from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AgeBand,
     CommunityRoute,
@@ -61,27 +67,62 @@ def _optional(enum_values: list[str]) -> list[SelectChoice]:
     return choices([("", "Not recorded"), *((v, v.replace("_", " ")) for v in enum_values)])
 
 
+YES_NO_NOT_KNOWN = choices([("yes", "Yes"), ("no", "No"), ("not_known", "Not known")])
+#: The clinician's answer to a key question; blank leaves the officer's answer.
+CONFIRM = choices([("", "As the officer said"), ("yes", "Yes"), ("no", "No")])
+TRUTH = {"yes": True, "no": False}
+
+
+def _yes_no(data: str | None) -> bool | None:
+    return TRUTH.get(data or "")
+
+
+def _choice(enum_class: type[Any], data: str | None) -> Any:
+    return enum_class(data) if data else None
+
+
 class RecordForm(CleanForm):
-    """The consultation record, as DESIGN.md section 2 describes it."""
+    """The consultation record (docs/DOMAIN.md#the-record)."""
 
     outcome = RadioField("Advice given", choices=OUTCOMES, validators=[Optional()])
+    risk_to_life = RadioField("Risk to life now?", choices=CONFIRM, default="")
+    subject_under_18 = RadioField("Is the person under 18?", choices=CONFIRM, default="")
+    in_dwelling = RadioField(
+        "In a private dwelling (a house, flat or room where anyone lives, its garden or "
+        "outbuildings)?",
+        choices=CONFIRM,
+        default="",
+    )
     place_of_safety = SelectField("Recommended place of safety", choices=PLACES)
-    police_station_authorised = BooleanField(
-        "Imminent risk of serious harm and an inspector has authorised a police station"
+    police_station_imminent_risk = RadioField(
+        "The officer says the person's behaviour poses an imminent risk of serious injury or death",
+        choices=YES_NO,
+        validators=[Optional()],
+    )
+    police_station_no_other_place = RadioField(
+        "The officer says no other place of safety can reasonably be expected",
+        choices=YES_NO,
+        validators=[Optional()],
+    )
+    police_station_health_professional = RadioField(
+        "The officer says a health professional will be present at the police station",
+        choices=YES_NO,
+        validators=[Optional()],
+    )
+    police_station_inspector_authorised = RadioField(
+        "The officer says an inspector (or above) has authorised it",
+        choices=YES_NO,
+        validators=[Optional()],
     )
     community_route = SelectField("Community route", choices=ROUTES)
     destination = StringField("Where the person is going now", validators=[Length(max=200)])
     rationale = TextAreaField("Rationale", validators=[Length(max=5000)])
     follow_up = StringField("Follow-up needed (creates a task)", validators=[Length(max=500)])
-    under_18_in_crisis = RadioField(
-        SAFEGUARDING_QUESTIONS["under_18_in_crisis"], choices=YES_NO, validators=[Optional()]
+    follow_up_due = StringField(
+        "Follow-up due (London time, such as 22:00 or 30/11/2026 09:00)",
+        validators=[Length(max=20)],
     )
-    children_in_household = RadioField(
-        SAFEGUARDING_QUESTIONS["children_in_household"], choices=YES_NO, validators=[Optional()]
-    )
-    person_is_carer = RadioField(
-        SAFEGUARDING_QUESTIONS["person_is_carer"], choices=YES_NO, validators=[Optional()]
-    )
+    subject_age = IntegerField("Age in years, if known", validators=[Optional()])
     subject_age_band = SelectField(
         "Age band", choices=_optional([a.value for a in AgeBand]), default=""
     )
@@ -93,38 +134,66 @@ class RecordForm(CleanForm):
         "RCRP phase", choices=_optional([p.value for p in RcrpPhase]), default=""
     )
     area = StringField("Area (borough or district)", validators=[Length(max=80)])
+    under_18_in_crisis = RadioField(
+        SAFEGUARDING_QUESTIONS["under_18_in_crisis"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
+    )
+    children_in_household = RadioField(
+        SAFEGUARDING_QUESTIONS["children_in_household"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
+    )
+    person_is_carer = RadioField(
+        SAFEGUARDING_QUESTIONS["person_is_carer"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
+    )
     domestic_abuse = RadioField(
-        SAFEGUARDING_QUESTIONS["domestic_abuse"], choices=YES_NO, validators=[Optional()]
+        SAFEGUARDING_QUESTIONS["domestic_abuse"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
+    )
+    vulnerable_adult = RadioField(
+        SAFEGUARDING_QUESTIONS["vulnerable_adult"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
+    )
+    looked_after_child = RadioField(
+        SAFEGUARDING_QUESTIONS["looked_after_child"],
+        choices=YES_NO_NOT_KNOWN,
+        validators=[Optional()],
     )
 
-    def to_input(self) -> RecordInput:
-        """The form's answers as the domain's record input."""
-        answers = {
-            question: getattr(self, question).data == "yes"
-            for question in SAFEGUARDING_QUESTIONS
-            if getattr(self, question).data in {"yes", "no"}
-        }
+    def to_input(self, now: datetime) -> RecordInput:
+        """The form's answers as the domain's record input (``InvalidInput`` for a bad time)."""
+        due_text = (self.follow_up_due.data or "").strip()
+        try:
+            due = london_moment(due_text, now, future=True) if due_text else None
+        except ValueError as error:
+            raise InvalidInput({"follow_up_due": str(error)}) from None
         return RecordInput(
-            outcome=OutcomeCode(self.outcome.data) if self.outcome.data else None,
-            place_of_safety=PlaceOfSafety(self.place_of_safety.data)
-            if self.place_of_safety.data
-            else None,
-            police_station_authorised=bool(self.police_station_authorised.data),
-            community_route=CommunityRoute(self.community_route.data)
-            if self.community_route.data
-            else None,
+            outcome=_choice(OutcomeCode, self.outcome.data),
+            place_of_safety=_choice(PlaceOfSafety, self.place_of_safety.data),
+            **{name: _yes_no(getattr(self, name).data) for name in POLICE_STATION_CONDITIONS},
+            community_route=_choice(CommunityRoute, self.community_route.data),
             destination=(self.destination.data or "").strip() or None,
             rationale=(self.rationale.data or "").strip() or None,
-            safeguarding=answers,
+            safeguarding={
+                question: _yes_no(getattr(self, question).data)
+                for question in SAFEGUARDING_QUESTIONS
+                if getattr(self, question).data in {"yes", "no", "not_known"}
+            },
             follow_up=(self.follow_up.data or "").strip() or None,
-            subject_age_band=AgeBand(self.subject_age_band.data)
-            if self.subject_age_band.data
-            else None,
-            subject_sex=Sex(self.subject_sex.data) if self.subject_sex.data else None,
-            subject_ethnicity=(
-                Ethnicity(self.subject_ethnicity.data) if self.subject_ethnicity.data else None
-            ),
-            rcrp_phase=RcrpPhase(self.rcrp_phase.data) if self.rcrp_phase.data else None,
+            follow_up_due_at=due,
+            risk_to_life=_yes_no(self.risk_to_life.data),
+            subject_under_18=_yes_no(self.subject_under_18.data),
+            in_dwelling=_yes_no(self.in_dwelling.data),
+            subject_age=self.subject_age.data,
+            subject_age_band=_choice(AgeBand, self.subject_age_band.data),
+            subject_sex=_choice(Sex, self.subject_sex.data),
+            subject_ethnicity=_choice(Ethnicity, self.subject_ethnicity.data),
+            rcrp_phase=_choice(RcrpPhase, self.rcrp_phase.data),
             area=(self.area.data or "").strip() or None,
         )
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
-from advice_line.clock import utcnow
+from advice_line.clock import LONDON, utcnow
 from advice_line.console import state
 from advice_line.console.forms import (
     ActionForm,
@@ -37,6 +37,7 @@ from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.errors import DomainError, InvalidInput
+from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -55,6 +56,13 @@ from advice_line.telephony import dialer
 from advice_line.transaction import Work, current_policy, run
 
 bp = Blueprint("console", __name__)
+ANSWER_NAMES: dict[bool | None, str] = {True: "yes", False: "no", None: "not_known"}
+#: Where on the form each domain error is shown, when the names differ.
+ERROR_FIELDS = {
+    "safeguarding": "under_18_in_crisis",
+    "police_station_conditions": "police_station_imminent_risk",
+    "follow_up_due_at": "follow_up_due",
+}
 
 
 @bp.get("/")
@@ -152,7 +160,16 @@ def _record_form(advice: AdviceRequest) -> RecordForm:
     form = RecordForm(obj=record) if request.method == "GET" and record else RecordForm()
     if request.method == "GET" and record:
         for question, answer in (record.safeguarding or {}).items():
-            getattr(form, question).data = "yes" if answer else "no"
+            if hasattr(form, question):
+                getattr(form, question).data = ANSWER_NAMES[answer]
+        for name in (*POLICE_STATION_CONDITIONS, "risk_to_life", "subject_under_18", "in_dwelling"):
+            value = getattr(record, name)
+            getattr(form, name).data = "" if value is None else ANSWER_NAMES[value]
+        if record.follow_up_due_at is not None:
+            form.follow_up_due.data = record.follow_up_due_at.astimezone(LONDON).strftime(
+                "%d/%m/%Y %H:%M"
+            )
+        form.subject_age.data = advice.subject_age
         form.place_of_safety.data = record.place_of_safety.value if record.place_of_safety else ""
         form.community_route.data = record.community_route.value if record.community_route else ""
         form.outcome.data = record.outcome.value if record.outcome else None
@@ -210,9 +227,10 @@ def save_record(request_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_request(advice, form, 400)
     completing = request.form.get("intent") == "complete"
-    me, record = _me(), form.to_input()
+    me = _me()
 
     def save(work: Work) -> ResponseReturnValue:
+        record = form.to_input(work.now)
         if completing:
             lifecycle.complete_record(
                 work.session,
@@ -237,10 +255,8 @@ def save_record(request_id: int) -> ResponseReturnValue:
     def refused(error: DomainError) -> ResponseReturnValue:
         if isinstance(error, InvalidInput):
             for field, message in error.errors.items():
-                target = (
-                    form.under_18_in_crisis if field == "safeguarding" else getattr(form, field)
-                )
-                target.errors.append(message)
+                name = ERROR_FIELDS.get(field, field)
+                getattr(form, name if hasattr(form, name) else "outcome").errors.append(message)
         else:
             form.outcome.errors.append(str(error))
         return _render_request(db.session.get_one(AdviceRequest, request_id), form, 400)

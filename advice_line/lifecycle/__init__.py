@@ -8,11 +8,23 @@ Functions flush, never commit: the caller owns the transaction (see
 ``docs/DOMAIN.md``. Nothing here imports Flask, Twilio or Socket.IO.
 """
 
+from advice_line.lifecycle.answers import (
+    IntakeAnswers,
+    KeyAnswers,
+    answer_key_questions,
+    record_intake,
+)
 from advice_line.lifecycle.clinicians import (
     MANUAL_STATUSES,
     console_seen,
     set_clinician_status,
     sweep_lost_consoles,
+)
+from advice_line.lifecycle.detentions import (
+    DetentionReport,
+    extend_detention,
+    record_detention,
+    report_decision,
 )
 from advice_line.lifecycle.offers import (
     accept,
@@ -22,17 +34,15 @@ from advice_line.lifecycle.offers import (
     offer_request,
     reassign,
 )
+from advice_line.lifecycle.qualification import is_qualifying
 from advice_line.lifecycle.records import (
     SAFEGUARDING_QUESTIONS,
     RecordInput,
     complete_record,
-    complete_task,
-    report_officer_decision,
     save_draft,
     validate_record,
 )
 from advice_line.lifecycle.requests import (
-    IntakeAnswers,
     NewRequest,
     abandon,
     cancel,
@@ -41,11 +51,11 @@ from advice_line.lifecycle.requests import (
     end_call,
     mark_answer_target_breached,
     queue_request,
-    record_intake,
     request_call_back,
     widen,
 )
-from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, TAKEN, WAITING, is_qualifying
+from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, TAKEN, WAITING
+from advice_line.lifecycle.tasks import Referral, complete_task, take_task
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -53,11 +63,15 @@ __all__ = [
     "SAFEGUARDING_QUESTIONS",
     "TAKEN",
     "WAITING",
+    "DetentionReport",
     "IntakeAnswers",
+    "KeyAnswers",
     "NewRequest",
     "RecordInput",
+    "Referral",
     "abandon",
     "accept",
+    "answer_key_questions",
     "cancel",
     "complete_record",
     "complete_task",
@@ -67,18 +81,21 @@ __all__ = [
     "decline_offer",
     "end_call",
     "expire_offer",
+    "extend_detention",
     "fail_connection",
     "is_qualifying",
     "mark_answer_target_breached",
     "offer_request",
     "queue_request",
     "reassign",
+    "record_detention",
     "record_intake",
-    "report_officer_decision",
+    "report_decision",
     "request_call_back",
     "save_draft",
     "set_clinician_status",
     "sweep_lost_consoles",
+    "take_task",
     "validate_record",
     "widen",
 ]

@@ -13,13 +13,13 @@ from advice_line.lifecycle.errors import (
     NotFound,
 )
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
     change_clinician_status,
     clinician_for_update,
     end_offer,
     move,
     request_for_update,
-    require_qualifying,
 )
 from advice_line.models import (
     Clinician,

@@ -15,6 +15,7 @@ from advice_line.lifecycle.errors import (
     NotFound,
 )
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
     TAKEN,
     WAITING,
@@ -27,7 +28,6 @@ from advice_line.lifecycle.steps import (
     pending_offer,
     request_for_update,
     require,
-    require_qualifying,
     withdraw_pending_offer,
 )
 from advice_line.models import (

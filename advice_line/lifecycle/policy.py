@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from advice_line.models.clinician import Profession
+from advice_line.models.clinician import REGULATION_PROFESSIONS, Profession
 from advice_line.models.request import EscalationLevel
 
 #: The levels a waiting request widens through, in order (the first is where it starts).
@@ -44,11 +44,12 @@ def parse_escalation_steps(text: str) -> tuple[EscalationStep, ...]:
 def parse_professions(text: str) -> tuple[str, ...]:
     """Parse a comma-separated list of professions; raise ``ValueError`` naming the known ones."""
     names = tuple(p.strip() for p in text.split(",") if p.strip())
-    known = {p.value for p in Profession}
+    known = {p.value for p in REGULATION_PROFESSIONS}
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(
-            f"QUALIFYING_PROFESSIONS must list professions among {', '.join(sorted(known))}"
+            "QUALIFYING_PROFESSIONS must list professions the 2017 Regulations name, among "
+            f"{', '.join(sorted(known))}"
         )
     return names
 
@@ -64,21 +65,15 @@ class RoutingPolicy:
     escalation_steps: tuple[EscalationStep, ...] = field(
         default_factory=lambda: parse_escalation_steps("30:any_qualifying,60:senior_alert")
     )
-    qualifying_professions: frozenset[Profession] = frozenset(
-        {
-            Profession.DOCTOR,
-            Profession.NURSE,
-            Profession.AMHP,
-            Profession.OCCUPATIONAL_THERAPIST,
-            Profession.PARAMEDIC,
-        }
-    )
+    qualifying_professions: frozenset[Profession] = REGULATION_PROFESSIONS
     call_back_due: timedelta = timedelta(minutes=5)
     safeguarding_due: timedelta = timedelta(hours=24)
-    follow_up_due: timedelta = timedelta(hours=24)
     presence_grace: timedelta = timedelta(seconds=30)
-    police_station_for_under_18: bool = False
-    police_station_needs_authorisation: bool = True
+    #: False forbids police stations as places of safety for everyone.
+    police_stations_allowed: bool = True
+    detention_limit: timedelta = timedelta(hours=24)
+    detention_extension: timedelta = timedelta(hours=12)
+    detention_warning: timedelta = timedelta(hours=2)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RoutingPolicy:
@@ -90,6 +85,8 @@ class RoutingPolicy:
             answer_target=timedelta(seconds=config["ANSWER_TARGET_SECONDS"]),
             presence_grace=timedelta(seconds=config["PRESENCE_GRACE_SECONDS"]),
             escalation_steps=config["ESCALATION_STEPS"],
+            police_stations_allowed=config["POLICE_STATIONS_ALLOWED"],
+            detention_warning=timedelta(minutes=config["DETENTION_WARNING_MINUTES"]),
             qualifying_professions=frozenset(
                 Profession(p) for p in config["QUALIFYING_PROFESSIONS"]
             ),

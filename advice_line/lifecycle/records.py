@@ -1,6 +1,4 @@
-"""Records: the consultation record and its legal checks, drafts, the officer's decision,
-and tasks.
-"""
+"""Records: the consultation record, its checks (the law in ``law``), and drafts."""
 
 from __future__ import annotations
 
@@ -12,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
+from advice_line.lifecycle import law
 from advice_line.lifecycle.errors import (
     IllegalTransition,
     InvalidInput,
-    NotFound,
 )
+from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
     S,
     accepted_offer,
@@ -27,8 +27,8 @@ from advice_line.lifecycle.steps import (
     move,
     request_for_update,
     require,
-    require_qualifying,
 )
+from advice_line.lifecycle.tasks import safeguard_child
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -36,14 +36,12 @@ from advice_line.models import (
     ClinicianStatus,
     CommunityRoute,
     Ethnicity,
-    OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
     RcrpPhase,
     RecordStatus,
     RequestStatus,
     Sex,
-    Task,
     TaskKind,
 )
 from advice_line.models.base import column_length
@@ -53,87 +51,148 @@ SAFEGUARDING_QUESTIONS: dict[str, str] = {
     "children_in_household": "Are there children in the household?",
     "person_is_carer": "Is the person a carer for someone?",
     "domestic_abuse": "Is there any indication of domestic abuse?",
+    "vulnerable_adult": "Is the person an adult at risk (care and support needs)?",
+    "looked_after_child": "Is the person a looked-after child (in local authority care)?",
 }
+#: Outcomes after which only the outcome itself can be known.
+ONLY_OUTCOME_KNOWN = frozenset({OutcomeCode.CALL_INCOMPLETE})
 
 
 @dataclass(frozen=True)
 class RecordInput:
-    """The clinician's consultation record as submitted for completion."""
+    """The clinician's consultation record as submitted (a draft, or for completion).
+
+    ``safeguarding`` maps each question to yes (True), no (False) or not known (None).
+    ``risk_to_life``, ``subject_under_18`` and ``in_dwelling`` are the clinician's own
+    answers to the key questions; None leaves the officer's answer as it is.
+    """
 
     outcome: OutcomeCode | None
     place_of_safety: PlaceOfSafety | None = None
-    police_station_authorised: bool = False
+    police_station_imminent_risk: bool | None = None
+    police_station_no_other_place: bool | None = None
+    police_station_health_professional: bool | None = None
+    police_station_inspector_authorised: bool | None = None
     community_route: CommunityRoute | None = None
     destination: str | None = None
     rationale: str | None = None
-    safeguarding: Mapping[str, bool] = field(default_factory=dict)
+    safeguarding: Mapping[str, bool | None] = field(default_factory=dict)
     follow_up: str | None = None
+    follow_up_due_at: datetime | None = None
+    risk_to_life: bool | None = None
+    subject_under_18: bool | None = None
+    in_dwelling: bool | None = None
+    subject_age: int | None = None
     subject_age_band: AgeBand | None = None
     subject_sex: Sex | None = None
     subject_ethnicity: Ethnicity | None = None
     rcrp_phase: RcrpPhase | None = None
     area: str | None = None
 
+    @property
+    def police_station_facts(self) -> dict[str, bool | None]:
+        """The 2017 Regulations' conditions as the officer gave them."""
+        return {name: getattr(self, name) for name in POLICE_STATION_CONDITIONS}
+
+
+def _length_errors(record: RecordInput) -> dict[str, str]:
+    return {
+        name: f"Must be at most {column_length(model, name)} characters."
+        for model, name in (
+            (AdviceRecord, "destination"),
+            (AdviceRecord, "follow_up"),
+            (AdviceRequest, "area"),
+        )
+        if len(getattr(record, name) or "") > column_length(model, name)
+    }
+
+
+def _safeguarding_errors(record: RecordInput) -> dict[str, str]:
+    unknown = set(record.safeguarding) - set(SAFEGUARDING_QUESTIONS)
+    if unknown:
+        return {"safeguarding": f"Unknown safeguarding questions: {', '.join(sorted(unknown))}."}
+    if record.outcome in ONLY_OUTCOME_KNOWN:
+        return {}
+    unanswered = [q for q in SAFEGUARDING_QUESTIONS if q not in record.safeguarding]
+    if unanswered:
+        return {
+            "safeguarding": (
+                "Answer every safeguarding question, yes, no or not known "
+                f"({', '.join(unanswered)})."
+            )
+        }
+    return {}
+
 
 def validate_record(
-    record: RecordInput, request: AdviceRequest, policy: RoutingPolicy
+    record: RecordInput,
+    request: AdviceRequest,
+    policy: RoutingPolicy,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, str]:
     """Return the errors that stop this record from being completed, by field."""
     errors: dict[str, str] = {}
     if record.outcome is None:
         errors["outcome"] = "Choose the advice given."
-    if record.outcome == OutcomeCode.S136_ADVISED:
-        if request.in_dwelling:
-            errors["outcome"] = (
-                "Section 136 cannot be used in a private dwelling (s136(1A)); "
-                "choose the s135 / AMHP route or another outcome."
-            )
-        if record.place_of_safety is None:
-            errors["place_of_safety"] = "Recommend a place of safety."
-        elif record.place_of_safety == PlaceOfSafety.POLICE_STATION:
-            if request.subject_under_18 and not policy.police_station_for_under_18:
-                errors["place_of_safety"] = (
-                    "A police station may never be the place of safety for under-18s (s136A)."
-                )
-            elif policy.police_station_needs_authorisation and not record.police_station_authorised:
-                errors["police_station_authorised"] = (
-                    "A police station needs an imminent risk of serious harm and an "
-                    "inspector's authorisation."
-                )
-    elif record.outcome is not None and not (record.destination or "").strip():
-        errors["destination"] = "Say where the person is going now."
+    errors |= law.advice_errors(
+        record.outcome,
+        place_of_safety=record.place_of_safety,
+        community_route=record.community_route,
+        police_station_facts=record.police_station_facts,
+        facts=law.key_facts(request, record),
+        child=law.under_18_by_any_indicator(
+            request, record, age_band=record.subject_age_band, age=record.subject_age
+        ),
+        policy=policy,
+    )
+    errors |= law.age_errors(
+        law.key_facts(request, record).under_18,
+        record.subject_age_band or request.subject_age_band,
+        record.subject_age if record.subject_age is not None else request.subject_age,
+    )
+    known_only_outcome = record.outcome in ONLY_OUTCOME_KNOWN
+    needs_destination = record.outcome not in {None, OutcomeCode.S136_ADVISED}
+    if needs_destination and not known_only_outcome and not (record.destination or "").strip():
+        errors.setdefault("destination", "Say where the person is going now.")
     if record.outcome == OutcomeCode.COMMUNITY_ROUTE and record.community_route is None:
         errors["community_route"] = "Choose the community route."
-    if record.area is not None and len(record.area) > column_length(AdviceRequest, "area"):
-        errors["area"] = f"Must be at most {column_length(AdviceRequest, 'area')} characters."
-    for name in ("destination", "follow_up"):
-        value = getattr(record, name)
-        limit = column_length(AdviceRecord, name)
-        if value is not None and len(value) > limit:
-            errors[name] = f"Must be at most {limit} characters."
-    unknown = set(record.safeguarding) - set(SAFEGUARDING_QUESTIONS)
-    unanswered = [q for q in SAFEGUARDING_QUESTIONS if q not in record.safeguarding]
-    if unknown:
-        errors["safeguarding"] = f"Unknown safeguarding questions: {', '.join(sorted(unknown))}."
-    elif unanswered:
-        errors["safeguarding"] = f"Answer every safeguarding question ({', '.join(unanswered)})."
-    if not (record.rationale or "").strip():
+    if record.follow_up and record.follow_up_due_at is None:
+        errors["follow_up_due_at"] = "Say when the follow-up is due."
+    elif record.follow_up_due_at is not None and now is not None and record.follow_up_due_at < now:
+        errors["follow_up_due_at"] = "The follow-up's due time has already passed."
+    errors |= _length_errors(record) | _safeguarding_errors(record)
+    if not known_only_outcome and not (record.rationale or "").strip():
         errors["rationale"] = "Give the rationale for the advice."
     return errors
 
 
 def _record_fields(advice: AdviceRecord, record: RecordInput, request: AdviceRequest) -> None:
-    for name in ("subject_age_band", "subject_sex", "subject_ethnicity", "rcrp_phase", "area"):
+    for name in (
+        "subject_age",
+        "subject_age_band",
+        "subject_sex",
+        "subject_ethnicity",
+        "rcrp_phase",
+        "area",
+    ):
         if getattr(record, name) is not None:
             setattr(request, name, getattr(record, name))
-    advice.outcome = record.outcome
-    advice.place_of_safety = record.place_of_safety
-    advice.police_station_authorised = record.police_station_authorised
-    advice.community_route = record.community_route
-    advice.destination = record.destination
-    advice.rationale = record.rationale
+    for name in (
+        "outcome",
+        "place_of_safety",
+        *POLICE_STATION_CONDITIONS,
+        "community_route",
+        "destination",
+        "rationale",
+        "follow_up",
+        "follow_up_due_at",
+        "risk_to_life",
+        "subject_under_18",
+        "in_dwelling",
+    ):
+        setattr(advice, name, getattr(record, name))
     advice.safeguarding = dict(record.safeguarding)
-    advice.follow_up = record.follow_up
 
 
 def complete_record(
@@ -159,7 +218,7 @@ def complete_record(
         raise IllegalTransition("Only the clinician who gave the advice can complete the record.")
     clinician = clinician_for_update(session, clinician_id)
     require_qualifying(clinician, policy)
-    errors = validate_record(record, request, policy)
+    errors = validate_record(record, request, policy, now=now)
     if errors:
         raise InvalidInput(errors)
     advice = session.scalars(
@@ -171,6 +230,11 @@ def complete_record(
     advice.status = RecordStatus.COMPLETE
     _record_fields(advice, record, request)
     advice.completed_at = now
+    advice.given_by_profession = clinician.profession.value
+    advice.given_by_registration_body = (
+        clinician.registration_body.value if clinician.registration_body else None
+    )
+    advice.given_by_registration_number = clinician.registration_number
     session.flush()
     for question, answer in record.safeguarding.items():
         if answer:
@@ -182,16 +246,17 @@ def complete_record(
                 now=now,
                 due_at=now + policy.safeguarding_due,
                 actor=actor,
-                owner_user_id=clinician.user_id,
             )
-    if record.follow_up:
+    if law.under_18_by_any_indicator(request, advice):
+        safeguard_child(session, request, now=now, actor=actor, policy=policy)
+    if record.follow_up and record.follow_up_due_at is not None:
         add_task(
             session,
             TaskKind.FOLLOW_UP,
             request,
             record.follow_up,
             now=now,
-            due_at=now + policy.follow_up_due,
+            due_at=record.follow_up_due_at,
             actor=actor,
             owner_user_id=clinician.user_id,
         )
@@ -228,15 +293,9 @@ def save_draft(
         raise IllegalTransition(f"Request {request.reference} is not being advised on.")
     if accepted_offer(session, request).clinician_id != clinician_id:
         raise IllegalTransition("Only the clinician who took the request can write its record.")
-    errors = {
-        name: f"Must be at most {column_length(model, name)} characters."
-        for model, name in (
-            (AdviceRecord, "destination"),
-            (AdviceRecord, "follow_up"),
-            (AdviceRequest, "area"),
-        )
-        if len(getattr(record, name) or "") > column_length(model, name)
-    }
+    errors = _length_errors(record) | law.age_errors(
+        record.subject_under_18, record.subject_age_band, record.subject_age
+    )
     if errors:
         raise InvalidInput(errors)
     advice = session.scalars(
@@ -256,55 +315,3 @@ def save_draft(
         subject=("advice_record", advice.id),
     )
     return advice
-
-
-def report_officer_decision(
-    session: Session, request_id: int, decision: OfficerDecision, *, now: datetime, actor: Actor
-) -> AdviceRecord:
-    """Record what the officer decided, apart from the advice; a later report corrects it."""
-    request = request_for_update(session, request_id)
-    advice = session.scalars(
-        select(AdviceRecord).where(
-            AdviceRecord.request_id == request.id, AdviceRecord.status == RecordStatus.COMPLETE
-        )
-    ).one_or_none()
-    if advice is None:
-        raise IllegalTransition(
-            f"The advice on {request.reference} is not recorded yet; report the decision "
-            "once the clinician has completed it."
-        )
-    previous = advice.officer_decision
-    advice.officer_decision = decision
-    advice.officer_decision_at = now
-    record_event(
-        session,
-        actor,
-        "record.officer_decision",
-        now=now,
-        request_id=request.id,
-        subject=("advice_record", advice.id),
-        detail={"decision": decision.value, "previous": previous.value if previous else None},
-    )
-    session.flush()
-    return advice
-
-
-def complete_task(
-    session: Session, task_id: int, user_id: int, *, now: datetime, actor: Actor
-) -> Task:
-    """Mark a task done: one's own, or an unowned one (which becomes one's own)."""
-    task = session.get(Task, task_id, with_for_update=True)
-    if task is None:
-        raise NotFound(f"There is no task {task_id}.")
-    if task.done_at is not None:
-        raise IllegalTransition("This task is already done.")
-    if task.owner_user_id not in {None, user_id}:
-        raise IllegalTransition("This task belongs to someone else.")
-    task.owner_user_id = user_id
-    task.done_at = now
-    task.done_by_user_id = user_id
-    record_event(
-        session, actor, "task.done", now=now, request_id=task.request_id, subject=("task", task.id)
-    )
-    session.flush()
-    return task

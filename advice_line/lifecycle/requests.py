@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
 from advice_line.lifecycle import signals
+from advice_line.lifecycle.answers import priority_and_skills
 from advice_line.lifecycle.errors import (
     IllegalTransition,
     InvalidInput,
 )
+from advice_line.lifecycle.law import under_18_by_any_indicator
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.steps import (
     WAITING,
@@ -25,12 +27,12 @@ from advice_line.lifecycle.steps import (
     require,
     withdraw_pending_offer,
 )
+from advice_line.lifecycle.tasks import safeguard_child
 from advice_line.models import (
     AdviceRequest,
     Channel,
     ClinicianStatus,
     EscalationLevel,
-    Priority,
     RequestStatus,
     Skill,
     TaskKind,
@@ -53,35 +55,9 @@ class NewRequest:
     incident_ref: str | None = None
     location: str | None = None
     in_dwelling: bool | None = None
-    risk_to_life: bool = False
-    subject_under_18: bool | None = None
-    skills_needed: frozenset[Skill] = frozenset()
-
-
-@dataclass(frozen=True)
-class IntakeAnswers:
-    """What the officer has told the line so far during intake (None: not asked yet)."""
-
-    claimed_collar_number: str | None = None
-    claimed_force: str | None = None
-    officer_id: int | None = None
     risk_to_life: bool | None = None
     subject_under_18: bool | None = None
-    in_dwelling: bool | None = None
-
-
-def _priority_and_skills(
-    *, risk_to_life: bool, subject_under_18: bool | None, skills_needed: frozenset[Skill]
-) -> tuple[Priority, list[Skill]]:
-    """Risk to life first, then under-18s (who also need CAMHS), then everyone else."""
-    skills = set(skills_needed) | ({Skill.CAMHS} if subject_under_18 else set())
-    if risk_to_life:
-        priority = Priority.RISK_TO_LIFE
-    elif subject_under_18:
-        priority = Priority.UNDER_18
-    else:
-        priority = Priority.ROUTINE
-    return priority, sorted(skills)
+    skills_needed: frozenset[Skill] = frozenset()
 
 
 def create_request(
@@ -98,7 +74,7 @@ def create_request(
         errors["officer_verified"] = "a verified request must name the officer"
     if errors:
         raise InvalidInput(errors)
-    priority, skills = _priority_and_skills(
+    priority, skills = priority_and_skills(
         risk_to_life=new.risk_to_life,
         subject_under_18=new.subject_under_18,
         skills_needed=new.skills_needed,
@@ -135,37 +111,6 @@ def create_request(
     return request
 
 
-def record_intake(
-    session: Session, request_id: int, answers: IntakeAnswers, *, now: datetime, actor: Actor
-) -> AdviceRequest:
-    """Store intake answers on a request still in ``received``; priority follows them."""
-    request = request_for_update(session, request_id)
-    if request.status != RequestStatus.RECEIVED:
-        raise IllegalTransition(f"Request {request.reference} is already past intake.")
-    given = {k: v for k, v in answers.__dict__.items() if v is not None}
-    for name in ("claimed_collar_number", "claimed_force"):
-        if name in given and len(given[name]) > column_length(AdviceRequest, name):
-            raise InvalidInput({name: "is too long"})
-    for name, value in given.items():
-        setattr(request, name, value)
-    request.priority, request.skills_needed = _priority_and_skills(
-        risk_to_life=request.risk_to_life,
-        subject_under_18=request.subject_under_18,
-        skills_needed=frozenset(Skill(s) for s in request.skills_needed),
-    )
-    record_event(
-        session,
-        actor,
-        "request.intake",
-        now=now,
-        request_id=request.id,
-        subject=("advice_request", request.id),
-        detail={k: v for k, v in given.items() if k != "officer_id"},
-    )
-    session.flush()
-    return request
-
-
 def queue_request(
     session: Session, request_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
 ) -> AdviceRequest:
@@ -189,6 +134,8 @@ def queue_request(
         )
     )
     move(session, request, RequestStatus.QUEUED, now=now, actor=actor, action="queued")
+    if request.subject_under_18:
+        safeguard_child(session, request, now=now, actor=actor, policy=policy)
     return request
 
 
@@ -237,6 +184,8 @@ def abandon(
         actor=actor,
         owner_user_id=owner_user_id,
     )
+    if under_18_by_any_indicator(request):
+        safeguard_child(session, request, now=now, actor=actor, policy=policy)
     return request
 
 

@@ -20,3 +20,7 @@ senior_alert = _signals.signal("senior-alert")
 answer_target_breached = _signals.signal("answer-target-breached")
 #: sender: Task
 task_created = _signals.signal("task-created")
+#: sender: Detention; kwargs: action
+detention_changed = _signals.signal("detention-changed")
+#: sender: Detention; kwargs: stage ("warning" before the end, "limit" at it), ends_at
+detention_clock = _signals.signal("detention-clock")

@@ -16,9 +16,9 @@ from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import (
     IllegalTransition,
     NotFound,
-    NotQualified,
 )
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -29,7 +29,6 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
-from advice_line.models.clinician import REGISTRATION_BODIES
 
 S = RequestStatus
 
@@ -84,23 +83,6 @@ def require(request: AdviceRequest, target: RequestStatus) -> None:
         raise IllegalTransition(
             f"Request {request.reference} is {request.status.value}; "
             f"it cannot become {target.value}."
-        )
-
-
-def is_qualifying(clinician: Clinician, policy: RoutingPolicy) -> bool:
-    """Return whether the clinician may give the s136(1C) consultation."""
-    return (
-        clinician.profession in policy.qualifying_professions
-        and bool(clinician.registration_number)
-        and clinician.registration_body in REGISTRATION_BODIES[clinician.profession]
-    )
-
-
-def require_qualifying(clinician: Clinician, policy: RoutingPolicy) -> None:
-    if not is_qualifying(clinician, policy):
-        raise NotQualified(
-            f"{clinician.profession.value} {clinician.id} has no qualifying profession and "
-            "registration, so may not give the s136 consultation."
         )
 
 

@@ -13,11 +13,18 @@ from advice_line.models.clinician import (
     Skill,
     User,
 )
+from advice_line.models.detention import (
+    Conveyance,
+    Detention,
+    OfficerDecision,
+    PlaceOfSafetyUsed,
+    PoliceVehicleReason,
+    ReportedVia,
+)
 from advice_line.models.officer import Officer, OfficerPhone
 from advice_line.models.record import (
     AdviceRecord,
     CommunityRoute,
-    OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
     RecordStatus,
@@ -61,6 +68,8 @@ __all__ = [
     "ClinicianSkill",
     "ClinicianStatus",
     "CommunityRoute",
+    "Conveyance",
+    "Detention",
     "EscalationLevel",
     "Ethnicity",
     "LegRole",
@@ -73,11 +82,14 @@ __all__ = [
     "OfficerPhone",
     "OutcomeCode",
     "PlaceOfSafety",
+    "PlaceOfSafetyUsed",
+    "PoliceVehicleReason",
     "Priority",
     "Profession",
     "RcrpPhase",
     "RecordStatus",
     "RegistrationBody",
+    "ReportedVia",
     "RequestFact",
     "RequestStatus",
     "Role",

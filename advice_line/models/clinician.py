@@ -41,15 +41,35 @@ class RegistrationBody(enum.StrEnum):
     SWE = "SWE"
 
 
-REGISTRATION_BODIES: dict[Profession, frozenset[RegistrationBody]] = {
-    Profession.DOCTOR: frozenset({RegistrationBody.GMC}),
-    Profession.NURSE: frozenset({RegistrationBody.NMC}),
-    Profession.AMHP: frozenset({RegistrationBody.SWE, RegistrationBody.NMC, RegistrationBody.HCPC}),
-    Profession.OCCUPATIONAL_THERAPIST: frozenset({RegistrationBody.HCPC}),
-    Profession.PARAMEDIC: frozenset({RegistrationBody.HCPC}),
-    Profession.PSYCHOLOGIST: frozenset({RegistrationBody.HCPC}),
-    Profession.SUPPORT_WORKER: frozenset(),
+#: The regulators that may hold each profession's registration, and the form of their
+#: numbers (upper case, no spaces; the same pattern serves Python and SQL).
+REGISTRATION_FORMATS: dict[Profession, dict[RegistrationBody, str]] = {
+    Profession.DOCTOR: {RegistrationBody.GMC: "[0-9]{7}"},
+    Profession.NURSE: {RegistrationBody.NMC: "[0-9]{2}[A-Z][0-9]{4}[A-Z]"},
+    Profession.AMHP: {
+        RegistrationBody.SWE: "SW[0-9]{1,6}",
+        RegistrationBody.NMC: "[0-9]{2}[A-Z][0-9]{4}[A-Z]",
+        RegistrationBody.HCPC: "(OT|PYL)[0-9]{5,6}",
+    },
+    Profession.OCCUPATIONAL_THERAPIST: {RegistrationBody.HCPC: "OT[0-9]{5,6}"},
+    Profession.PARAMEDIC: {RegistrationBody.HCPC: "PA[0-9]{5,6}"},
+    Profession.PSYCHOLOGIST: {RegistrationBody.HCPC: "PYL[0-9]{5,6}"},
+    Profession.SUPPORT_WORKER: {},
 }
+REGISTRATION_BODIES: dict[Profession, frozenset[RegistrationBody]] = {
+    profession: frozenset(formats) for profession, formats in REGISTRATION_FORMATS.items()
+}
+#: The professions the Mental Health Act 1983 (Places of Safety) Regulations 2017 name
+#: for the s136(1C) consultation (docs/DOMAIN.md#who-may-advise).
+REGULATION_PROFESSIONS: frozenset[Profession] = frozenset(
+    {
+        Profession.DOCTOR,
+        Profession.NURSE,
+        Profession.AMHP,
+        Profession.OCCUPATIONAL_THERAPIST,
+        Profession.PARAMEDIC,
+    }
+)
 
 
 class Skill(enum.StrEnum):

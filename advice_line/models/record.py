@@ -1,4 +1,4 @@
-"""The consultation record: what the clinician advised and what the officer decided."""
+"""The consultation record: what the clinician advised, and who they were."""
 
 from __future__ import annotations
 
@@ -45,13 +45,6 @@ class PlaceOfSafety(enum.StrEnum):
     POLICE_STATION = "police_station"
 
 
-class OfficerDecision(enum.StrEnum):
-    """What the officer reported doing, recorded apart from the advice."""
-
-    DETAINED = "detained"
-    NOT_DETAINED = "not_detained"
-
-
 class RecordStatus(enum.StrEnum):
     """A record is a draft until completed; completing it closes the request."""
 
@@ -74,7 +67,15 @@ class AdviceRecord(Base):
     place_of_safety: Mapped[PlaceOfSafety | None] = mapped_column(
         str_enum(PlaceOfSafety, "place_of_safety")
     )
-    police_station_authorised: Mapped[bool] = mapped_column(default=False)
+    #: The conditions for a police station (2017 Regulations), as the officer gave them.
+    police_station_imminent_risk: Mapped[bool | None]
+    police_station_no_other_place: Mapped[bool | None]
+    police_station_health_professional: Mapped[bool | None]
+    police_station_inspector_authorised: Mapped[bool | None]
+    #: The clinician's own answers to the key questions (None: left as the officer said).
+    risk_to_life: Mapped[bool | None]
+    subject_under_18: Mapped[bool | None]
+    in_dwelling: Mapped[bool | None]
     community_route: Mapped[CommunityRoute | None] = mapped_column(
         str_enum(CommunityRoute, "community_route")
     )
@@ -82,10 +83,11 @@ class AdviceRecord(Base):
     rationale: Mapped[str | None] = mapped_column(sa.Text)
     safeguarding: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     follow_up: Mapped[str | None] = mapped_column(sa.String(500))
-    officer_decision: Mapped[OfficerDecision | None] = mapped_column(
-        str_enum(OfficerDecision, "officer_decision")
-    )
-    officer_decision_at: Mapped[datetime | None]
+    follow_up_due_at: Mapped[datetime | None]
+    #: Who gave the advice, as they were registered when the record was completed.
+    given_by_profession: Mapped[str | None] = mapped_column(sa.String(30))
+    given_by_registration_body: Mapped[str | None] = mapped_column(sa.String(10))
+    given_by_registration_number: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -99,6 +99,7 @@ class AdviceRequest(Base):
     __table_args__ = (
         sa.Index("ix_advice_request_queue", "status", "priority", "waiting_since", "id"),
         sa.Index("ix_advice_request_received_at", "received_at"),
+        sa.CheckConstraint("subject_age BETWEEN 0 AND 120", name="subject_age_in_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,8 +116,13 @@ class AdviceRequest(Base):
     incident_ref: Mapped[str | None] = mapped_column(sa.String(40))
     location: Mapped[str | None] = mapped_column(sa.String(200))
     in_dwelling: Mapped[bool | None]
-    risk_to_life: Mapped[bool] = mapped_column(default=False)
+    #: The key questions as the officer answered them; None: not answered (yet).
+    risk_to_life: Mapped[bool | None]
     subject_under_18: Mapped[bool | None]
+    #: The person's age in whole years, when known.
+    subject_age: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    #: The day the person's death was recorded, if it was (retention runs from it).
+    subject_died_on: Mapped[date | None] = mapped_column(sa.Date)
     subject_age_band: Mapped[AgeBand | None] = mapped_column(str_enum(AgeBand, "age_band"))
     subject_sex: Mapped[Sex | None] = mapped_column(str_enum(Sex, "sex"))
     subject_ethnicity: Mapped[Ethnicity | None] = mapped_column(str_enum(Ethnicity, "ethnicity"))

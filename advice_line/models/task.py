@@ -17,6 +17,7 @@ class TaskKind(enum.StrEnum):
     FOLLOW_UP = "follow_up"
     SAFEGUARDING = "safeguarding"
     CALL_BACK = "call_back"
+    DETENTION_CLOCK = "detention_clock"
 
 
 class Task(Base):
@@ -34,3 +35,7 @@ class Task(Base):
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     done_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    #: A safeguarding referral: the agency told, their reference, what came of it.
+    referral_agency: Mapped[str | None] = mapped_column(sa.String(120))
+    referral_reference: Mapped[str | None] = mapped_column(sa.String(60))
+    referral_outcome: Mapped[str | None] = mapped_column(sa.String(500))

@@ -1,4 +1,4 @@
-"""Durable timers: offer expiry, escalation and answer-target breach."""
+"""Durable timers: offer expiry, escalation, answer-target breach, the detention clock."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class TimerKind(enum.StrEnum):
     OFFER_EXPIRY = "offer_expiry"
     ESCALATION = "escalation"
     ANSWER_TARGET = "answer_target"
+    DETENTION_WARNING = "detention_warning"
+    DETENTION_LIMIT = "detention_limit"
 
 
 class Timer(Base):

@@ -1,6 +1,7 @@
 """Keep ``request_fact`` in step with the requests it describes (no Flask).
 
-Each ORM flush notes the requests whose request, offers, record or tasks it wrote; as the
+Each ORM flush notes the requests whose request, offers, record, detention or tasks it
+wrote; as the
 transaction commits (or before a report reads in it) their facts are rewritten once, with
 one ``INSERT … SELECT`` upsert that works the figures out in SQL. Bulk writers that bypass
 the ORM (``seed-history``, retention) call :func:`refresh` themselves.
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, UOWTransaction, aliased
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
+    Detention,
     Offer,
     OfferOutcome,
     Officer,
@@ -32,7 +34,7 @@ from advice_line.models import (
 
 ADVICE_SEPARATOR = "|"
 _STALE = "advice_line.stale_facts"
-_PARTS = (AdviceRecord, Offer, Task)
+_PARTS = (AdviceRecord, Detention, Offer, Task)
 
 
 def epoch_hour(column: Any, dialect: str) -> Any:
@@ -67,7 +69,7 @@ def facts_query(dialect: str) -> sa.Select[Any]:
     advice_parts = (
         record.outcome,
         record.community_route,
-        record.officer_decision,
+        Detention.decision,
         r.subject_age_band,
         r.subject_sex,
         r.subject_ethnicity,
@@ -107,6 +109,7 @@ def facts_query(dialect: str) -> sa.Select[Any]:
         )
         .outerjoin(Officer, Officer.id == r.officer_id)
         .outerjoin(record, record.request_id == r.id)
+        .outerjoin(Detention, Detention.request_id == r.id)
         .outerjoin(taker, and_(taker.request_id == r.id, taker.outcome == OfferOutcome.ACCEPTED))
     )
 

@@ -30,6 +30,7 @@ from advice_line.models import (
     AdviceRequest,
     AgeBand,
     Channel,
+    Detention,
     Offer,
     OfferOutcome,
     Officer,
@@ -99,6 +100,7 @@ def requests_query(
     query = (
         select(AdviceRequest, AdviceRecord, force_of_request.label("force"), TAKER.clinician_id)
         .outerjoin(AdviceRecord, AdviceRecord.request_id == AdviceRequest.id)
+        .outerjoin(Detention, Detention.request_id == AdviceRequest.id)
         .outerjoin(Officer, Officer.id == AdviceRequest.officer_id)
         .outerjoin(
             TAKER,

@@ -33,6 +33,7 @@ from advice_line.models import (
     AdviceRequest,
     AuditEvent,
     CallLeg,
+    Detention,
     Message,
     OfficerDecision,
     Role,
@@ -59,7 +60,9 @@ S136_RETURN_COLUMNS = (
     "sex",
     "ethnicity",
     "place_of_safety_advised",
+    "place_of_safety_used",
     "conveyance",
+    "police_vehicle_reason",
     "advice_line_reference",
 )
 
@@ -190,7 +193,7 @@ def _export_columns() -> dict[str, Any]:
         "community_route": c.community_route,
         "place_of_safety": c.place_of_safety,
         "destination": c.destination,
-        "officer_decision": c.officer_decision,
+        "officer_decision": Detention.decision,
         "clinician_id": TAKER.clinician_id,
     }
 
@@ -241,13 +244,14 @@ def export_s136_return() -> ResponseReturnValue:
         return {"errors": form.errors}, 400
     query = (
         requests_query(form.filters())
-        .where(AdviceRecord.officer_decision == OfficerDecision.DETAINED)
+        .add_columns(Detention)
+        .where(Detention.decision == OfficerDecision.DETAINED)
         .execution_options(yield_per=1000)
     )
 
     def rows() -> Iterator[str]:
         yield _csv_line(S136_RETURN_COLUMNS)
-        for advice, record, force, _clinician in db.session.execute(query):
+        for advice, record, force, _clinician, detention in db.session.execute(query):
             yield _csv_line(
                 _value(v)
                 for v in (
@@ -257,7 +261,9 @@ def export_s136_return() -> ResponseReturnValue:
                     advice.subject_sex or "not recorded",
                     advice.subject_ethnicity or "not recorded",
                     record.place_of_safety if record and record.place_of_safety else "none advised",
-                    "not recorded",
+                    detention.place_of_safety_used or "not recorded",
+                    detention.conveyance or "not recorded",
+                    detention.police_vehicle_reason or "",
                     advice.reference,
                 )
             )

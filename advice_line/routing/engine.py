@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from advice_line.audit import Actor
 from advice_line.lifecycle import offer_request
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -23,22 +24,10 @@ from advice_line.models import (
     Skill,
     User,
 )
-from advice_line.models.clinician import REGISTRATION_BODIES
 
 
 def _available_qualifying(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
     """Conditions for a clinician who is qualifying, available, active and on shift now."""
-    registered = sa.or_(
-        *(
-            sa.and_(
-                Clinician.profession == profession,
-                Clinician.registration_body.in_(list(REGISTRATION_BODIES[profession])),
-            )
-            for profession in sorted(policy.qualifying_professions)
-            if REGISTRATION_BODIES[profession]
-        ),
-        sa.false(),
-    )
     on_shift = (
         select(Shift.id)
         .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
@@ -46,8 +35,7 @@ def _available_qualifying(now: datetime, policy: RoutingPolicy) -> list[sa.Colum
     )
     return [
         Clinician.status == ClinicianStatus.AVAILABLE,
-        Clinician.registration_number.is_not(None),
-        registered,
+        qualifying_condition(policy),
         User.active.is_(True),
         on_shift,
     ]

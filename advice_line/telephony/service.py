@@ -31,6 +31,7 @@ from advice_line.models import (
     Offer,
     OfficerDecision,
     OfficerPhone,
+    ReportedVia,
     RequestStatus,
 )
 from advice_line.models.officer import Officer
@@ -510,7 +511,9 @@ def _reference_reply(
             f"'{request.reference} DETAINED' or '{request.reference} NOT DETAINED'."
         )
     try:
-        lifecycle.report_officer_decision(session, request.id, decision, now=now, actor=actor)
+        lifecycle.report_decision(
+            session, request.id, decision, via=ReportedVia.SMS, now=now, actor=actor
+        )
     except DomainError as refused:
         return f"Advice Line: {refused}"
     return f"Thank you. Recorded for {request.reference}: {decision.value.replace('_', ' ')}."
