@@ -376,6 +376,8 @@ def record_form(**changes: str) -> dict[str, str]:
         "children_in_household": "no",
         "person_is_carer": "no",
         "domestic_abuse": "no",
+        "vulnerable_adult": "no",
+        "looked_after_child": "not_known",
     }
     values.update(changes)
     return values
@@ -445,7 +447,11 @@ def test_completing_the_record_closes_the_request_and_creates_tasks(
 ) -> None:
     client, request = _wrapped_up(app, demo)
     response = post_record(
-        client, request, domestic_abuse="yes", follow_up="Check the crisis team visited"
+        client,
+        request,
+        domestic_abuse="yes",
+        follow_up="Check the crisis team visited",
+        follow_up_due="23:30",
     )
     assert response.status_code == 302
     demo.rollback()

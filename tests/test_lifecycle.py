@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.lifecycle import signals
+from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.lifecycle.errors import (
     AlreadyTaken,
     IllegalTransition,
@@ -436,17 +437,24 @@ def _wrapped_up(session: Session, **request_options: Any) -> tuple[AdviceRequest
             {"under_18": True},
             {
                 "outcome": OutcomeCode.S136_ADVISED,
+                "community_route": None,
                 "place_of_safety": PlaceOfSafety.POLICE_STATION,
-                "police_station_authorised": True,
+                **dict.fromkeys(POLICE_STATION_CONDITIONS, True),
             },
             "place_of_safety",
-            "under-18",
+            "under 18 (s136A)",
         ),
         (
-            {},
-            {"outcome": OutcomeCode.S136_ADVISED, "place_of_safety": PlaceOfSafety.POLICE_STATION},
-            "police_station_authorised",
-            "inspector",
+            {"in_dwelling": False},
+            {
+                "outcome": OutcomeCode.S136_ADVISED,
+                "community_route": None,
+                "place_of_safety": PlaceOfSafety.POLICE_STATION,
+                "police_station_imminent_risk": True,
+                "police_station_inspector_authorised": True,
+            },
+            "police_station_conditions",
+            "no other place of safety can reasonably be expected; a health professional",
         ),
         ({}, {"outcome": OutcomeCode.S136_ADVISED}, "place_of_safety", "place of safety"),
         ({}, {"community_route": None}, "community_route", "community route"),
@@ -465,6 +473,7 @@ def test_the_record_enforces_the_rules_and_saves_nothing_when_wrong(
     phrase: str,
 ) -> None:
     request, clinician_id = _wrapped_up(session, **request_options)
+    tasks_before = session.scalar(select(func.count(Task.id)))
     with pytest.raises(InvalidInput) as caught:
         lifecycle.complete_record(
             session,
@@ -479,7 +488,7 @@ def test_the_record_enforces_the_rules_and_saves_nothing_when_wrong(
     session.rollback()
     assert request.status == S.WRAP_UP
     assert session.scalar(select(func.count(AdviceRecord.id))) == 0
-    assert session.scalar(select(func.count(Task.id))) == 0
+    assert session.scalar(select(func.count(Task.id))) == tasks_before
 
 
 def test_s136_advised_outside_a_dwelling_with_a_health_based_place_closes(
@@ -504,7 +513,9 @@ def test_s136_advised_outside_a_dwelling_with_a_health_based_place_closes(
     assert request.status == S.CLOSED
 
 
-def test_safeguarding_yes_answers_and_follow_up_create_owned_tasks(session: Session) -> None:
+def test_safeguarding_yes_answers_create_team_tasks_and_the_follow_up_is_due_when_given(
+    session: Session,
+) -> None:
     request, clinician_id = _wrapped_up(session)
     answers = dict.fromkeys(lifecycle.SAFEGUARDING_QUESTIONS, False)
     answers["children_in_household"] = True
@@ -517,6 +528,7 @@ def test_safeguarding_yes_answers_and_follow_up_create_owned_tasks(session: Sess
             safeguarding=answers,
             community_route=CommunityRoute.HOME_TREATMENT_TEAM,
             follow_up="Confirm the home treatment team visited",
+            follow_up_due_at=T0 + timedelta(hours=3),
         ),
         now=T0,
         actor=ACTOR,
@@ -525,8 +537,11 @@ def test_safeguarding_yes_answers_and_follow_up_create_owned_tasks(session: Sess
     tasks = session.scalars(select(Task).order_by(Task.id)).all()
     assert sorted(t.kind.value for t in tasks) == ["follow_up", "safeguarding", "safeguarding"]
     owner = session.scalars(select(Offer).where(Offer.request_id == request.id)).one().clinician
-    assert {t.owner_user_id for t in tasks} == {owner.user_id}
-    assert all(t.due_at == T0 + timedelta(hours=24) for t in tasks)
+    safeguarding = [t for t in tasks if t.kind == TaskKind.SAFEGUARDING]
+    assert {t.owner_user_id for t in safeguarding} == {None}, "the team's, not one person's"
+    assert all(t.due_at == T0 + timedelta(hours=24) for t in safeguarding)
+    (follow_up,) = [t for t in tasks if t.kind == TaskKind.FOLLOW_UP]
+    assert (follow_up.owner_user_id, follow_up.due_at) == (owner.user_id, T0 + timedelta(hours=3))
 
 
 def test_only_the_advising_clinician_completes_the_record(session: Session) -> None:

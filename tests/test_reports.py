@@ -440,7 +440,9 @@ def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None
             "sex": "male",
             "ethnicity": "black",
             "place_of_safety_advised": "health_based",
+            "place_of_safety_used": "not recorded",
             "conveyance": "not recorded",
+            "police_vehicle_reason": "",
             "advice_line_reference": rows[0]["advice_line_reference"],
         }
     ]

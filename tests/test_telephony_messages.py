@@ -164,13 +164,16 @@ def test_the_officer_reports_the_decision_by_reference(
     assert len(requests(session)) == 1, "a decision does not open a new request"
 
 
-def test_a_decision_before_the_record_is_complete_is_explained(
+def test_a_decision_before_the_record_is_kept_apart_from_the_advice(
     twilio: Twilio, session: Session
 ) -> None:
     text(twilio, "Man on bridge")
     (request,) = requests(session)
     reply = text(twilio, f"{request.reference} DETAINED")
-    assert "not recorded yet" in reply
+    assert f"Recorded for {request.reference}: detained" in reply
+    session.rollback()  # end this session's snapshot: the job wrote on its own connection
+    assert session.scalars(select(Detention.decision)).one() == OfficerDecision.DETAINED
+    assert session.scalars(select(AdviceRecord)).all() == [], "no advice was recorded"
 
 
 @pytest.mark.parametrize("words", ["MAYBE", "", "detained?? not sure"])

@@ -35,7 +35,7 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
-from advice_line.lifecycle import WAITING
+from advice_line.lifecycle import WAITING, law
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
@@ -192,6 +192,8 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
             form=form,
             messages=messages,
             record=record,
+            facts=law.key_facts(advice, record),
+            child=law.under_18_by_any_indicator(advice, record),
             message_form=MessageForm(),
             action_form=ActionForm(),
         ),
