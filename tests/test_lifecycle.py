@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.lifecycle import signals
-from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.lifecycle.errors import (
     AlreadyTaken,
     IllegalTransition,
     InvalidInput,
     NotQualified,
 )
+from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
