@@ -22,6 +22,7 @@ from advice_line.lifecycle.clinicians import (
 )
 from advice_line.lifecycle.detentions import (
     DetentionReport,
+    check_detention_clock,
     extend_detention,
     record_detention,
     report_decision,
@@ -73,6 +74,7 @@ __all__ = [
     "accept",
     "answer_key_questions",
     "cancel",
+    "check_detention_clock",
     "complete_record",
     "complete_task",
     "connect",

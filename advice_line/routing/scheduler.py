@@ -27,6 +27,7 @@ from advice_line.routing.engine import dispatch
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+DETENTION_TIMERS = frozenset({TimerKind.DETENTION_WARNING, TimerKind.DETENTION_LIMIT})
 RETRY_BACKOFF = timedelta(seconds=5)
 
 
@@ -44,6 +45,9 @@ def fire_timer(
     session: Session, timer: Timer, *, now: datetime, policy: RoutingPolicy, actor: Actor
 ) -> None:
     """Act on a due timer, if what it guards still needs acting on."""
+    if timer.kind in DETENTION_TIMERS:
+        lifecycle.check_detention_clock(session, timer, now=now, actor=actor, policy=policy)
+        return
     request = session.get(AdviceRequest, timer.request_id)
     if request is None or request.status not in lifecycle.WAITING:
         return
