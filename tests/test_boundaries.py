@@ -50,5 +50,8 @@ def test_every_lifecycle_module_is_short_enough_to_read(path: Path) -> None:
 
 def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from flask import request\n    import twilio.rest\n    import flask_socketio\n")
+    sample.write_text(
+        "def f():\n    from flask import request\n    import twilio.rest\n"
+        "    import flask_socketio\n"
+    )
     assert _imported_modules(sample) == {"flask", "twilio.rest", "flask_socketio"}
