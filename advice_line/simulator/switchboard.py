@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from advice_line.telephony.gateway import PlacedCall
+from advice_line.telephony.protocol import PlacedCall
 
 MAX_REDIRECTS = 5
 

@@ -38,7 +38,8 @@ from advice_line.models import (
     RequestStatus,
 )
 from advice_line.telephony import service
-from advice_line.telephony.gateway import GatewayError, gateway
+from advice_line.telephony.gateway import gateway
+from advice_line.telephony.protocol import GatewayError
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("telephony")
