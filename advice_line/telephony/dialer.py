@@ -40,6 +40,7 @@ from advice_line.models import (
 from advice_line.telephony import service
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.urls import webhook_url
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("telephony")
@@ -117,7 +118,7 @@ def connect_signals() -> None:
 def ring_for_offer(offer_id: int, number: str) -> None:
     """Ring an on-call clinician with the offer; if Twilio refuses, pass the request on."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/whisper/{offer_id}")
+        placed = gateway().place_call(number, webhook_url("twilio.whisper", offer_id=offer_id))
     except GatewayError:
         with Session(db.engine) as session, session.begin():
             offer = session.get_one(Offer, offer_id)
@@ -150,7 +151,9 @@ def stop_ringing(call_sid: str) -> None:
 def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
     """Ring the accepting clinician into the conference; if refused, re-queue."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/clinician/{request_id}")
+        placed = gateway().place_call(
+            number, webhook_url("twilio.clinician_answered", request_id=request_id)
+        )
     except GatewayError:
         with Session(db.engine) as session, session.begin():
             try:
@@ -175,7 +178,9 @@ def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
 def ring_officer(request_id: int, number: str) -> None:
     """Call the officer back into the request's conference."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/officer/{request_id}")
+        placed = gateway().place_call(
+            number, webhook_url("twilio.officer_called_back", request_id=request_id)
+        )
     except GatewayError as error:
         log.warning(
             "could not call the officer back on request %s: Twilio error %s", request_id, error.code

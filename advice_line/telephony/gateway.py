@@ -17,6 +17,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from advice_line.telephony.protocol import Gateway, GatewayError, PlacedCall
+from advice_line.telephony.urls import webhook_url
 
 log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
@@ -42,26 +43,21 @@ class TwilioGateway:
 
     def __init__(self, config: dict[str, Any], *, timeout: float = 10.0) -> None:
         self.number: str = config["TWILIO_NUMBER"]
-        self.public_base_url: str = config["PUBLIC_BASE_URL"]
         self.client = Client(
             config["TWILIO_ACCOUNT_SID"],
             config["TWILIO_AUTH_TOKEN"],
             http_client=_RebasedHttpClient(config["TWILIO_API_BASE_URL"], timeout),
         )
 
-    def url(self, path: str) -> str:
-        """Return the public address Twilio uses for one of our paths."""
-        return self.public_base_url + path
-
-    def place_call(self, to: str, path: str) -> PlacedCall:
-        """Call ``to``; Twilio fetches TwiML from ``path`` and reports status changes."""
+    def place_call(self, to: str, url: str) -> PlacedCall:
+        """Call ``to``; Twilio fetches TwiML from ``url`` and reports status changes."""
         try:
             call = self.client.calls.create(
                 to=to,
                 from_=self.number,
-                url=self.url(path),
+                url=url,
                 method="POST",
-                status_callback=self.url("/twilio/voice/status"),
+                status_callback=webhook_url("twilio.call_status"),
                 status_callback_event=CALL_EVENTS,
                 status_callback_method="POST",
                 timeout=25,
@@ -85,7 +81,7 @@ class TwilioGateway:
                 to=to,
                 from_=sender,
                 body=body,
-                status_callback=self.url("/twilio/sms/status"),
+                status_callback=webhook_url("twilio.message_status"),
             )
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("message", error) from error

@@ -33,8 +33,8 @@ class PlacedCall:
 class Gateway(Protocol):
     """What the line asks of Twilio; the simulator offers the same."""
 
-    def place_call(self, to: str, path: str) -> PlacedCall:
-        """Call ``to``; the answered call fetches TwiML from ``path``."""
+    def place_call(self, to: str, url: str) -> PlacedCall:
+        """Call ``to``; the answered call fetches TwiML from ``url``."""
 
     def end_call(self, call_sid: str) -> None:
         """Hang up a call."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
@@ -34,6 +34,7 @@ from advice_line.models import (
 )
 from advice_line.telephony import service, twiml
 from advice_line.telephony.service import Heard, Step
+from advice_line.telephony.urls import webhook_url
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 log = logging.getLogger(__name__)
@@ -64,15 +65,6 @@ def _policy() -> RoutingPolicy:
 
 def _xml(body: str) -> Response:
     return Response(body, mimetype=TWIML)
-
-
-def _path(endpoint: str, **values: Any) -> str:
-    return url_for(endpoint, **values)
-
-
-def _public(endpoint: str, **values: Any) -> str:
-    """An absolute URL Twilio can fetch (TwiML actions are resolved against it)."""
-    return str(current_app.config["PUBLIC_BASE_URL"]) + _path(endpoint, **values)
 
 
 def signed(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -147,7 +139,7 @@ def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") 
         if step == Step.FORCE
         else service.QUESTIONS[step]
     )
-    action = _public("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
+    action = webhook_url("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
     digits = None if step == Step.COLLAR else 1
     return _xml(twiml.ask(prompt, action, digits=digits, preface=preface))
 
@@ -190,8 +182,8 @@ def _join_officer(advice: AdviceRequest, preface: str) -> Response:
         twiml.join_as_officer(
             advice.reference,
             preface=preface,
-            wait_url=_public("twilio.hold", request_id=advice.id),
-            left_url=_public("twilio.left_conference", request_id=advice.id),
+            wait_url=webhook_url("twilio.hold", request_id=advice.id),
+            left_url=webhook_url("twilio.left_conference", request_id=advice.id),
         )
     )
 
@@ -208,7 +200,7 @@ def hold(request_id: int) -> Response:
         policy=_policy(),
         call_back_after=timedelta(seconds=current_app.config["CALL_BACK_OFFER_AFTER_SECONDS"]),
     )
-    return _xml(twiml.hold(message, hold_url=_public("twilio.hold", request_id=request_id)))
+    return _xml(twiml.hold(message, hold_url=webhook_url("twilio.hold", request_id=request_id)))
 
 
 @bp.post("/voice/left/<int:request_id>")
@@ -219,8 +211,8 @@ def left_conference(request_id: int) -> Response:
     if advice.status in lifecycle.WAITING:
         return _xml(
             twiml.offer_call_back(
-                _public("twilio.call_back_choice", request_id=request_id),
-                _public("twilio.rejoin", request_id=request_id),
+                webhook_url("twilio.call_back_choice", request_id=request_id),
+                webhook_url("twilio.rejoin", request_id=request_id),
             )
         )
     return _xml(
@@ -297,7 +289,9 @@ def whisper(offer_id: int) -> Response:
     if offer is None or offer.outcome is not None:
         return _xml(twiml.goodbye("This request has already gone to another clinician."))
     return _xml(
-        twiml.whisper(_summary(offer.request), _public("twilio.whisper_answer", offer_id=offer_id))
+        twiml.whisper(
+            _summary(offer.request), webhook_url("twilio.whisper_answer", offer_id=offer_id)
+        )
     )
 
 
