@@ -25,6 +25,7 @@ from advice_line.models import (
     RequestStatus,
 )
 from advice_line.telephony import dialer, service
+from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import FALLBACK, LINE_NUMBER, Twilio, twilio_env
@@ -69,7 +70,7 @@ def test_a_first_message_opens_a_request_and_is_answered_with_its_reference(
     assert request.status == RequestStatus.QUEUED
     assert request.caller_number == OFFICER
     assert request.reference in reply
-    assert "immediate risk to life" in reply
+    assert RISK_ADVICE in reply
 
 
 def test_a_second_message_is_added_to_the_open_request(twilio: Twilio, session: Session) -> None:
@@ -127,7 +128,7 @@ def test_a_failing_database_still_tells_the_officer_what_to_do(
     reply = text(twilio, "Man on bridge parapet")
     assert "cannot take messages right now" in reply
     assert FALLBACK in reply
-    assert "immediate risk to life" in reply
+    assert RISK_ADVICE in reply
     assert requests(session) == []
 
 

@@ -35,6 +35,7 @@ from advice_line.models import (
 )
 from advice_line.routing.engine import dispatch
 from advice_line.telephony import dialer, service
+from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import (
@@ -242,7 +243,7 @@ def test_waiting_officers_hear_their_place_and_later_are_offered_a_call_back(
     app.config["CALL_BACK_OFFER_AFTER_SECONDS"] = 0
     held = twilio.twiml(wait_url, {"CallSid": second})
     assert "press star, then 1" in spoken(held)
-    assert "immediate risk to life" in spoken(held)
+    assert RISK_ADVICE in spoken(held)
 
 
 def test_pressing_star_then_1_books_a_call_back_and_keeps_the_place(
@@ -257,6 +258,7 @@ def test_pressing_star_then_1_books_a_call_back_and_keeps_the_place(
     assert "Press 1 to be called back" in spoken(choice)
     booked = twilio.twiml(gather_action(choice), {"CallSid": sid, "Digits": "1"})
     assert booked.find("Hangup") is not None
+    assert RISK_ADVICE in spoken(booked)
     request = only_request(session)
     assert request.call_back_requested_at is not None
     twilio.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed"})
@@ -563,7 +565,7 @@ def test_a_failing_database_still_answers_with_fallback_twiml(
     document = incoming(twilio, OFFICER_NUMBER, call_sid())
     assert "cannot take your call right now" in spoken(document)
     assert text_of(document, "Dial") == FALLBACK
-    assert "risk to life" in spoken(document)
+    assert RISK_ADVICE in spoken(document)
 
 
 def test_an_unreachable_database_still_answers_with_fallback_twiml(
@@ -591,6 +593,7 @@ def test_the_static_fallback_document_is_served(twilio: Twilio) -> None:
     assert response.mimetype == "text/xml"
     assert twiml_errors(response.get_data(as_text=True)) == []
     assert FALLBACK in response.get_data(as_text=True)
+    assert RISK_ADVICE in response.get_data(as_text=True)
 
 
 def test_a_clinician_calls_back_an_officer_who_hung_up(

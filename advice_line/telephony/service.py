@@ -35,12 +35,12 @@ from advice_line.models import (
 )
 from advice_line.models.officer import Officer
 from advice_line.phones import normalise
+from advice_line.telephony.twiml import RISK_ADVICE
 
 TERMINAL = frozenset({RequestStatus.CLOSED, RequestStatus.ABANDONED, RequestStatus.CANCELLED})
 MAX_ATTEMPTS = 2
 OTHER_FORCE = "Other force"
 MESSAGE_LIMIT = 1600
-RISK_ADVICE = "If there is an immediate risk to life, act under your own powers and call 999."
 
 
 class Step(enum.StrEnum):

@@ -234,7 +234,7 @@ def call_back_choice(request_id: int) -> Response:
         return _xml(
             twiml.goodbye(
                 f"We will call you back on this number as soon as a clinician is free. "
-                f"Your reference is {advice.reference}. {service.RISK_ADVICE} Goodbye."
+                f"Your reference is {advice.reference}. {twiml.RISK_ADVICE} Goodbye."
             )
         )
     return _join_officer(advice, "Keeping your place.")
