@@ -34,7 +34,7 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.routing.engine import dispatch
-from advice_line.telephony import dialer, service
+from advice_line.telephony import call_back, intake
 from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
@@ -561,7 +561,7 @@ def test_a_failing_database_still_answers_with_fallback_twiml(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(service, "open_voice_request", broken)
+    monkeypatch.setattr(intake, "open_voice_request", broken)
     document = incoming(twilio, OFFICER_NUMBER, call_sid())
     assert "cannot take your call right now" in spoken(document)
     assert text_of(document, "Dial") == FALLBACK
@@ -605,7 +605,7 @@ def test_a_clinician_calls_back_an_officer_who_hung_up(
     abandoned = only_request(session)
     assert abandoned.status == RequestStatus.ABANDONED
     clinician = add_clinician(session)
-    follow_up = dialer.call_back(
+    follow_up = call_back.call_officer_back(
         session,
         abandoned.id,
         clinician.id,
@@ -637,7 +637,7 @@ def test_calling_back_needs_a_number(session: Session, officer: Officer) -> None
     )
     clinician = add_clinician(session)
     with pytest.raises(InvalidInput):
-        dialer.call_back(
+        call_back.call_officer_back(
             session,
             request.id,
             clinician.id,

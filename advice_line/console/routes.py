@@ -51,7 +51,8 @@ from advice_line.models import (
     User,
 )
 from advice_line.routing.engine import count_available
-from advice_line.telephony import dialer
+from advice_line.telephony.call_back import call_officer_back
+from advice_line.telephony.messages import reply_to_officer
 
 bp = Blueprint("console", __name__)
 
@@ -244,7 +245,7 @@ def send_message(request_id: int) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise InvalidInput({"body": "Write 1 to 1600 characters."})
-        dialer.reply_by_message(
+        reply_to_officer(
             db.session(), advice.id, _me(), form.body.data or "", now=utcnow(), actor=_actor()
         )
         db.session.commit()
@@ -265,7 +266,7 @@ def request_step(request_id: int, step: str) -> ResponseReturnValue:
         if step == "end":
             lifecycle.end_call(db.session(), advice.id, now=utcnow(), actor=_actor())
         else:
-            advice = dialer.call_back(
+            advice = call_officer_back(
                 db.session(), advice.id, _me(), now=utcnow(), actor=_actor(), policy=_policy()
             )
         db.session.commit()

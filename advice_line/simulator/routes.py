@@ -15,7 +15,8 @@ from advice_line.lifecycle.errors import DomainError
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
 from advice_line.simulator.switchboard import switchboard
-from advice_line.telephony import dialer
+from advice_line.telephony.call_back import call_officer_back
+from advice_line.telephony.messages import reply_to_officer
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 ACTIONS = {
@@ -123,7 +124,7 @@ def _clinician_action(action: str, form: dict[str, Any]) -> None:
         raise ValueError("clinician must be a clinician's number")
     now, actor = utcnow(), Actor("simulator")
     if action == "reply":
-        dialer.reply_by_message(
+        reply_to_officer(
             db.session(),
             advice.id,
             clinician_id,
@@ -132,7 +133,7 @@ def _clinician_action(action: str, form: dict[str, Any]) -> None:
             actor=actor,
         )
     else:
-        dialer.call_back(
+        call_officer_back(
             db.session(),
             advice.id,
             clinician_id,

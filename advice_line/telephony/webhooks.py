@@ -1,4 +1,4 @@
-"""Twilio's webhooks: thin routes over the telephony service, every one signed.
+"""Twilio's webhooks: thin routes over intake, call legs and messages, every one signed.
 
 Fixed paths (configured in Twilio): ``/twilio/voice``, ``/twilio/voice/status``,
 ``/twilio/sms``; the rest are ours and handed to Twilio in TwiML or REST calls.
@@ -32,8 +32,8 @@ from advice_line.models import (
     Offer,
     RequestStatus,
 )
-from advice_line.telephony import service, twiml
-from advice_line.telephony.service import Heard, Step
+from advice_line.telephony import intake, legs, messages, twiml
+from advice_line.telephony.intake import Heard, Step
 from advice_line.telephony.urls import webhook_url
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -122,7 +122,7 @@ def incoming_call() -> Response:
     if not call_sid:
         abort(400, "CallSid is required")
     now = utcnow()
-    advice, officer = service.open_voice_request(
+    advice, officer = intake.open_voice_request(
         db.session(), call_sid=call_sid, caller=caller, now=now, actor=_actor()
     )
     db.session.commit()
@@ -130,23 +130,24 @@ def incoming_call() -> Response:
         greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
     else:
         greeting = "Advice Line, for police officers needing mental-health advice."
-    return _ask(advice, service.steps_for(advice)[0], attempt=1, preface=greeting)
+    return _ask(advice, intake.steps_for(advice)[0], attempt=1, preface=greeting)
 
 
 def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") -> Response:
     prompt = (
         twiml.force_prompt(current_app.config["FORCES"])
         if step == Step.FORCE
-        else service.QUESTIONS[step]
+        else intake.QUESTIONS[step]
     )
     action = webhook_url("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
     digits = None if step == Step.COLLAR else 1
     return _xml(twiml.ask(prompt, action, digits=digits, preface=preface))
 
 
-@bp.post("/voice/intake/<int:request_id>/<step>")
+# The endpoint keeps its name: it labels this webhook's timings in /metrics.
+@bp.post("/voice/intake/<int:request_id>/<step>", endpoint="intake")
 @voice
-def intake(request_id: int, step: str) -> Response:
+def intake_answer(request_id: int, step: str) -> Response:
     """One answer during intake; silence or nonsense asks again, then uses a safe default."""
     advice = _waiting_request(request_id)
     try:
@@ -158,15 +159,15 @@ def intake(request_id: int, step: str) -> Response:
         digits=_param("Digits", 20),
         speech=_param("SpeechResult"),
     )
-    answer = service.interpret(current, heard, current_app.config["FORCES"])
-    if answer is None and attempt < service.MAX_ATTEMPTS:
+    answer = intake.interpret(current, heard, current_app.config["FORCES"])
+    if answer is None and attempt < intake.MAX_ATTEMPTS:
         return _ask(advice, current, attempt=attempt + 1, preface="Sorry, I didn't get that.")
     if answer is None:
-        answer = service.SAFE_DEFAULTS.get(current)
+        answer = intake.SAFE_DEFAULTS.get(current)
     now = utcnow()
     if advice.status == RequestStatus.RECEIVED:
-        service.record_step(db.session(), advice, current, answer, now=now, actor=_actor())
-    steps = service.steps_for(advice)
+        intake.record_step(db.session(), advice, current, answer, now=now, actor=_actor())
+    steps = intake.steps_for(advice)
     following = steps[steps.index(current) + 1 :]
     if following:
         db.session.commit()
@@ -193,7 +194,7 @@ def _join_officer(advice: AdviceRequest, preface: str) -> Response:
 def hold(request_id: int) -> Response:
     """The conference's wait music: place in the queue, expected wait, call-back offer."""
     advice = _waiting_request(request_id)
-    message = service.hold_message(
+    message = intake.hold_message(
         db.session(),
         advice,
         now=utcnow(),
@@ -252,7 +253,7 @@ def rejoin(request_id: int) -> Response:
 def officer_called_back(request_id: int) -> Response:
     """The officer answered our call-back: into the conference the clinician is in."""
     advice = _waiting_request(request_id)
-    service.leg_joined(db.session(), _sid("CallSid"), now=utcnow())
+    legs.leg_joined(db.session(), _sid("CallSid"), now=utcnow())
     db.session.commit()
     return _join_officer(
         advice, f"This is the Advice Line calling you back about {advice.reference}."
@@ -328,7 +329,7 @@ def whisper_answer(offer_id: int) -> Response:
 def _clinician_joins(request_id: int, preface: str) -> Response:
     advice = db.session.get_one(AdviceRequest, request_id)
     now = utcnow()
-    service.leg_joined(db.session(), _sid("CallSid"), now=now)
+    legs.leg_joined(db.session(), _sid("CallSid"), now=now)
     if advice.status == RequestStatus.ACCEPTED:
         lifecycle.connect(db.session(), advice.id, now=now, actor=_actor())
     db.session.commit()
@@ -363,9 +364,9 @@ def call_status() -> Response:
     if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE_NUMBER:
         abort(400, "SequenceNumber is out of range")
     call_sid = _sid("CallSid")
-    outcome = service.apply_leg_event(
+    outcome = legs.apply_leg_event(
         db.session(),
-        service.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
+        legs.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
         now=utcnow(),
         actor=_actor(),
         policy=_policy(),
@@ -392,7 +393,7 @@ def incoming_message() -> Response:
     if not message_sid or not sender:
         abort(400, "MessageSid and From are required")
     try:
-        reply = service.receive_message(
+        reply = messages.receive_message(
             db.session(),
             message_sid=message_sid,
             sender=sender,
