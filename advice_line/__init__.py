@@ -167,7 +167,10 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     if app.config["TWILIO_SIMULATED"]:
         from advice_line.simulator import routes as simulator_routes
+        from advice_line.simulator.switchboard import SimulatorGateway, switchboard
+        from advice_line.telephony import gateway
 
+        gateway.install(app, SimulatorGateway(switchboard(app)))
         app.register_blueprint(simulator_routes.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(report_routes.bp)

@@ -51,7 +51,8 @@ from advice_line.models import (
     User,
 )
 from advice_line.routing.engine import count_available
-from advice_line.telephony import dialer
+from advice_line.telephony.call_back import call_officer_back
+from advice_line.telephony.messages import reply_to_officer
 from advice_line.transaction import Work, current_policy, run
 
 bp = Blueprint("console", __name__)
@@ -260,7 +261,7 @@ def send_message(request_id: int) -> ResponseReturnValue:
     def reply(work: Work) -> ResponseReturnValue:
         if not form.validate_on_submit():
             raise InvalidInput({"body": "Write 1 to 1600 characters."})
-        dialer.reply_by_message(
+        reply_to_officer(
             work.session, advice.id, me, form.body.data or "", now=work.now, actor=work.actor
         )
         return page
@@ -286,7 +287,7 @@ def request_step(request_id: int, step: str) -> ResponseReturnValue:
         if step == "end":
             lifecycle.end_call(work.session, advice.id, now=work.now, actor=work.actor)
         else:
-            shown = dialer.call_back(
+            shown = call_officer_back(
                 work.session, advice.id, me, now=work.now, actor=work.actor, policy=work.policy
             )
         return redirect(url_for("console.request_page", request_id=shown.id))
