@@ -24,7 +24,6 @@ from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.console.forms import (
     ActionForm,
     MessageForm,
@@ -50,6 +49,7 @@ from advice_line.models import (
     Task,
     User,
 )
+from advice_line.routing import views
 from advice_line.routing.engine import count_available
 from advice_line.telephony import dialer
 
@@ -119,11 +119,11 @@ def console() -> str:
 def api_state() -> Response:
     """The console's whole state as JSON (what the socket pushes, on demand)."""
     body: dict[str, Any] = {
-        "queue": state.queue(db.session()),
-        "mine": state.mine(db.session(), _me(), utcnow()),
+        "queue": views.queue(db.session()),
+        "mine": views.mine(db.session(), _me(), utcnow()),
     }
     if current_user.role == Role.SENIOR_CLINICIAN:
-        body["floor"] = state.floor(db.session())
+        body["floor"] = views.floor(db.session())
     return jsonify(body)
 
 
@@ -350,8 +350,8 @@ def floor() -> ResponseReturnValue:
         return redirect(url_for("console.floor"))
     return render_template(
         "floor.html",
-        people=state.floor(db.session()),
-        queue=state.queue(db.session()),
+        people=views.floor(db.session()),
+        queue=views.queue(db.session()),
         form=form,
         action_form=ActionForm(),
     )

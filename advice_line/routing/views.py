@@ -1,4 +1,9 @@
-"""What consoles show, read from the database: the page is a view, never the source of truth."""
+"""The read side: what consoles, the senior's floor, the live board and ``/metrics`` show.
+
+Plain reads over a session, with no Flask or sockets: every page, push and metric that
+shows the queue, the floor or the board reads it here, so they all agree. What is read is
+a view of the database, never the source of truth.
+"""
 
 from __future__ import annotations
 
