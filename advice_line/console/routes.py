@@ -50,7 +50,6 @@ from advice_line.models import (
     User,
 )
 from advice_line.routing import views
-from advice_line.routing.engine import count_available
 from advice_line.telephony import dialer
 
 bp = Blueprint("console", __name__)
@@ -65,7 +64,7 @@ def index() -> str:
             AdviceRequest.status.in_(WAITING)
         )
     ).one()
-    available = count_available(
+    available = views.count_available(
         db.session(), now=now, policy=RoutingPolicy.from_config(current_app.config)
     )
     in_progress = db.session.scalar(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,12 +24,52 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     RequestStatus,
+    Shift,
     Task,
     User,
 )
-from advice_line.routing.engine import count_available
+from advice_line.models.clinician import REGISTRATION_BODIES
 
+#: The order requests are served in: priority, then the longest waiting, then the first made.
+QUEUE_ORDER = (AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
+
+
+def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
+    """Conditions for a clinician who is qualifying, available, active and on shift now."""
+    registered = sa.or_(
+        *(
+            sa.and_(
+                Clinician.profession == profession,
+                Clinician.registration_body.in_(list(REGISTRATION_BODIES[profession])),
+            )
+            for profession in sorted(policy.qualifying_professions)
+            if REGISTRATION_BODIES[profession]
+        ),
+        sa.false(),
+    )
+    on_shift = (
+        select(Shift.id)
+        .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
+        .exists()
+    )
+    return [
+        Clinician.status == ClinicianStatus.AVAILABLE,
+        Clinician.registration_number.is_not(None),
+        registered,
+        User.active.is_(True),
+        on_shift,
+    ]
+
+
+def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:
+    """Count clinicians who could take an offer now, whatever their skills."""
+    query = (
+        select(func.count(Clinician.id))
+        .join(User, User.id == Clinician.user_id)
+        .where(*available_now(now, policy))
+    )
+    return session.scalar(query) or 0
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -57,9 +98,7 @@ def _request_card(request: AdviceRequest) -> dict[str, Any]:
 def queue(session: Session) -> list[dict[str, Any]]:
     """Waiting requests in the order they will be served."""
     waiting = session.scalars(
-        select(AdviceRequest)
-        .where(AdviceRequest.status.in_(WAITING))
-        .order_by(AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
+        select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
     ).all()
     return [_request_card(r) for r in waiting]
 
