@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
 from advice_line.lifecycle import WAITING
@@ -31,7 +31,11 @@ from advice_line.models import (
 from advice_line.models.clinician import REGISTRATION_BODIES
 
 #: The order requests are served in: priority, then the longest waiting, then the first made.
-QUEUE_ORDER = (AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
+QUEUE_ORDER: tuple[InstrumentedAttribute[Any], ...] = (
+    AdviceRequest.priority,
+    AdviceRequest.waiting_since,
+    AdviceRequest.id,
+)
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
 
 
@@ -101,6 +105,25 @@ def queue(session: Session) -> list[dict[str, Any]]:
         select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
     ).all()
     return [_request_card(r) for r in waiting]
+
+
+def _ahead_of(request: AdviceRequest) -> sa.ColumnElement[bool]:
+    """Requests that come before this one in QUEUE_ORDER."""
+    *leading, last = QUEUE_ORDER
+    ahead: sa.ColumnElement[bool] = last < getattr(request, last.key)
+    for column in reversed(leading):
+        value = getattr(request, column.key)
+        ahead = sa.or_(column < value, sa.and_(column == value, ahead))
+    return ahead
+
+
+def queue_position(session: Session, request: AdviceRequest) -> int:
+    """Return the request's place among waiting requests (1 is next)."""
+    assert request.waiting_since is not None
+    ahead = select(func.count(AdviceRequest.id)).where(
+        AdviceRequest.status.in_(WAITING), _ahead_of(request)
+    )
+    return (session.scalar(ahead) or 0) + 1
 
 
 def floor(session: Session) -> list[dict[str, Any]]:
