@@ -18,7 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
@@ -33,21 +33,14 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
-from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
-    Clinician,
-    ClinicianStatus,
     Message,
-    Offer,
-    OfferOutcome,
-    RequestStatus,
     Role,
     Task,
-    User,
 )
 from advice_line.routing import views
 from advice_line.telephony import dialer
@@ -59,29 +52,14 @@ bp = Blueprint("console", __name__)
 def index() -> str:
     """Show queue length, longest wait and clinicians available, in London time."""
     now = utcnow()
-    waiting, oldest = db.session.execute(
-        select(func.count(AdviceRequest.id), func.min(AdviceRequest.waiting_since)).where(
-            AdviceRequest.status.in_(WAITING)
-        )
-    ).one()
-    available = views.count_available(
-        db.session(), now=now, policy=RoutingPolicy.from_config(current_app.config)
-    )
-    in_progress = db.session.scalar(
-        select(func.count(AdviceRequest.id)).where(
-            AdviceRequest.status.in_(
-                [RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP]
-            )
-        )
-    )
-    longest_wait = int((now - oldest).total_seconds()) if oldest else None
+    board = views.board(db.session(), now, RoutingPolicy.from_config(current_app.config))
     return render_template(
         "index.html",
         now=now,
-        waiting=waiting,
-        longest_wait=longest_wait,
-        available=available,
-        in_progress=in_progress,
+        waiting=board["waiting"],
+        longest_wait=board["longest_wait_seconds"],
+        available=board["available"],
+        in_progress=views.count_in_hand(db.session()),
     )
 
 
@@ -131,11 +109,7 @@ def _own_request(request_id: int) -> AdviceRequest:
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    taker = db.session.scalar(
-        select(Offer.clinician_id).where(
-            Offer.request_id == request_id, Offer.outcome == OfferOutcome.ACCEPTED
-        )
-    )
+    taker = views.holder(db.session(), request_id)
     if taker != current_user.clinician_id and current_user.role != Role.SENIOR_CLINICIAN:
         abort(403)
     return advice
@@ -309,12 +283,7 @@ def tasks() -> ResponseReturnValue:
 def floor() -> ResponseReturnValue:
     """The whole floor for a senior clinician: who is doing what, the queue, escalations."""
     form = ReassignForm()
-    available = db.session.execute(
-        select(Clinician.id, User.display_name)
-        .join(User, User.id == Clinician.user_id)
-        .where(Clinician.status == ClinicianStatus.AVAILABLE)
-        .order_by(User.display_name)
-    ).all()
+    available = views.marked_available(db.session())
     form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
     if request.method == "POST":
         request_id = parse_id(request.form.get("request_id", ""))

@@ -36,7 +36,66 @@ QUEUE_ORDER: tuple[InstrumentedAttribute[Any], ...] = (
     AdviceRequest.waiting_since,
     AdviceRequest.id,
 )
+#: A request a clinician holds: taken, and not yet closed.
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
+#: An offer whose clinician holds (or held) its request.
+TAKEN_OFFER = Offer.outcome == OfferOutcome.ACCEPTED
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _request_card(request: AdviceRequest) -> dict[str, Any]:
+    """The minimum a console needs about a request (no personal details)."""
+    return {
+        "id": request.id,
+        "reference": request.reference,
+        "status": request.status.value,
+        "channel": request.channel.value,
+        "priority": int(request.priority),
+        "risk_to_life": request.risk_to_life,
+        "under_18": request.subject_under_18,
+        "in_dwelling": request.in_dwelling,
+        "unverified": not request.officer_verified,
+        "escalation": request.escalation_level.value,
+        "breached": request.answer_target_breached_at is not None,
+        "waiting_since": _iso(request.waiting_since),
+        "skills": list(request.skills_needed),
+    }
+
+
+# --- the queue ------------------------------------------------------------------------
+
+
+def queue(session: Session) -> list[dict[str, Any]]:
+    """Waiting requests in the order they will be served."""
+    waiting = session.scalars(
+        select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
+    ).all()
+    return [_request_card(r) for r in waiting]
+
+
+def _ahead_of(request: AdviceRequest) -> sa.ColumnElement[bool]:
+    """Requests that come before this one in QUEUE_ORDER."""
+    *leading, last = QUEUE_ORDER
+    ahead: sa.ColumnElement[bool] = last < getattr(request, last.key)
+    for column in reversed(leading):
+        value = getattr(request, column.key)
+        ahead = sa.or_(column < value, sa.and_(column == value, ahead))
+    return ahead
+
+
+def queue_position(session: Session, request: AdviceRequest) -> int:
+    """Return the request's place among waiting requests (1 is next)."""
+    assert request.waiting_since is not None
+    ahead = select(func.count(AdviceRequest.id)).where(
+        AdviceRequest.status.in_(WAITING), _ahead_of(request)
+    )
+    return (session.scalar(ahead) or 0) + 1
+
+
+# --- the clinicians -------------------------------------------------------------------
 
 
 def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
@@ -76,56 +135,6 @@ def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -
     return session.scalar(query) or 0
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _request_card(request: AdviceRequest) -> dict[str, Any]:
-    """The minimum a console needs about a request (no personal details)."""
-    return {
-        "id": request.id,
-        "reference": request.reference,
-        "status": request.status.value,
-        "channel": request.channel.value,
-        "priority": int(request.priority),
-        "risk_to_life": request.risk_to_life,
-        "under_18": request.subject_under_18,
-        "in_dwelling": request.in_dwelling,
-        "unverified": not request.officer_verified,
-        "escalation": request.escalation_level.value,
-        "breached": request.answer_target_breached_at is not None,
-        "waiting_since": _iso(request.waiting_since),
-        "skills": list(request.skills_needed),
-    }
-
-
-def queue(session: Session) -> list[dict[str, Any]]:
-    """Waiting requests in the order they will be served."""
-    waiting = session.scalars(
-        select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
-    ).all()
-    return [_request_card(r) for r in waiting]
-
-
-def _ahead_of(request: AdviceRequest) -> sa.ColumnElement[bool]:
-    """Requests that come before this one in QUEUE_ORDER."""
-    *leading, last = QUEUE_ORDER
-    ahead: sa.ColumnElement[bool] = last < getattr(request, last.key)
-    for column in reversed(leading):
-        value = getattr(request, column.key)
-        ahead = sa.or_(column < value, sa.and_(column == value, ahead))
-    return ahead
-
-
-def queue_position(session: Session, request: AdviceRequest) -> int:
-    """Return the request's place among waiting requests (1 is next)."""
-    assert request.waiting_since is not None
-    ahead = select(func.count(AdviceRequest.id)).where(
-        AdviceRequest.status.in_(WAITING), _ahead_of(request)
-    )
-    return (session.scalar(ahead) or 0) + 1
-
-
 def floor(session: Session) -> list[dict[str, Any]]:
     """Every clinician's status, for senior clinicians."""
     rows = session.execute(
@@ -146,6 +155,33 @@ def floor(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def marked_available(session: Session) -> list[tuple[int, str]]:
+    """Clinicians marked available, by name: whom a senior may give a request to."""
+    rows = session.execute(
+        select(Clinician.id, User.display_name)
+        .join(User, User.id == Clinician.user_id)
+        .where(Clinician.status == ClinicianStatus.AVAILABLE)
+        .order_by(User.display_name)
+    )
+    return [(clinician_id, name) for clinician_id, name in rows]
+
+
+# --- who holds what -------------------------------------------------------------------
+
+
+def holder(session: Session, request_id: int) -> int | None:
+    """The clinician who took the request, if anyone has."""
+    return session.scalar(
+        select(Offer.clinician_id).where(Offer.request_id == request_id, TAKEN_OFFER)
+    )
+
+
+def count_in_hand(session: Session) -> int:
+    """Count the requests clinicians hold now."""
+    query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
+    return session.scalar(query) or 0
+
+
 def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
     """One clinician's own view: status, the offer they hold, the requests in their hands."""
     clinician = session.get_one(Clinician, clinician_id)
@@ -157,7 +193,7 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         .join(Offer, Offer.request_id == AdviceRequest.id)
         .where(
             Offer.clinician_id == clinician_id,
-            Offer.outcome == OfferOutcome.ACCEPTED,
+            TAKEN_OFFER,
             AdviceRequest.status.in_(IN_HAND),
         )
         .order_by(AdviceRequest.id)
@@ -182,6 +218,9 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
+
+
+# --- the board ------------------------------------------------------------------------
 
 
 def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:
