@@ -13,12 +13,12 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session, object_session
 
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
 from advice_line.lifecycle import signals
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
+from advice_line.routing import views
 
 _KEY = "console_changes"
 CONSOLES = "consoles"
@@ -90,14 +90,14 @@ def broadcast(clinician_ids: set[int], alerts: list[dict[str, str]] | None = Non
     """Send the queue, the floor, the board, alerts and the affected clinicians' views."""
     with Session(db.engine) as session:
         now = utcnow()
-        socketio.emit("queue", state.queue(session), to=CONSOLES)
-        socketio.emit("floor", state.floor(session), to=SENIORS)
+        socketio.emit("queue", views.queue(session), to=CONSOLES)
+        socketio.emit("floor", views.floor(session), to=SENIORS)
         policy = RoutingPolicy.from_config(current_app.config)
-        socketio.emit("board", state.board(session, now, policy), to=MANAGERS)
+        socketio.emit("board", views.board(session, now, policy), to=MANAGERS)
         for alert in alerts or []:
             socketio.emit("alert", alert, to=MANAGERS)
             socketio.emit("alert", alert, to=SENIORS)
         for clinician_id in sorted(clinician_ids):
             socketio.emit(
-                "mine", state.mine(session, clinician_id, now), to=clinician_room(clinician_id)
+                "mine", views.mine(session, clinician_id, now), to=clinician_room(clinician_id)
             )

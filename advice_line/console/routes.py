@@ -19,13 +19,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.console.forms import (
     ActionForm,
     MessageForm,
@@ -35,22 +34,15 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
-from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
-    Clinician,
-    ClinicianStatus,
     Message,
-    Offer,
-    OfferOutcome,
-    RequestStatus,
     Role,
     Task,
-    User,
 )
-from advice_line.routing.engine import count_available
+from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.messages import reply_to_officer
 from advice_line.transaction import Work, current_policy, run
@@ -62,27 +54,14 @@ bp = Blueprint("console", __name__)
 def index() -> str:
     """Show queue length, longest wait and clinicians available, in London time."""
     now = utcnow()
-    waiting, oldest = db.session.execute(
-        select(func.count(AdviceRequest.id), func.min(AdviceRequest.waiting_since)).where(
-            AdviceRequest.status.in_(WAITING)
-        )
-    ).one()
-    available = count_available(db.session(), now=now, policy=current_policy())
-    in_progress = db.session.scalar(
-        select(func.count(AdviceRequest.id)).where(
-            AdviceRequest.status.in_(
-                [RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP]
-            )
-        )
-    )
-    longest_wait = int((now - oldest).total_seconds()) if oldest else None
+    board = views.board(db.session(), now, current_policy())
     return render_template(
         "index.html",
         now=now,
-        waiting=waiting,
-        longest_wait=longest_wait,
-        available=available,
-        in_progress=in_progress,
+        waiting=board["waiting"],
+        longest_wait=board["longest_wait_seconds"],
+        available=board["available"],
+        in_progress=views.count_in_hand(db.session()),
     )
 
 
@@ -125,11 +104,11 @@ def console() -> str:
 def api_state() -> Response:
     """The console's whole state as JSON (what the socket pushes, on demand)."""
     body: dict[str, Any] = {
-        "queue": state.queue(db.session()),
-        "mine": state.mine(db.session(), _me(), utcnow()),
+        "queue": views.queue(db.session()),
+        "mine": views.mine(db.session(), _me(), utcnow()),
     }
     if current_user.role == Role.SENIOR_CLINICIAN:
-        body["floor"] = state.floor(db.session())
+        body["floor"] = views.floor(db.session())
     return jsonify(body)
 
 
@@ -138,11 +117,7 @@ def _own_request(request_id: int) -> AdviceRequest:
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    taker = db.session.scalar(
-        select(Offer.clinician_id).where(
-            Offer.request_id == request_id, Offer.outcome == OfferOutcome.ACCEPTED
-        )
-    )
+    taker = views.holder(db.session(), request_id)
     if taker != current_user.clinician_id and current_user.role != Role.SENIOR_CLINICIAN:
         abort(403)
     return advice
@@ -328,12 +303,7 @@ def tasks() -> ResponseReturnValue:
 def floor() -> ResponseReturnValue:
     """The whole floor for a senior clinician: who is doing what, the queue, escalations."""
     form = ReassignForm()
-    available = db.session.execute(
-        select(Clinician.id, User.display_name)
-        .join(User, User.id == Clinician.user_id)
-        .where(Clinician.status == ClinicianStatus.AVAILABLE)
-        .order_by(User.display_name)
-    ).all()
+    available = views.marked_available(db.session())
     form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
     if request.method == "POST":
         request_id = parse_id(request.form.get("request_id", ""))
@@ -359,8 +329,8 @@ def floor() -> ResponseReturnValue:
         return run(move, _actor(), _flash_refusal("console.floor"))
     return render_template(
         "floor.html",
-        people=state.floor(db.session()),
-        queue=state.queue(db.session()),
+        people=views.floor(db.session()),
+        queue=views.queue(db.session()),
         form=form,
         action_form=ActionForm(),
     )

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
@@ -20,6 +20,7 @@ from advice_line.audit import Actor
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, CallLeg, CallStatus, Channel, LegRole
 from advice_line.models.officer import Officer
+from advice_line.routing.views import queue_position
 from advice_line.telephony.callers import caller_number, identify_officer
 from advice_line.telephony.twiml import RISK_ADVICE
 
@@ -171,28 +172,6 @@ def record_step(
             Step.DWELLING: lifecycle.IntakeAnswers(in_dwelling=bool(answer)),
         }[step]
     lifecycle.record_intake(session, request.id, answers, now=now, actor=actor)
-
-
-def queue_position(session: Session, request: AdviceRequest) -> int:
-    """Return the request's place among waiting requests (1 is next)."""
-    assert request.waiting_since is not None
-    ahead = select(func.count(AdviceRequest.id)).where(
-        AdviceRequest.status.in_(lifecycle.WAITING),
-        or_(
-            AdviceRequest.priority < request.priority,
-            and_(
-                AdviceRequest.priority == request.priority,
-                or_(
-                    AdviceRequest.waiting_since < request.waiting_since,
-                    and_(
-                        AdviceRequest.waiting_since == request.waiting_since,
-                        AdviceRequest.id < request.id,
-                    ),
-                ),
-            ),
-        ),
-    )
-    return (session.scalar(ahead) or 0) + 1
 
 
 def expected_wait(session: Session, position: int, policy: RoutingPolicy) -> timedelta:

@@ -1,0 +1,241 @@
+"""The read side: what consoles, the senior's floor, the live board and ``/metrics`` show.
+
+Plain reads over a session, with no Flask or sockets: every page, push and metric that
+shows the queue, the floor or the board reads it here, so they all agree. What is read is
+a view of the database, never the source of truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from advice_line.clock import london
+from advice_line.lifecycle import WAITING
+from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.models import (
+    AdviceRequest,
+    Clinician,
+    ClinicianStatus,
+    Offer,
+    OfferOutcome,
+    RequestStatus,
+    Shift,
+    Task,
+    User,
+)
+from advice_line.models.clinician import REGISTRATION_BODIES
+
+#: The order requests are served in: priority, then the longest waiting, then the first made.
+QUEUE_ORDER: tuple[InstrumentedAttribute[Any], ...] = (
+    AdviceRequest.priority,
+    AdviceRequest.waiting_since,
+    AdviceRequest.id,
+)
+#: A request a clinician holds: taken, and not yet closed.
+IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
+#: An offer whose clinician holds (or held) its request.
+TAKEN_OFFER = Offer.outcome == OfferOutcome.ACCEPTED
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _request_card(request: AdviceRequest) -> dict[str, Any]:
+    """The minimum a console needs about a request (no personal details)."""
+    return {
+        "id": request.id,
+        "reference": request.reference,
+        "status": request.status.value,
+        "channel": request.channel.value,
+        "priority": int(request.priority),
+        "risk_to_life": request.risk_to_life,
+        "under_18": request.subject_under_18,
+        "in_dwelling": request.in_dwelling,
+        "unverified": not request.officer_verified,
+        "escalation": request.escalation_level.value,
+        "breached": request.answer_target_breached_at is not None,
+        "waiting_since": _iso(request.waiting_since),
+        "skills": list(request.skills_needed),
+    }
+
+
+# --- the queue ------------------------------------------------------------------------
+
+
+def queue(session: Session) -> list[dict[str, Any]]:
+    """Waiting requests in the order they will be served."""
+    waiting = session.scalars(
+        select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
+    ).all()
+    return [_request_card(r) for r in waiting]
+
+
+def _ahead_of(request: AdviceRequest) -> sa.ColumnElement[bool]:
+    """Requests that come before this one in QUEUE_ORDER."""
+    *leading, last = QUEUE_ORDER
+    ahead: sa.ColumnElement[bool] = last < getattr(request, last.key)
+    for column in reversed(leading):
+        value = getattr(request, column.key)
+        ahead = sa.or_(column < value, sa.and_(column == value, ahead))
+    return ahead
+
+
+def queue_position(session: Session, request: AdviceRequest) -> int:
+    """Return the request's place among waiting requests (1 is next)."""
+    assert request.waiting_since is not None
+    ahead = select(func.count(AdviceRequest.id)).where(
+        AdviceRequest.status.in_(WAITING), _ahead_of(request)
+    )
+    return (session.scalar(ahead) or 0) + 1
+
+
+# --- the clinicians -------------------------------------------------------------------
+
+
+def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
+    """Conditions for a clinician who is qualifying, available, active and on shift now."""
+    registered = sa.or_(
+        *(
+            sa.and_(
+                Clinician.profession == profession,
+                Clinician.registration_body.in_(list(REGISTRATION_BODIES[profession])),
+            )
+            for profession in sorted(policy.qualifying_professions)
+            if REGISTRATION_BODIES[profession]
+        ),
+        sa.false(),
+    )
+    on_shift = (
+        select(Shift.id)
+        .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
+        .exists()
+    )
+    return [
+        Clinician.status == ClinicianStatus.AVAILABLE,
+        Clinician.registration_number.is_not(None),
+        registered,
+        User.active.is_(True),
+        on_shift,
+    ]
+
+
+def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:
+    """Count clinicians who could take an offer now, whatever their skills."""
+    query = (
+        select(func.count(Clinician.id))
+        .join(User, User.id == Clinician.user_id)
+        .where(*available_now(now, policy))
+    )
+    return session.scalar(query) or 0
+
+
+def floor(session: Session) -> list[dict[str, Any]]:
+    """Every clinician's status, for senior clinicians."""
+    rows = session.execute(
+        select(Clinician, User.display_name)
+        .join(User, User.id == Clinician.user_id)
+        .where(User.active.is_(True))
+        .order_by(User.display_name)
+    ).all()
+    return [
+        {
+            "clinician_id": clinician.id,
+            "name": name,
+            "status": clinician.status.value,
+            "on_console": clinician.on_console,
+            "since": _iso(clinician.status_changed_at),
+        }
+        for clinician, name in rows
+    ]
+
+
+def marked_available(session: Session) -> list[tuple[int, str]]:
+    """Clinicians marked available, by name: whom a senior may give a request to."""
+    rows = session.execute(
+        select(Clinician.id, User.display_name)
+        .join(User, User.id == Clinician.user_id)
+        .where(Clinician.status == ClinicianStatus.AVAILABLE)
+        .order_by(User.display_name)
+    )
+    return [(clinician_id, name) for clinician_id, name in rows]
+
+
+# --- who holds what -------------------------------------------------------------------
+
+
+def holder(session: Session, request_id: int) -> int | None:
+    """The clinician who took the request, if anyone has."""
+    return session.scalar(
+        select(Offer.clinician_id).where(Offer.request_id == request_id, TAKEN_OFFER)
+    )
+
+
+def count_in_hand(session: Session) -> int:
+    """Count the requests clinicians hold now."""
+    query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
+    return session.scalar(query) or 0
+
+
+def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
+    """One clinician's own view: status, the offer they hold, the requests in their hands."""
+    clinician = session.get_one(Clinician, clinician_id)
+    offer = session.scalars(
+        select(Offer).where(Offer.clinician_id == clinician_id, Offer.outcome.is_(None))
+    ).one_or_none()
+    in_hand = session.scalars(
+        select(AdviceRequest)
+        .join(Offer, Offer.request_id == AdviceRequest.id)
+        .where(
+            Offer.clinician_id == clinician_id,
+            TAKEN_OFFER,
+            AdviceRequest.status.in_(IN_HAND),
+        )
+        .order_by(AdviceRequest.id)
+    ).all()
+    open_tasks = session.scalar(
+        select(Task.id)
+        .where(Task.owner_user_id == clinician.user_id, Task.done_at.is_(None))
+        .limit(1)
+    )
+    return {
+        "status": clinician.status.value,
+        "available": clinician.status == ClinicianStatus.AVAILABLE,
+        "offer": None
+        if offer is None
+        else {
+            "offer_id": offer.id,
+            "expires_at": _iso(offer.expires_at),
+            "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
+            **_request_card(offer.request),
+        },
+        "in_hand": [_request_card(r) for r in in_hand],
+        "has_tasks": open_tasks is not None,
+        "now": london(now),
+    }
+
+
+# --- the board ------------------------------------------------------------------------
+
+
+def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:
+    """The live board: queue length, longest wait, clinicians available, breaches now."""
+    waiting, oldest, breached = session.execute(
+        select(
+            func.count(AdviceRequest.id),
+            func.min(AdviceRequest.waiting_since),
+            func.count(AdviceRequest.answer_target_breached_at),
+        ).where(AdviceRequest.status.in_(WAITING))
+    ).one()
+    return {
+        "waiting": waiting,
+        "longest_wait_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        "available": count_available(session, now=now, policy=policy),
+        "breaches_now": breached,
+        "as_of": london(now),
+    }
