@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy.orm import Session, object_session
 
 from advice_line.clock import utcnow
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
 from advice_line.lifecycle import signals
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
 from advice_line.routing import views
+from advice_line.transaction import current_policy
 
 _KEY = "console_changes"
 CONSOLES = "consoles"
@@ -92,7 +92,7 @@ def broadcast(clinician_ids: set[int], alerts: list[dict[str, str]] | None = Non
         now = utcnow()
         socketio.emit("queue", views.queue(session), to=CONSOLES)
         socketio.emit("floor", views.floor(session), to=SENIORS)
-        policy = RoutingPolicy.from_config(current_app.config)
+        policy = current_policy()
         socketio.emit("board", views.board(session, now, policy), to=MANAGERS)
         for alert in alerts or []:
             socketio.emit("alert", alert, to=MANAGERS)

@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     render_template,
     request,
     stream_with_context,
@@ -26,7 +25,6 @@ from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, london, utcnow
 from advice_line.extensions import db
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -49,7 +47,7 @@ from advice_line.reports.queries import (
     requests_query,
 )
 from advice_line.routing import views
-from advice_line.transaction import run
+from advice_line.transaction import current_policy, run
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 S136_RETURN_COLUMNS = (
@@ -271,5 +269,5 @@ def live_board() -> str:
     """Queue length, longest wait, clinicians available and breaches, pushed live."""
     return render_template(
         "reports/live.html",
-        board=views.board(db.session(), utcnow(), RoutingPolicy.from_config(current_app.config)),
+        board=views.board(db.session(), utcnow(), current_policy()),
     )

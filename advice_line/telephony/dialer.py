@@ -23,7 +23,6 @@ from advice_line.extensions import db
 from advice_line.jobs import after_commit
 from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import DomainError
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     ENDED_CALL_STATUSES,
     AdviceRequest,
@@ -37,15 +36,10 @@ from advice_line.telephony import legs
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.protocol import GatewayError
 from advice_line.telephony.urls import webhook_url
+from advice_line.transaction import current_policy
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("telephony")
-
-
-def _policy() -> RoutingPolicy:
-    from flask import current_app
-
-    return RoutingPolicy.from_config(current_app.config)
 
 
 def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
@@ -135,7 +129,7 @@ def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
         with Session(db.engine) as session, session.begin():
             try:
                 lifecycle.fail_connection(
-                    session, request_id, now=utcnow(), actor=ACTOR, policy=_policy()
+                    session, request_id, now=utcnow(), actor=ACTOR, policy=current_policy()
                 )
             except DomainError:
                 log.info("request %s moved on before the clinician could be rung", request_id)
