@@ -146,20 +146,16 @@ def create_app(
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from advice_line import cli, health, security, vendor
+    from advice_line import cli, effects, health, security, vendor
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.roles import Staff
-    from advice_line.console import live
     from advice_line.console import routes as console_routes
-    from advice_line.reports import facts
     from advice_line.reports import routes as report_routes
-    from advice_line.telephony import dialer, webhooks
+    from advice_line.telephony import webhooks
 
     security.init_app(app)
     login_manager.user_loader(Staff.load)
-    dialer.connect_signals()
-    live.connect_signals()
-    facts.keep_in_step()
+    effects.wire()
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(health.bp)
     app.register_blueprint(vendor.bp)

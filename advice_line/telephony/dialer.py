@@ -21,7 +21,6 @@ from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
-from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import (
     ENDED_CALL_STATUSES,
@@ -42,7 +41,7 @@ log = logging.getLogger(__name__)
 ACTOR = Actor("telephony")
 
 
-def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
+def on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
     """Ring a phone-only clinician with a new offer; stop ringing when it is withdrawn."""
     session = object_session(offer)
     if session is None:
@@ -57,7 +56,7 @@ def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
                 after_commit(session, functools.partial(stop_ringing, leg.call_sid))
 
 
-def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
+def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     """Connect the people once a clinician has taken a request."""
     session = object_session(request)
     if action != "accepted" or session is None:
@@ -78,12 +77,6 @@ def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     if clinician.phone and not on_phone:
         number = clinician.phone
         after_commit(session, lambda: ring_clinician_in(request_id, clinician_id, number))
-
-
-def connect_signals() -> None:
-    """Subscribe the dialer to the domain's signals (idempotent)."""
-    signals.offer_changed.connect(_on_offer_changed, weak=False)
-    signals.request_changed.connect(_on_request_changed, weak=False)
 
 
 def ring_for_offer(offer_id: int, number: str) -> None:
