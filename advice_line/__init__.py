@@ -81,6 +81,7 @@ def create_app(
     from advice_line.auth.roles import Staff
     from advice_line.console import live
     from advice_line.console import routes as console_routes
+    from advice_line.public import routes as public_routes
     from advice_line.reports import facts
     from advice_line.reports import routes as report_routes
     from advice_line.telephony import dialer, webhooks
@@ -99,6 +100,7 @@ def create_app(
         from advice_line.simulator import routes as simulator_routes
 
         app.register_blueprint(simulator_routes.bp)
+    app.register_blueprint(public_routes.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(report_routes.bp)
     app.register_blueprint(cli.bp)

@@ -34,7 +34,7 @@ def _home() -> str:
     return (
         url_for("console.console")
         if current_user.role in CONSOLE_ROLES
-        else url_for("console.index")
+        else url_for("public.index")
     )
 
 

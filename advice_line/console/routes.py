@@ -1,4 +1,4 @@
-"""The landing page (no personal data) and the clinician console pages."""
+"""The clinician console pages."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
@@ -34,7 +34,6 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
-from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
@@ -45,45 +44,13 @@ from advice_line.models import (
     Message,
     Offer,
     OfferOutcome,
-    RequestStatus,
     Role,
     Task,
     User,
 )
-from advice_line.routing.engine import count_available
 from advice_line.telephony import dialer
 
 bp = Blueprint("console", __name__)
-
-
-@bp.get("/")
-def index() -> str:
-    """Show queue length, longest wait and clinicians available, in London time."""
-    now = utcnow()
-    waiting, oldest = db.session.execute(
-        select(func.count(AdviceRequest.id), func.min(AdviceRequest.waiting_since)).where(
-            AdviceRequest.status.in_(WAITING)
-        )
-    ).one()
-    available = count_available(
-        db.session(), now=now, policy=RoutingPolicy.from_config(current_app.config)
-    )
-    in_progress = db.session.scalar(
-        select(func.count(AdviceRequest.id)).where(
-            AdviceRequest.status.in_(
-                [RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP]
-            )
-        )
-    )
-    longest_wait = int((now - oldest).total_seconds()) if oldest else None
-    return render_template(
-        "index.html",
-        now=now,
-        waiting=waiting,
-        longest_wait=longest_wait,
-        available=available,
-        in_progress=in_progress,
-    )
 
 
 # --- the clinician console ------------------------------------------------------------
