@@ -50,7 +50,7 @@ from advice_line.models import (
 )
 from advice_line.telephony import dialer
 
-bp = Blueprint("console", __name__)
+bp = Blueprint("console", __name__, template_folder="templates")
 
 
 # --- the clinician console ------------------------------------------------------------
@@ -75,7 +75,7 @@ def _me() -> int:
 def console() -> str:
     """The live console: status, offers, the queue."""
     return render_template(
-        "console.html",
+        "console/console.html",
         heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
     )
@@ -132,7 +132,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
     record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
     return (
         render_template(
-            "request.html",
+            "console/request.html",
             advice=advice,
             form=form,
             messages=messages,
@@ -269,7 +269,7 @@ def tasks() -> ResponseReturnValue:
         )
         .order_by(Task.due_at)
     ).all()
-    return render_template("tasks.html", tasks=open_tasks, form=form, now=utcnow())
+    return render_template("console/tasks.html", tasks=open_tasks, form=form, now=utcnow())
 
 
 @bp.route("/console/floor", methods=["GET", "POST"])
@@ -316,7 +316,7 @@ def floor() -> ResponseReturnValue:
             flash(str(refused), "error")
         return redirect(url_for("console.floor"))
     return render_template(
-        "floor.html",
+        "console/floor.html",
         people=state.floor(db.session()),
         queue=state.queue(db.session()),
         form=form,

@@ -50,7 +50,7 @@ from advice_line.reports.queries import (
     requests_query,
 )
 
-bp = Blueprint("reports", __name__, url_prefix="/reports")
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 S136_RETURN_COLUMNS = (
     "force",
     "month",
