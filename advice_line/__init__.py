@@ -12,7 +12,7 @@ from flask import Flask
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.console.message_queue import RedisQueue
-from advice_line.database import configure_sqlite, engine_options
+from advice_line.database import MIGRATIONS, configure_sqlite, engine_options
 from advice_line.extensions import (
     csrf,
     db,
@@ -33,11 +33,7 @@ def create_app(
     config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
 ) -> Flask:
     """Create the app from the environment (or ``env``), then apply ``config`` overrides."""
-    app = Flask(
-        __name__,
-        instance_relative_config=True,
-        static_folder=str(PROJECT_ROOT / "static"),
-    )
+    app = Flask(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = IdConverter
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
@@ -51,7 +47,7 @@ def create_app(
     init_metrics(app)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

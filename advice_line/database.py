@@ -1,8 +1,9 @@
-"""The database engine's set-up: pool options, and SQLite made fit for many writers."""
+"""The database engine's set-up: pool options, SQLite made fit for many writers, migrations."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -12,6 +13,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from advice_line.audit import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: The Alembic (Flask-Migrate) folder, installed with the package.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def engine_options(url: str) -> dict[str, Any]:
