@@ -15,19 +15,19 @@ def install_front_end(node_modules: Path) -> None:
         (node_modules / path).mkdir(parents=True)
 
 
-def test_browser_tests_skip_and_say_run_make_install_without_the_front_end_packages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("require_services", "outcome"),
+    [(False, pytest.skip.Exception), (True, pytest.fail.Exception)],
+    ids=["skips", "fails in CI"],
+)
+def test_browser_tests_say_run_make_install_without_the_front_end_packages(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    require_services: bool,
+    outcome: type[BaseException],
 ) -> None:
-    monkeypatch.setattr(conftest, "REQUIRE_SERVICES", False)
-    with pytest.raises(pytest.skip.Exception, match="run make install"):
-        conftest.require_front_end(tmp_path / "node_modules")
-
-
-def test_browser_tests_fail_in_ci_without_the_front_end_packages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(conftest, "REQUIRE_SERVICES", True)
-    with pytest.raises(pytest.fail.Exception, match="run make install"):
+    monkeypatch.setattr(conftest, "REQUIRE_SERVICES", require_services)
+    with pytest.raises(outcome, match="run make install"):
         conftest.require_front_end(tmp_path / "node_modules")
 
 
