@@ -62,7 +62,7 @@ def _optional(enum_values: list[str]) -> list[SelectChoice]:
 
 
 class RecordForm(CleanForm):
-    """The consultation record, as DESIGN.md section 2 describes it."""
+    """The consultation record (docs/DOMAIN.md#consultation-record)."""
 
     outcome = RadioField("Advice given", choices=OUTCOMES, validators=[Optional()])
     place_of_safety = SelectField("Recommended place of safety", choices=PLACES)

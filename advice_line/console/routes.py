@@ -1,4 +1,4 @@
-"""The landing page (no personal data) and the clinician console pages."""
+"""The clinician console pages."""
 
 from __future__ import annotations
 
@@ -45,24 +45,9 @@ from advice_line.models import (
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.messages import reply_to_officer
-from advice_line.transaction import Work, current_policy, run
+from advice_line.transaction import Work, run
 
-bp = Blueprint("console", __name__)
-
-
-@bp.get("/")
-def index() -> str:
-    """Show queue length, longest wait and clinicians available, in London time."""
-    now = utcnow()
-    board = views.board(db.session(), now, current_policy())
-    return render_template(
-        "index.html",
-        now=now,
-        waiting=board["waiting"],
-        longest_wait=board["longest_wait_seconds"],
-        available=board["available"],
-        in_progress=views.count_in_hand(db.session()),
-    )
+bp = Blueprint("console", __name__, template_folder="templates")
 
 
 # --- the clinician console ------------------------------------------------------------
@@ -93,7 +78,7 @@ def _me() -> int:
 def console() -> str:
     """The live console: status, offers, the queue."""
     return render_template(
-        "console.html",
+        "console/console.html",
         heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
     )
@@ -146,7 +131,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
     record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
     return (
         render_template(
-            "request.html",
+            "console/request.html",
             advice=advice,
             form=form,
             messages=messages,
@@ -295,7 +280,7 @@ def tasks() -> ResponseReturnValue:
         )
         .order_by(Task.due_at)
     ).all()
-    return render_template("tasks.html", tasks=open_tasks, form=form, now=utcnow())
+    return render_template("console/tasks.html", tasks=open_tasks, form=form, now=utcnow())
 
 
 @bp.route("/console/floor", methods=["GET", "POST"])
@@ -328,7 +313,7 @@ def floor() -> ResponseReturnValue:
 
         return run(move, _actor(), _flash_refusal("console.floor"))
     return render_template(
-        "floor.html",
+        "console/floor.html",
         people=views.floor(db.session()),
         queue=views.queue(db.session()),
         form=form,

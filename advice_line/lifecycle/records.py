@@ -78,7 +78,11 @@ class RecordInput:
 def validate_record(
     record: RecordInput, request: AdviceRequest, policy: RoutingPolicy
 ) -> dict[str, str]:
-    """Return the errors that stop this record from being completed, by field."""
+    """Return the errors that stop this record from being completed, by field.
+
+    The legal checks (s136(1A), s136A, the 2017 Regulations) are explained in
+    docs/DOMAIN.md#legal-rules.
+    """
     errors: dict[str, str] = {}
     if record.outcome is None:
         errors["outcome"] = "Choose the advice given."

@@ -88,7 +88,10 @@ def require(request: AdviceRequest, target: RequestStatus) -> None:
 
 
 def is_qualifying(clinician: Clinician, policy: RoutingPolicy) -> bool:
-    """Return whether the clinician may give the s136(1C) consultation."""
+    """Return whether the clinician may give the s136(1C) consultation.
+
+    See docs/DOMAIN.md#qualifying-clinicians.
+    """
     return (
         clinician.profession in policy.qualifying_professions
         and bool(clinician.registration_number)

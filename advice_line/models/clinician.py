@@ -21,7 +21,7 @@ class Role(enum.StrEnum):
 
 
 class Profession(enum.StrEnum):
-    """A clinician's profession; s136(1C) and the 2017 Regulations name the qualifying ones."""
+    """A clinician's profession; docs/DOMAIN.md#qualifying-clinicians says which qualify."""
 
     DOCTOR = "doctor"
     NURSE = "nurse"

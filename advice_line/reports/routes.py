@@ -49,7 +49,7 @@ from advice_line.reports.queries import (
 from advice_line.routing import views
 from advice_line.transaction import current_policy, run
 
-bp = Blueprint("reports", __name__, url_prefix="/reports")
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 S136_RETURN_COLUMNS = (
     "force",
     "month",

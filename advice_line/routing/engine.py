@@ -1,4 +1,4 @@
-"""The routing engine: who gets offered which request next (DESIGN.md section 4)."""
+"""The routing engine: who gets offered which request next (docs/DOMAIN.md#priorities)."""
 
 from __future__ import annotations
 

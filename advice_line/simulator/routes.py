@@ -17,7 +17,7 @@ from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.messages import reply_to_officer
 from advice_line.transaction import Work, run
 
-bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates")
 ACTIONS = {
     "dial",
     "answer",
@@ -50,7 +50,7 @@ def page() -> str:
         .order_by(Clinician.id)
     ).all()
     return render_template(
-        "simulator.html",
+        "simulator/simulator.html",
         officers=officers,
         clinicians=clinicians,
         line_number=current_app.config["TWILIO_NUMBER"],
