@@ -1,4 +1,5 @@
 # Advice Line: `make run` serves the demo on 127.0.0.1:5000; `make test` runs the suite.
+# `make check` lints and type-checks; `make test-fast` skips the browser, drill and slow tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ PORT ?= 5000
 FLASK := $(BIN)/flask --app advice_line
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate seed test lint bench soak drills clean
+.PHONY: install run migrate seed check lint test test-fast bench soak drills clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,13 +32,18 @@ run: migrate
 	@echo "Serving on http://127.0.0.1:$(PORT)/"
 	$(BIN)/gunicorn -k gevent -w 1 -b 127.0.0.1:$(PORT) wsgi:app
 
-lint: install
+check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+lint: check
+
+test: check
 	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not browser and not drill and not slow"
 
 bench: install
 	$(BIN)/python -m benchmarks

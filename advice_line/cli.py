@@ -18,9 +18,9 @@ from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
+from advice_line.transaction import current_policy
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -88,7 +88,7 @@ def build_scheduler(name: str) -> Scheduler:
     """Create a scheduler on the app's database with the configured policy."""
     return Scheduler(
         sessionmaker(bind=db.engine),
-        RoutingPolicy.from_config(current_app.config),
+        current_policy(),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
         context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]

@@ -13,6 +13,15 @@ from flask_wtf.csrf import CSRFProtect
 from advice_line.models.base import Base, UTCDateTime
 
 
+def socketio_async_mode() -> str:
+    """Serve sockets with gevent when it has patched the standard library, else threads."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
 def render_migration_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:
     """Render UTCDateTime in migrations as the plain column type it stores."""
     if type_ == "type" and isinstance(obj, UTCDateTime):

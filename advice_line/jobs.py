@@ -36,7 +36,6 @@ def _run(app: Flask, job: Job) -> None:
             log.exception("job after commit failed")
 
 
-@event.listens_for(Session, "after_commit")
 def _start_jobs(session: Session) -> None:
     for app, job in session.info.pop(_KEY, []):
         if app.config.get("JOBS_INLINE"):
@@ -45,6 +44,12 @@ def _start_jobs(session: Session) -> None:
             socketio.start_background_task(_run, app, job)
 
 
-@event.listens_for(Session, "after_rollback")
 def _drop_jobs(session: Session) -> None:
     session.info.pop(_KEY, None)
+
+
+def run_after_commit() -> None:
+    """Start queued jobs when a session commits; drop them when it rolls back (idempotent)."""
+    for name, listener in (("after_commit", _start_jobs), ("after_rollback", _drop_jobs)):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)

@@ -27,10 +27,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.extensions import db
-from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.routing import views
 from advice_line.routing.scheduler import timer_backlog
+from advice_line.transaction import current_policy
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class LineCollector(Collector):
         up = families[0]
         try:
             now = utcnow()
-            board = state.board(db.session(), now, RoutingPolicy.from_config(current_app.config))
+            board = views.board(db.session(), now, current_policy())
             due, oldest_due = timer_backlog(db.session(), now)
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)

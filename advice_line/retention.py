@@ -7,6 +7,7 @@ need. Both periods are settings. What is past them keeps its statistical fields 
 channel, outcome, age band, sex, ethnicity) and loses everything that could identify
 anyone: numbers, collar numbers, places, free text, messages, call legs' numbers, and
 the same in audit details (the audit log's triggers allow exactly that and nothing else).
+See docs/DOMAIN.md#retention.
 """
 
 from __future__ import annotations

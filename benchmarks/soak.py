@@ -1,7 +1,7 @@
 """Soak: ten times a national line's peak traffic for ``SOAK_SECONDS``; errors and memory.
 
-DESIGN.md sizes a national line at a few hundred to a thousand calls a day, with bursts.
-Taking 1,000 calls a day, a peak hour of three times the mean hour (125 calls) and ten
+docs/DOMAIN.md#scale sizes a national line at a few hundred to a thousand calls a day, with
+bursts. Taking 1,000 calls a day, a peak hour of three times the mean hour (125 calls) and ten
 times that gives 1,250 calls an hour, 0.35 a second. Each call is an incoming-call
 webhook, three intake answers, two hold-music fetches and a completed status callback
 (the officer hangs up while waiting: abandoned, call-back task). Messages arrive at 1.5

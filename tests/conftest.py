@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from advice_line import PROJECT_ROOT, create_app
 from advice_line.extensions import db
+from advice_line.vendor import NODE_MODULES, PACKAGES
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import ACCOUNT, TOKEN, Twilio
 
@@ -301,9 +302,35 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: What the pages and the accessibility test load from node_modules (`make install`).
+FRONT_END_FILES = (
+    *(folder.relative_to(NODE_MODULES) for folder in PACKAGES.values()),
+    Path("axe-core", "axe.min.js"),
+)
+
+
+def require_front_end(node_modules: Path = NODE_MODULES) -> None:
+    """Skip (fail under REQUIRE_SERVICES) unless the front-end packages are installed.
+
+    Without them pages load without their scripts, and browser tests would wait for
+    elements that never appear until they time out.
+    """
+    missing = [str(path) for path in FRONT_END_FILES if not (node_modules / path).exists()]
+    if not missing:
+        return
+    message = (
+        f"browser tests need the front-end packages in {node_modules} "
+        f"(missing: {', '.join(missing)}): run make install"
+    )
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (skipped, or failed in CI, when absent)."""
+    require_front_end()
     if not os.path.exists(CHROMIUM):
         message = f"browser tests need Chromium at {CHROMIUM}"
         if REQUIRE_SERVICES:

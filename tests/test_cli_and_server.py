@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from advice_line.extensions import db
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import Clinician, Offer, Officer, OfficerPhone, Role, User
-from advice_line.routing.engine import count_available
+from advice_line.routing.views import count_available
 from tests.builders import add_request
 from tests.conftest import PRODUCTION_ENV, http_get
 

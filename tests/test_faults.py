@@ -8,7 +8,7 @@ import pytest
 
 from drills import kill9, postgres_down, redis_down
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.drill]
 
 
 def test_kill_9_under_load_loses_nothing_acknowledged_and_fires_each_timer_once(

@@ -35,7 +35,7 @@ from advice_line.models import (
     Clinician,
     Message,
 )
-from advice_line.telephony.service import Step
+from advice_line.telephony.intake import Step
 from tests.builders import ACTOR, add_clinician
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import FreshSocket, clinician_id, connect, csrf, message_request, sign_in

@@ -42,8 +42,9 @@ from advice_line.models import (
     Timer,
     TimerKind,
 )
-from advice_line.routing.engine import count_available, dispatch
+from advice_line.routing.engine import dispatch
 from advice_line.routing.scheduler import Scheduler
+from advice_line.routing.views import count_available
 from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
 
 S136 = {"outcome": OutcomeCode.S136_ADVISED, "community_route": None, "destination": None}

@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 
 from advice_line.config import settings_from_env
-from advice_line.telephony.gateway import GatewayError, gateway
+from advice_line.telephony.gateway import gateway
+from advice_line.telephony.protocol import GatewayError
 from tests.conftest import PRODUCTION_ENV
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import LINE_NUMBER, Twilio, twilio_env

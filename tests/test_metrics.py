@@ -14,9 +14,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.demo import seed_demo
 from advice_line.models import ClinicianStatus
+from advice_line.routing import views
 from tests.builders import add_clinician, add_request
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import connect, sign_in
@@ -104,7 +104,7 @@ def test_metrics_without_the_database_still_answer(
     def unreachable(*_: Any) -> None:
         raise OperationalError("SELECT", {}, ConnectionRefusedError())
 
-    monkeypatch.setattr(state, "board", unreachable)
+    monkeypatch.setattr(views, "board", unreachable)
     seen = scrape(app)
     assert seen["advice_line_database_up"] == 0
     assert "advice_line_queue_length" not in seen

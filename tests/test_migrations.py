@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from advice_line import PROJECT_ROOT, create_app
+from advice_line import create_app
+from advice_line.database import MIGRATIONS
 from advice_line.extensions import db
 from advice_line.models import AuditEvent
 from tests.conftest import demo_env
@@ -22,8 +23,8 @@ AUDIT_TRIGGERS_DOWN_REVISION = "282f5cfd7026"
 
 
 def test_there_is_a_single_head() -> None:
-    config = Config(PROJECT_ROOT / "migrations" / "alembic.ini")
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config = Config(MIGRATIONS / "alembic.ini")
+    config.set_main_option("script_location", str(MIGRATIONS))
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
 
 

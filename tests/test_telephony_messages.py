@@ -25,7 +25,8 @@ from advice_line.models import (
     OfficerDecision,
     RequestStatus,
 )
-from advice_line.telephony import dialer, service
+from advice_line.telephony import messages
+from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import FALLBACK, LINE_NUMBER, Twilio, twilio_env
@@ -70,7 +71,7 @@ def test_a_first_message_opens_a_request_and_is_answered_with_its_reference(
     assert request.status == RequestStatus.QUEUED
     assert request.caller_number == OFFICER
     assert request.reference in reply
-    assert "immediate risk to life" in reply
+    assert RISK_ADVICE in reply
 
 
 def test_a_second_message_is_added_to_the_open_request(twilio: Twilio, session: Session) -> None:
@@ -124,11 +125,11 @@ def test_a_failing_database_still_tells_the_officer_what_to_do(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(service, "receive_message", broken)
+    monkeypatch.setattr(messages, "receive_message", broken)
     reply = text(twilio, "Man on bridge parapet")
     assert "cannot take messages right now" in reply
     assert FALLBACK in reply
-    assert "immediate risk to life" in reply
+    assert RISK_ADVICE in reply
     assert requests(session) == []
 
 
@@ -216,7 +217,7 @@ def test_the_clinician_replies_by_message_through_twilio(
 ) -> None:
     request, clinician_id = _accepted_message_request(session, twilio, sender)
     assert fake_twilio.calls() == [], "a console acceptance of a message request rings nobody"
-    message = service.queue_reply(
+    message = messages.queue_reply(
         session,
         request.id,
         clinician_id,
@@ -226,7 +227,7 @@ def test_the_clinician_replies_by_message_through_twilio(
     )
     message_id = message.id
     session.commit()
-    dialer.send_reply(message_id)
+    messages.send_reply(message_id)
     (sent,) = fake_twilio.messages()
     assert sent.form["To"] == sender
     assert sent.form["From"] == (f"whatsapp:{LINE_NUMBER}" if "whatsapp" in sender else LINE_NUMBER)
@@ -252,12 +253,12 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
     request, clinician_id = _accepted_message_request(session, twilio)
     request.caller_number = INVALID_NUMBER
     session.commit()
-    message = service.queue_reply(
+    message = messages.queue_reply(
         session, request.id, clinician_id, "Hello", now=datetime.now(UTC), actor=ACTOR
     )
     message_id = message.id
     session.commit()
-    dialer.send_reply(message_id)
+    messages.send_reply(message_id)
     session.rollback()  # end this session's snapshot: the job wrote on its own connection
     stored = session.get_one(Message, message_id)
     assert stored.delivery == "failed"
@@ -268,16 +269,16 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
 def test_bad_replies_are_refused(twilio: Twilio, session: Session) -> None:
     request, clinician_id = _accepted_message_request(session, twilio)
     with pytest.raises(InvalidInput):
-        service.queue_reply(
+        messages.queue_reply(
             session, request.id, clinician_id, " ", now=datetime.now(UTC), actor=ACTOR
         )
     with pytest.raises(InvalidInput):
-        service.queue_reply(
+        messages.queue_reply(
             session, request.id, clinician_id, "x" * 1601, now=datetime.now(UTC), actor=ACTOR
         )
     stranger = add_clinician(session)
     with pytest.raises(IllegalTransition):
-        service.queue_reply(
+        messages.queue_reply(
             session, request.id, stranger.id, "Hi", now=datetime.now(UTC), actor=ACTOR
         )
     session.rollback()

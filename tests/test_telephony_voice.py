@@ -34,7 +34,8 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.routing.engine import dispatch
-from advice_line.telephony import dialer, service
+from advice_line.telephony import call_back, intake
+from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
 from tests.twilio_support import (
@@ -242,7 +243,7 @@ def test_waiting_officers_hear_their_place_and_later_are_offered_a_call_back(
     app.config["CALL_BACK_OFFER_AFTER_SECONDS"] = 0
     held = twilio.twiml(wait_url, {"CallSid": second})
     assert "press star, then 1" in spoken(held)
-    assert "immediate risk to life" in spoken(held)
+    assert RISK_ADVICE in spoken(held)
 
 
 def test_pressing_star_then_1_books_a_call_back_and_keeps_the_place(
@@ -257,6 +258,7 @@ def test_pressing_star_then_1_books_a_call_back_and_keeps_the_place(
     assert "Press 1 to be called back" in spoken(choice)
     booked = twilio.twiml(gather_action(choice), {"CallSid": sid, "Digits": "1"})
     assert booked.find("Hangup") is not None
+    assert RISK_ADVICE in spoken(booked)
     request = only_request(session)
     assert request.call_back_requested_at is not None
     twilio.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed"})
@@ -559,11 +561,11 @@ def test_a_failing_database_still_answers_with_fallback_twiml(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(service, "open_voice_request", broken)
+    monkeypatch.setattr(intake, "open_voice_request", broken)
     document = incoming(twilio, OFFICER_NUMBER, call_sid())
     assert "cannot take your call right now" in spoken(document)
     assert text_of(document, "Dial") == FALLBACK
-    assert "risk to life" in spoken(document)
+    assert RISK_ADVICE in spoken(document)
 
 
 def test_an_unreachable_database_still_answers_with_fallback_twiml(
@@ -591,6 +593,7 @@ def test_the_static_fallback_document_is_served(twilio: Twilio) -> None:
     assert response.mimetype == "text/xml"
     assert twiml_errors(response.get_data(as_text=True)) == []
     assert FALLBACK in response.get_data(as_text=True)
+    assert RISK_ADVICE in response.get_data(as_text=True)
 
 
 def test_a_clinician_calls_back_an_officer_who_hung_up(
@@ -602,7 +605,7 @@ def test_a_clinician_calls_back_an_officer_who_hung_up(
     abandoned = only_request(session)
     assert abandoned.status == RequestStatus.ABANDONED
     clinician = add_clinician(session)
-    follow_up = dialer.call_back(
+    follow_up = call_back.call_officer_back(
         session,
         abandoned.id,
         clinician.id,
@@ -634,7 +637,7 @@ def test_calling_back_needs_a_number(session: Session, officer: Officer) -> None
     )
     clinician = add_clinician(session)
     with pytest.raises(InvalidInput):
-        dialer.call_back(
+        call_back.call_officer_back(
             session,
             request.id,
             clinician.id,

@@ -25,7 +25,7 @@ from advice_line.extensions import db, limiter
 from advice_line.models import User
 from advice_line.transaction import run
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
 _NO_SUCH_USER = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
 
@@ -34,7 +34,7 @@ def _home() -> str:
     return (
         url_for("console.console")
         if current_user.role in CONSOLE_ROLES
-        else url_for("console.index")
+        else url_for("public.index")
     )
 
 
@@ -74,7 +74,7 @@ def login() -> ResponseReturnValue:
                 target if target.startswith("/") and not target.startswith("//") else _home()
             )
         form.password.errors.append("Username or password is not right.")
-    return render_template("login.html", form=form), 200 if request.method == "GET" else 400
+    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
 
 
 @bp.errorhandler(RateLimitExceeded)
@@ -85,7 +85,7 @@ def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
         f"Too many failed sign-ins for this username (the limit is {error.limit.limit}). "
         "Wait, then try again."
     ]
-    return render_template("login.html", form=form), 429
+    return render_template("auth/login.html", form=form), 429
 
 
 @bp.post("/logout")

@@ -13,12 +13,12 @@ from advice_line import lifecycle, metrics
 from advice_line.audit import Actor
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
 from advice_line.extensions import db, socketio
 from advice_line.inputs import MAX_ID
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import AdviceRequest, Channel, ClinicianStatus
+from advice_line.routing import views
 from advice_line.transaction import Work, current_policy, run
 
 Ack = dict[str, Any]
@@ -73,7 +73,7 @@ def connect(_auth: Any = None) -> bool:
     """Clinicians join their console, managers the live board; nobody else connects."""
     if role_allowed(MANAGER_ROLES):
         join_room(MANAGERS)
-        emit("board", state.board(db.session(), utcnow(), current_policy()))
+        emit("board", views.board(db.session(), utcnow(), current_policy()))
         metrics.console_connected()
         return True
     if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
@@ -82,11 +82,11 @@ def connect(_auth: Any = None) -> bool:
     join_room(CONSOLES)
     join_room(clinician_room(clinician_id))
     run(lambda work: lifecycle.console_seen(work.session, clinician_id, now=work.now), _actor())
-    emit("queue", state.queue(db.session()))
-    emit("mine", state.mine(db.session(), clinician_id, utcnow()))
+    emit("queue", views.queue(db.session()))
+    emit("mine", views.mine(db.session(), clinician_id, utcnow()))
     if role_allowed(SENIOR_ROLES):
         join_room(SENIORS)
-        emit("floor", state.floor(db.session()))
+        emit("floor", views.floor(db.session()))
     metrics.console_connected()
     return True
 

@@ -82,7 +82,7 @@ def _choice(enum_class: type[Any], data: str | None) -> Any:
 
 
 class RecordForm(CleanForm):
-    """The consultation record (docs/DOMAIN.md#the-record)."""
+    """The consultation record (docs/DOMAIN.md#consultation-record)."""
 
     outcome = RadioField("Advice given", choices=OUTCOMES, validators=[Optional()])
     risk_to_life = RadioField("Risk to life now?", choices=CONFIRM, default="")

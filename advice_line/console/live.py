@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy.orm import Session, object_session
 
 from advice_line.clock import utcnow
-from advice_line.console import state
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
-from advice_line.lifecycle import signals
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
+from advice_line.routing import views
+from advice_line.transaction import current_policy
 
 _KEY = "console_changes"
 CONSOLES = "consoles"
@@ -44,7 +43,8 @@ def _touched(session: Session | None, clinician_ids: set[int]) -> None:
     session.info[_KEY].update(clinician_ids)
 
 
-def _on_request(request: AdviceRequest, **_: Any) -> None:
+def on_request(request: AdviceRequest, **_: Any) -> None:
+    """A request changed: every console's queue, and its taker's own view."""
     session = object_session(request)
     accepted: set[int] = set()
     if request.accepted_at is not None:  # only then can a clinician's own view change
@@ -52,15 +52,19 @@ def _on_request(request: AdviceRequest, **_: Any) -> None:
     _touched(session, accepted)
 
 
-def _on_offer(offer: Offer, **_: Any) -> None:
+def on_offer(offer: Offer, **_: Any) -> None:
+    """An offer changed: the clinician it was made to."""
     _touched(object_session(offer), {offer.clinician_id})
 
 
-def _on_clinician(clinician: Clinician, **_: Any) -> None:
+def on_clinician(clinician: Clinician, **_: Any) -> None:
+    """A clinician's status changed: the floor, and their own view."""
     _touched(object_session(clinician), {clinician.id})
 
 
 def _on_alert(kind: str) -> Any:
+    """Return a receiver that sends managers and seniors an alert of this kind."""
+
     def receiver(request: AdviceRequest, **_: Any) -> None:
         session = object_session(request)
         if session is not None and has_app_context():
@@ -72,32 +76,22 @@ def _on_alert(kind: str) -> Any:
     return receiver
 
 
-_SENIOR_ALERT = _on_alert("escalated to senior clinicians")
-_BREACH_ALERT = _on_alert("past the answer target")
-
-
-def connect_signals() -> None:
-    """Subscribe to the domain's signals (idempotent)."""
-    for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
-        signal.connect(_on_request, weak=False)
-    signals.senior_alert.connect(_SENIOR_ALERT, weak=False)
-    signals.answer_target_breached.connect(_BREACH_ALERT, weak=False)
-    signals.offer_changed.connect(_on_offer, weak=False)
-    signals.clinician_status_changed.connect(_on_clinician, weak=False)
+on_senior_alert = _on_alert("escalated to senior clinicians")
+on_answer_target_breached = _on_alert("past the answer target")
 
 
 def broadcast(clinician_ids: set[int], alerts: list[dict[str, str]] | None = None) -> None:
     """Send the queue, the floor, the board, alerts and the affected clinicians' views."""
     with Session(db.engine) as session:
         now = utcnow()
-        socketio.emit("queue", state.queue(session), to=CONSOLES)
-        socketio.emit("floor", state.floor(session), to=SENIORS)
-        policy = RoutingPolicy.from_config(current_app.config)
-        socketio.emit("board", state.board(session, now, policy), to=MANAGERS)
+        socketio.emit("queue", views.queue(session), to=CONSOLES)
+        socketio.emit("floor", views.floor(session), to=SENIORS)
+        policy = current_policy()
+        socketio.emit("board", views.board(session, now, policy), to=MANAGERS)
         for alert in alerts or []:
             socketio.emit("alert", alert, to=MANAGERS)
             socketio.emit("alert", alert, to=SENIORS)
         for clinician_id in sorted(clinician_ids):
             socketio.emit(
-                "mine", state.mine(session, clinician_id, now), to=clinician_room(clinician_id)
+                "mine", views.mine(session, clinician_id, now), to=clinician_room(clinician_id)
             )

@@ -1,4 +1,4 @@
-"""The landing page (no personal data) and the clinician console pages."""
+"""The clinician console pages."""
 
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, utcnow
-from advice_line.console import state
 from advice_line.console.forms import (
     ActionForm,
     MessageForm,
@@ -35,27 +34,22 @@ from advice_line.console.forms import (
 )
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
-from advice_line.lifecycle import WAITING, law
+from advice_line.lifecycle import law
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
-    Clinician,
-    ClinicianStatus,
     Message,
-    Offer,
-    OfferOutcome,
-    RequestStatus,
     Role,
     Task,
-    User,
 )
-from advice_line.routing.engine import count_available
-from advice_line.telephony import dialer
-from advice_line.transaction import Work, current_policy, run
+from advice_line.routing import views
+from advice_line.telephony.call_back import call_officer_back
+from advice_line.telephony.messages import reply_to_officer
+from advice_line.transaction import Work, run
 
-bp = Blueprint("console", __name__)
+bp = Blueprint("console", __name__, template_folder="templates")
 ANSWER_NAMES: dict[bool | None, str] = {True: "yes", False: "no", None: "not_known"}
 #: Where on the form each domain error is shown, when the names differ.
 ERROR_FIELDS = {
@@ -63,34 +57,6 @@ ERROR_FIELDS = {
     "police_station_conditions": "police_station_imminent_risk",
     "follow_up_due_at": "follow_up_due",
 }
-
-
-@bp.get("/")
-def index() -> str:
-    """Show queue length, longest wait and clinicians available, in London time."""
-    now = utcnow()
-    waiting, oldest = db.session.execute(
-        select(func.count(AdviceRequest.id), func.min(AdviceRequest.waiting_since)).where(
-            AdviceRequest.status.in_(WAITING)
-        )
-    ).one()
-    available = count_available(db.session(), now=now, policy=current_policy())
-    in_progress = db.session.scalar(
-        select(func.count(AdviceRequest.id)).where(
-            AdviceRequest.status.in_(
-                [RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP]
-            )
-        )
-    )
-    longest_wait = int((now - oldest).total_seconds()) if oldest else None
-    return render_template(
-        "index.html",
-        now=now,
-        waiting=waiting,
-        longest_wait=longest_wait,
-        available=available,
-        in_progress=in_progress,
-    )
 
 
 # --- the clinician console ------------------------------------------------------------
@@ -121,7 +87,7 @@ def _me() -> int:
 def console() -> str:
     """The live console: status, offers, the queue."""
     return render_template(
-        "console.html",
+        "console/console.html",
         heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
     )
@@ -132,11 +98,11 @@ def console() -> str:
 def api_state() -> Response:
     """The console's whole state as JSON (what the socket pushes, on demand)."""
     body: dict[str, Any] = {
-        "queue": state.queue(db.session()),
-        "mine": state.mine(db.session(), _me(), utcnow()),
+        "queue": views.queue(db.session()),
+        "mine": views.mine(db.session(), _me(), utcnow()),
     }
     if current_user.role == Role.SENIOR_CLINICIAN:
-        body["floor"] = state.floor(db.session())
+        body["floor"] = views.floor(db.session())
     return jsonify(body)
 
 
@@ -145,11 +111,7 @@ def _own_request(request_id: int) -> AdviceRequest:
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    taker = db.session.scalar(
-        select(Offer.clinician_id).where(
-            Offer.request_id == request_id, Offer.outcome == OfferOutcome.ACCEPTED
-        )
-    )
+    taker = views.holder(db.session(), request_id)
     if taker != current_user.clinician_id and current_user.role != Role.SENIOR_CLINICIAN:
         abort(403)
     return advice
@@ -187,7 +149,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
     record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
     return (
         render_template(
-            "request.html",
+            "console/request.html",
             advice=advice,
             form=form,
             messages=messages,
@@ -278,7 +240,7 @@ def send_message(request_id: int) -> ResponseReturnValue:
     def reply(work: Work) -> ResponseReturnValue:
         if not form.validate_on_submit():
             raise InvalidInput({"body": "Write 1 to 1600 characters."})
-        dialer.reply_by_message(
+        reply_to_officer(
             work.session, advice.id, me, form.body.data or "", now=work.now, actor=work.actor
         )
         return page
@@ -304,7 +266,7 @@ def request_step(request_id: int, step: str) -> ResponseReturnValue:
         if step == "end":
             lifecycle.end_call(work.session, advice.id, now=work.now, actor=work.actor)
         else:
-            shown = dialer.call_back(
+            shown = call_officer_back(
                 work.session, advice.id, me, now=work.now, actor=work.actor, policy=work.policy
             )
         return redirect(url_for("console.request_page", request_id=shown.id))
@@ -337,7 +299,7 @@ def tasks() -> ResponseReturnValue:
         )
         .order_by(Task.due_at)
     ).all()
-    return render_template("tasks.html", tasks=open_tasks, form=form, now=utcnow())
+    return render_template("console/tasks.html", tasks=open_tasks, form=form, now=utcnow())
 
 
 @bp.route("/console/floor", methods=["GET", "POST"])
@@ -345,12 +307,7 @@ def tasks() -> ResponseReturnValue:
 def floor() -> ResponseReturnValue:
     """The whole floor for a senior clinician: who is doing what, the queue, escalations."""
     form = ReassignForm()
-    available = db.session.execute(
-        select(Clinician.id, User.display_name)
-        .join(User, User.id == Clinician.user_id)
-        .where(Clinician.status == ClinicianStatus.AVAILABLE)
-        .order_by(User.display_name)
-    ).all()
+    available = views.marked_available(db.session())
     form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
     if request.method == "POST":
         request_id = parse_id(request.form.get("request_id", ""))
@@ -375,9 +332,9 @@ def floor() -> ResponseReturnValue:
 
         return run(move, _actor(), _flash_refusal("console.floor"))
     return render_template(
-        "floor.html",
-        people=state.floor(db.session()),
-        queue=state.queue(db.session()),
+        "console/floor.html",
+        people=views.floor(db.session()),
+        queue=views.queue(db.session()),
         form=form,
         action_form=ActionForm(),
     )

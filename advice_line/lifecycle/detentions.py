@@ -3,7 +3,7 @@
 The decision is kept apart from the advice and may arrive before, during or after the
 record, by text, by keypad, or from the clinician or senior on the officer's word. Every
 change is audited with what it replaced. The 24-hour detention clock runs from arrival at
-the place of safety (``docs/DOMAIN.md#the-detention-clock``).
+the place of safety (``docs/DOMAIN.md#detention-clock``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The officer's answers (on any channel) set the key facts of a request; the clinician can
 confirm or correct each on the record. The rules below hold on the merged facts: the
-clinician's answer where they gave one, else the officer's. ``docs/DOMAIN.md#the-law``
+clinician's answer where they gave one, else the officer's. ``docs/DOMAIN.md#legal-rules``
 says where each rule comes from.
 """
 

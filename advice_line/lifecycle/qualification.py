@@ -2,7 +2,7 @@
 
 A clinician qualifies when their profession is one the line's policy accepts (among those
 the 2017 Regulations name) and they hold a registration with a regulator for that
-profession whose number has that regulator's form (``docs/DOMAIN.md#who-may-advise``).
+profession whose number has that regulator's form (``docs/DOMAIN.md#qualifying-clinicians``).
 ``is_qualifying`` asks it of one clinician in Python; ``qualifying_condition`` asks the
 same in SQL, from the same table of formats, so the engine never offers a request to
 someone the lifecycle would then refuse.
@@ -67,7 +67,10 @@ def check_registration(
 
 
 def is_qualifying(clinician: Clinician, policy: RoutingPolicy) -> bool:
-    """Return whether the clinician may give the s136(1C) consultation."""
+    """Return whether the clinician may give the s136(1C) consultation.
+
+    See docs/DOMAIN.md#qualifying-clinicians.
+    """
     pattern = REGISTRATION_FORMATS[clinician.profession].get(clinician.registration_body)  # type: ignore[arg-type]
     return (
         clinician.profession in policy.qualifying_professions

@@ -131,7 +131,11 @@ def validate_record(
     *,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """Return the errors that stop this record from being completed, by field."""
+    """Return the errors that stop this record from being completed, by field.
+
+    The legal checks (s136(1A), s136A, the 2017 Regulations) are explained in
+    docs/DOMAIN.md#legal-rules.
+    """
     errors: dict[str, str] = {}
     if record.outcome is None:
         errors["outcome"] = "Choose the advice given."

@@ -21,7 +21,7 @@ class Role(enum.StrEnum):
 
 
 class Profession(enum.StrEnum):
-    """A clinician's profession; s136(1C) and the 2017 Regulations name the qualifying ones."""
+    """A clinician's profession; docs/DOMAIN.md#qualifying-clinicians says which qualify."""
 
     DOCTOR = "doctor"
     NURSE = "nurse"
@@ -60,7 +60,7 @@ REGISTRATION_BODIES: dict[Profession, frozenset[RegistrationBody]] = {
     profession: frozenset(formats) for profession, formats in REGISTRATION_FORMATS.items()
 }
 #: The professions the Mental Health Act 1983 (Places of Safety) Regulations 2017 name
-#: for the s136(1C) consultation (docs/DOMAIN.md#who-may-advise).
+#: for the s136(1C) consultation (docs/DOMAIN.md#qualifying-clinicians).
 REGULATION_PROFESSIONS: frozenset[Profession] = frozenset(
     {
         Profession.DOCTOR,

@@ -24,7 +24,7 @@ class Channel(enum.StrEnum):
 
 
 class RequestStatus(enum.StrEnum):
-    """Lifecycle of an advice request (DESIGN.md section 3)."""
+    """Lifecycle of an advice request (docs/DOMAIN.md#request-statuses)."""
 
     RECEIVED = "received"
     QUEUED = "queued"

@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     render_template,
     request,
     stream_with_context,
@@ -25,9 +24,7 @@ from werkzeug.datastructures import MultiDict
 from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, london, utcnow
-from advice_line.console import state
 from advice_line.extensions import db
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -50,9 +47,10 @@ from advice_line.reports.queries import (
     force_of_request,
     requests_query,
 )
-from advice_line.transaction import run
+from advice_line.routing import views
+from advice_line.transaction import current_policy, run
 
-bp = Blueprint("reports", __name__, url_prefix="/reports")
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 S136_RETURN_COLUMNS = (
     "force",
     "month",
@@ -277,5 +275,5 @@ def live_board() -> str:
     """Queue length, longest wait, clinicians available and breaches, pushed live."""
     return render_template(
         "reports/live.html",
-        board=state.board(db.session(), utcnow(), RoutingPolicy.from_config(current_app.config)),
+        board=views.board(db.session(), utcnow(), current_policy()),
     )

@@ -1,44 +1,26 @@
-"""The routing engine: who gets offered which request next (DESIGN.md section 4)."""
+"""The routing engine: who gets offered which request next (docs/DOMAIN.md#priorities)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
 from advice_line.lifecycle import offer_request
 from advice_line.lifecycle.policy import RoutingPolicy
-from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
     AdviceRequest,
     Clinician,
     ClinicianSkill,
-    ClinicianStatus,
     EscalationLevel,
     Offer,
     RequestStatus,
-    Shift,
     Skill,
     User,
 )
-
-
-def _available_qualifying(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
-    """Conditions for a clinician who is qualifying, available, active and on shift now."""
-    on_shift = (
-        select(Shift.id)
-        .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
-        .exists()
-    )
-    return [
-        Clinician.status == ClinicianStatus.AVAILABLE,
-        qualifying_condition(policy),
-        User.active.is_(True),
-        on_shift,
-    ]
+from advice_line.routing.views import QUEUE_ORDER, available_now, count_available
 
 
 def eligible_clinicians(
@@ -57,7 +39,7 @@ def eligible_clinicians(
     query = (
         select(Clinician)
         .join(User, User.id == Clinician.user_id)
-        .where(*_available_qualifying(now, policy), ~recently_offered)
+        .where(*available_now(now, policy), ~recently_offered)
     )
     if request.escalation_level == EscalationLevel.SKILLS_REQUIRED:
         for skill in request.skills_needed:
@@ -84,22 +66,12 @@ def choose_clinician(
     return session.scalars(query).first()
 
 
-def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:
-    """Count clinicians who could take an offer now, whatever their skills."""
-    query = (
-        select(sa.func.count(Clinician.id))
-        .join(User, User.id == Clinician.user_id)
-        .where(*_available_qualifying(now, policy))
-    )
-    return session.scalar(query) or 0
-
-
 def queue_order() -> Select[int]:
     """Queued request ids in the order they are served: priority, then oldest first."""
     return (
         select(AdviceRequest.id)
         .where(AdviceRequest.status == RequestStatus.QUEUED)
-        .order_by(AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
+        .order_by(*QUEUE_ORDER)
     )
 
 

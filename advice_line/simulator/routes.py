@@ -13,10 +13,11 @@ from advice_line.inputs import parse_id
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
 from advice_line.simulator.switchboard import switchboard
-from advice_line.telephony import dialer
+from advice_line.telephony.call_back import call_officer_back
+from advice_line.telephony.messages import reply_to_officer
 from advice_line.transaction import Work, run
 
-bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates")
 ACTIONS = {
     "dial",
     "answer",
@@ -49,7 +50,7 @@ def page() -> str:
         .order_by(Clinician.id)
     ).all()
     return render_template(
-        "simulator.html",
+        "simulator/simulator.html",
         officers=officers,
         clinicians=clinicians,
         line_number=current_app.config["TWILIO_NUMBER"],
@@ -123,11 +124,11 @@ def _clinician_action(action: str, form: dict[str, Any]) -> None:
 
     def act(work: Work) -> None:
         if action == "reply":
-            dialer.reply_by_message(
+            reply_to_officer(
                 work.session, advice.id, clinician_id, body, now=work.now, actor=work.actor
             )
         else:
-            dialer.call_back(
+            call_officer_back(
                 work.session,
                 advice.id,
                 clinician_id,

@@ -12,7 +12,8 @@ from typing import Any
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from advice_line.telephony.gateway import PlacedCall
+from advice_line.telephony.protocol import PlacedCall
+from advice_line.telephony.urls import webhook_url
 
 MAX_REDIRECTS = 5
 
@@ -105,7 +106,8 @@ class Switchboard:
     def _status_callback(self, call: SimCall) -> None:
         call.sequence += 1
         self.post(
-            "/twilio/voice/status", self._call_params(call, SequenceNumber=str(call.sequence))
+            webhook_url("twilio.call_status"),
+            self._call_params(call, SequenceNumber=str(call.sequence)),
         )
 
     # --- following TwiML ----------------------------------------------------------------
@@ -182,7 +184,7 @@ class Switchboard:
             call = SimCall(sid=new_sid("CA"), number=number, direction="inbound")
             self.calls[call.sid] = call
             call.status = "in-progress"
-            self._run(call, self.post("/twilio/voice", self._call_params(call)))
+            self._run(call, self.post(webhook_url("twilio.incoming_call"), self._call_params(call)))
             return call
 
     def ring(self, to: str, url: str) -> SimCall:
@@ -260,7 +262,7 @@ class Switchboard:
                 "Body": body,
                 "NumMedia": "0",
             }
-            reply_xml = ET.fromstring(self.post("/twilio/sms", params))  # noqa: S314
+            reply_xml = ET.fromstring(self.post(webhook_url("twilio.incoming_message"), params))  # noqa: S314
             reply = " ".join(m.text or "" for m in reply_xml.iter("Message"))
             self.replies.append((sender, body, reply))
             return reply
@@ -298,9 +300,9 @@ class SimulatorGateway:
     def __init__(self, board: Switchboard) -> None:
         self.board = board
 
-    def place_call(self, to: str, path: str) -> PlacedCall:
+    def place_call(self, to: str, url: str) -> PlacedCall:
         """Ring a simulated phone."""
-        call = self.board.ring(to, self.board.app.config["PUBLIC_BASE_URL"] + path)
+        call = self.board.ring(to, url)
         return PlacedCall(sid=call.sid, status="queued")
 
     def end_call(self, call_sid: str) -> None:

@@ -1,1 +1,1 @@
-"""Twilio: signed webhooks, TwiML builders, the REST gateway and the simulator."""
+"""Twilio: signed webhooks over intake, call legs and messages; the dialer; the gateway."""

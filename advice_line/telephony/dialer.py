@@ -11,65 +11,37 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from advice_line import lifecycle
-from advice_line.audit import Actor, record_event
+from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
-from advice_line.lifecycle import signals
-from advice_line.lifecycle.errors import DomainError, InvalidInput
-from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.errors import DomainError
 from advice_line.models import (
     ENDED_CALL_STATUSES,
     AdviceRequest,
     CallLeg,
     Channel,
     Clinician,
-    LegRole,
-    Message,
     Offer,
     OfferOutcome,
-    RequestStatus,
 )
-from advice_line.telephony import service
-from advice_line.telephony.gateway import GatewayError, gateway
+from advice_line.telephony import legs
+from advice_line.telephony.gateway import gateway
+from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.urls import webhook_url
+from advice_line.transaction import current_policy
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("telephony")
 
 
-def _policy() -> RoutingPolicy:
-    from flask import current_app
-
-    return RoutingPolicy.from_config(current_app.config)
-
-
-def officer_on_line(session: Session, request_id: int) -> bool:
-    """Return whether the officer's call is still live."""
-    legs = session.scalars(
-        select(CallLeg.status).where(
-            CallLeg.request_id == request_id, CallLeg.role == LegRole.OFFICER
-        )
-    ).all()
-    return any(status not in ENDED_CALL_STATUSES for status in legs)
-
-
-def _clinician_on_phone(session: Session, request_id: int, clinician_id: int) -> bool:
-    legs = session.scalars(
-        select(CallLeg.status).where(
-            CallLeg.request_id == request_id, CallLeg.clinician_id == clinician_id
-        )
-    ).all()
-    return any(status not in ENDED_CALL_STATUSES for status in legs)
-
-
-def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
+def on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
     """Ring a phone-only clinician with a new offer; stop ringing when it is withdrawn."""
     session = object_session(offer)
     if session is None:
@@ -84,7 +56,7 @@ def _on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
                 after_commit(session, functools.partial(stop_ringing, leg.call_sid))
 
 
-def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
+def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     """Connect the people once a clinician has taken a request."""
     session = object_session(request)
     if action != "accepted" or session is None:
@@ -94,29 +66,23 @@ def _on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     ).one()
     clinician = session.get_one(Clinician, offer.clinician_id)
     request_id, clinician_id = request.id, clinician.id
-    on_phone = _clinician_on_phone(session, request.id, clinician.id)
+    on_phone = legs.clinician_on_phone(session, request.id, clinician.id)
     call_back = request.call_back_requested_at is not None
     by_message = request.channel != Channel.VOICE
     if (call_back or (by_message and on_phone)) and request.caller_number:
         officer_number = request.caller_number
         after_commit(session, lambda: ring_officer(request_id, officer_number))
-    elif by_message or not officer_on_line(session, request.id):
+    elif by_message or not legs.officer_on_line(session, request.id):
         return
     if clinician.phone and not on_phone:
         number = clinician.phone
         after_commit(session, lambda: ring_clinician_in(request_id, clinician_id, number))
 
 
-def connect_signals() -> None:
-    """Subscribe the dialer to the domain's signals (idempotent)."""
-    signals.offer_changed.connect(_on_offer_changed, weak=False)
-    signals.request_changed.connect(_on_request_changed, weak=False)
-
-
 def ring_for_offer(offer_id: int, number: str) -> None:
     """Ring an on-call clinician with the offer; if Twilio refuses, pass the request on."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/whisper/{offer_id}")
+        placed = gateway().place_call(number, webhook_url("twilio.whisper", offer_id=offer_id))
     except GatewayError:
         with Session(db.engine) as session, session.begin():
             offer = session.get_one(Offer, offer_id)
@@ -127,7 +93,7 @@ def ring_for_offer(offer_id: int, number: str) -> None:
         return
     with Session(db.engine) as session, session.begin():
         offer = session.get_one(Offer, offer_id)
-        service.add_placed_leg(
+        legs.add_placed_leg(
             session,
             call_sid=placed.sid,
             request_id=offer.request_id,
@@ -149,18 +115,20 @@ def stop_ringing(call_sid: str) -> None:
 def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
     """Ring the accepting clinician into the conference; if refused, re-queue."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/clinician/{request_id}")
+        placed = gateway().place_call(
+            number, webhook_url("twilio.clinician_answered", request_id=request_id)
+        )
     except GatewayError:
         with Session(db.engine) as session, session.begin():
             try:
                 lifecycle.fail_connection(
-                    session, request_id, now=utcnow(), actor=ACTOR, policy=_policy()
+                    session, request_id, now=utcnow(), actor=ACTOR, policy=current_policy()
                 )
             except DomainError:
                 log.info("request %s moved on before the clinician could be rung", request_id)
         return
     with Session(db.engine) as session, session.begin():
-        service.add_placed_leg(
+        legs.add_placed_leg(
             session,
             call_sid=placed.sid,
             request_id=request_id,
@@ -174,102 +142,15 @@ def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
 def ring_officer(request_id: int, number: str) -> None:
     """Call the officer back into the request's conference."""
     try:
-        placed = gateway().place_call(number, f"/twilio/voice/officer/{request_id}")
+        placed = gateway().place_call(
+            number, webhook_url("twilio.officer_called_back", request_id=request_id)
+        )
     except GatewayError as error:
         log.warning(
             "could not call the officer back on request %s: Twilio error %s", request_id, error.code
         )
         return
     with Session(db.engine) as session, session.begin():
-        service.add_placed_leg(
+        legs.add_placed_leg(
             session, call_sid=placed.sid, request_id=request_id, number=number, now=utcnow()
         )
-
-
-def send_reply(message_id: int) -> None:
-    """Send a queued clinician message; record delivery or the error, never drop it."""
-    with Session(db.engine) as session, session.begin():
-        message = session.get_one(Message, message_id)
-        to, body = message.counterpart, message.body
-    try:
-        sid, delivery, error = gateway().send_message(to, body), "sent", None
-    except GatewayError as refused:
-        sid, delivery, error = None, "failed", str(refused)[:300]
-    with Session(db.engine) as session, session.begin():
-        message = session.get_one(Message, message_id)
-        message.message_sid, message.delivery, message.error = sid, delivery, error
-
-
-def reply_by_message(
-    session: Session,
-    request_id: int,
-    clinician_id: int,
-    body: str,
-    *,
-    now: datetime,
-    actor: Actor,
-) -> Message:
-    """Store the clinician's message to the officer and send it once stored."""
-    message = service.queue_reply(session, request_id, clinician_id, body, now=now, actor=actor)
-    message_id = message.id
-    after_commit(session, lambda: send_reply(message_id))
-    return message
-
-
-def call_back(
-    session: Session,
-    request_id: int,
-    clinician_id: int,
-    *,
-    now: datetime,
-    actor: Actor,
-    policy: RoutingPolicy,
-) -> AdviceRequest:
-    """A clinician calls the officer back; both phones ring into the request's conference.
-
-    A waiting request is taken by the clinician; an ended one (the officer hung up) is
-    followed by a new request for the same officer, linked in the audit log.
-    """
-    request = session.get(AdviceRequest, request_id)
-    if request is None or not request.caller_number:
-        raise InvalidInput({"request": "There is no officer number to call back."})
-    if request.status in service.TERMINAL:
-        original = request
-        request = lifecycle.create_request(
-            session,
-            lifecycle.NewRequest(
-                channel=Channel.VOICE,
-                officer_id=original.officer_id,
-                officer_verified=original.officer_verified,
-                caller_number=original.caller_number,
-                incident_ref=original.incident_ref,
-                location=original.location,
-                in_dwelling=original.in_dwelling,
-                risk_to_life=original.risk_to_life,
-                subject_under_18=original.subject_under_18,
-            ),
-            now=now,
-            actor=actor,
-        )
-        record_event(
-            session,
-            actor,
-            "request.call_back_of",
-            now=now,
-            request_id=request.id,
-            subject=("advice_request", original.id),
-        )
-        lifecycle.queue_request(session, request.id, now=now, actor=actor, policy=policy)
-    if request.status == RequestStatus.ACCEPTED:
-        lifecycle.request_call_back(session, request.id, now=now, actor=actor)
-        number, clinician = request.caller_number, session.get_one(Clinician, clinician_id)
-        target = request.id
-        assert number is not None
-        after_commit(session, lambda: ring_officer(target, number))
-        if clinician.phone and not _clinician_on_phone(session, target, clinician_id):
-            phone = clinician.phone
-            after_commit(session, lambda: ring_clinician_in(target, clinician_id, phone))
-        return request
-    lifecycle.request_call_back(session, request.id, now=now, actor=actor)
-    lifecycle.accept(session, request.id, clinician_id, now=now, actor=actor, policy=policy)
-    return request

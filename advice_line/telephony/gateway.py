@@ -7,8 +7,7 @@ tests, staging), through the SDK's ``http_client`` extension point.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Flask, current_app
 from requests import RequestException
@@ -17,20 +16,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from advice_line.telephony.protocol import Gateway, GatewayError, PlacedCall
+from advice_line.telephony.urls import webhook_url
+
 log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
-
-
-class GatewayError(Exception):
-    """Twilio refused or failed a request; ``retryable`` if trying later may work."""
-
-    def __init__(self, message: str, *, code: int | None, status: int | None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.retryable = status in RETRYABLE_STATUSES
+_EXTENSION = "twilio_gateway"
 
 
 class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
@@ -46,39 +38,26 @@ class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
         return super().request(method, url, *args, **kwargs)
 
 
-@dataclass(frozen=True)
-class PlacedCall:
-    """A call Twilio accepted to place."""
-
-    sid: str
-    status: str
-
-
 class TwilioGateway:
     """Calls and messages through Twilio's REST API."""
 
     def __init__(self, config: dict[str, Any], *, timeout: float = 10.0) -> None:
         self.number: str = config["TWILIO_NUMBER"]
-        self.public_base_url: str = config["PUBLIC_BASE_URL"]
         self.client = Client(
             config["TWILIO_ACCOUNT_SID"],
             config["TWILIO_AUTH_TOKEN"],
             http_client=_RebasedHttpClient(config["TWILIO_API_BASE_URL"], timeout),
         )
 
-    def url(self, path: str) -> str:
-        """Return the public address Twilio uses for one of our paths."""
-        return self.public_base_url + path
-
-    def place_call(self, to: str, path: str) -> PlacedCall:
-        """Call ``to``; Twilio fetches TwiML from ``path`` and reports status changes."""
+    def place_call(self, to: str, url: str) -> PlacedCall:
+        """Call ``to``; Twilio fetches TwiML from ``url`` and reports status changes."""
         try:
             call = self.client.calls.create(
                 to=to,
                 from_=self.number,
-                url=self.url(path),
+                url=url,
                 method="POST",
-                status_callback=self.url("/twilio/voice/status"),
+                status_callback=webhook_url("twilio.call_status"),
                 status_callback_event=CALL_EVENTS,
                 status_callback_method="POST",
                 timeout=25,
@@ -102,7 +81,7 @@ class TwilioGateway:
                 to=to,
                 from_=sender,
                 body=body,
-                status_callback=self.url("/twilio/sms/status"),
+                status_callback=webhook_url("twilio.message_status"),
             )
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("message", error) from error
@@ -120,27 +99,14 @@ def _gateway_error(what: str, error: Exception) -> GatewayError:
     return GatewayError(f"Twilio could not be reached for the {what}", code=None, status=503)
 
 
-class Gateway(Protocol):
-    """What the line asks of Twilio; the simulator offers the same."""
-
-    def place_call(self, to: str, path: str) -> PlacedCall:
-        """Call ``to``; the answered call fetches TwiML from ``path``."""
-
-    def end_call(self, call_sid: str) -> None:
-        """Hang up a call."""
-
-    def send_message(self, to: str, body: str) -> str:
-        """Send a message; return its SID."""
+def install(app: Flask, way_out: Gateway) -> None:
+    """Make ``way_out`` the app's gateway (the simulator's, in a demo without Twilio)."""
+    app.extensions[_EXTENSION] = way_out
 
 
 def gateway(app: Flask | None = None) -> Gateway:
-    """Return the app's gateway (Twilio, or the simulator without credentials), made once."""
+    """Return the app's gateway: the one installed at start-up, else Twilio's, made once."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if "twilio_gateway" not in app.extensions:
-        if app.config["TWILIO_SIMULATED"]:
-            from advice_line.simulator.switchboard import SimulatorGateway, switchboard
-
-            app.extensions["twilio_gateway"] = SimulatorGateway(switchboard(app))
-        else:
-            app.extensions["twilio_gateway"] = TwilioGateway(app.config)
-    return app.extensions["twilio_gateway"]  # type: ignore[no-any-return]
+    if _EXTENSION not in app.extensions:
+        install(app, TwilioGateway(app.config))
+    return app.extensions[_EXTENSION]  # type: ignore[no-any-return]

@@ -13,8 +13,10 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 LANGUAGE = "en-GB"
 VOICE = "Polly.Amy"
+#: The one wording of what an officer at scene must do if a life is at risk.
 RISK_ADVICE = (
-    "If there is an immediate risk to life, act under your own powers and call an ambulance."
+    "If there is an immediate risk to life, call 999 for an ambulance and act under your "
+    "own powers."
 )
 
 

@@ -1,4 +1,4 @@
-"""Twilio's webhooks: thin routes over the telephony service, every one signed.
+"""Twilio's webhooks: thin routes over intake, call legs and messages, every one signed.
 
 Fixed paths (configured in Twilio): ``/twilio/voice``, ``/twilio/voice/status``,
 ``/twilio/sms``; the rest are ours and handed to Twilio in TwiML or REST calls.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
@@ -22,8 +22,6 @@ from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import without_control_codes
-from advice_line.lifecycle.errors import DomainError
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     CallStatus,
@@ -32,8 +30,10 @@ from advice_line.models import (
     Offer,
     RequestStatus,
 )
-from advice_line.telephony import service, twiml
-from advice_line.telephony.service import Heard, Step
+from advice_line.telephony import intake, legs, messages, twiml
+from advice_line.telephony.intake import Heard, Step
+from advice_line.telephony.urls import webhook_url
+from advice_line.transaction import Work, current_policy, run
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 log = logging.getLogger(__name__)
@@ -58,21 +58,8 @@ def _actor() -> Actor:
     return Actor("twilio", source=_sid("CallSid") or _sid("MessageSid") or None)
 
 
-def _policy() -> RoutingPolicy:
-    return RoutingPolicy.from_config(current_app.config)
-
-
 def _xml(body: str) -> Response:
     return Response(body, mimetype=TWIML)
-
-
-def _path(endpoint: str, **values: Any) -> str:
-    return url_for(endpoint, **values)
-
-
-def _public(endpoint: str, **values: Any) -> str:
-    """An absolute URL Twilio can fetch (TwiML actions are resolved against it)."""
-    return str(current_app.config["PUBLIC_BASE_URL"]) + _path(endpoint, **values)
 
 
 def signed(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -92,8 +79,10 @@ def signed(view: Callable[..., Response]) -> Callable[..., Response]:
     return checked
 
 
-def voice(view: Callable[..., Response]) -> Callable[..., Response]:
-    """A signed voice webhook that answers fallback TwiML if anything inside fails."""
+def _guarded(
+    view: Callable[..., Response], instead: Callable[[str | None], str], what: str
+) -> Callable[..., Response]:
+    """A signed webhook that answers ``instead`` (TwiML) if anything inside fails."""
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
@@ -102,14 +91,26 @@ def voice(view: Callable[..., Response]) -> Callable[..., Response]:
         except HTTPException:
             raise  # a request that is not Twilio's own (unknown request, no CallSid): 4xx
         except Exception:
-            log.exception("voice webhook %s failed; answering with fallback TwiML", request.path)
+            log.exception(
+                "%s webhook %s failed; answering with what to do instead", what, request.path
+            )
             try:
-                db.session.rollback()
+                db.session.rollback()  # a failed read outside the transaction edge
             except Exception:
                 log.exception("rollback failed too")
-            return _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"]))
+            return _xml(instead(current_app.config["FALLBACK_NUMBER"]))
 
     return signed(guarded)
+
+
+def voice(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A signed voice webhook that answers fallback TwiML if anything inside fails."""
+    return _guarded(view, twiml.fallback, "voice")
+
+
+def message(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A signed message webhook that tells the officer what to do if anything fails."""
+    return _guarded(view, twiml.message_fallback, "message")
 
 
 def _waiting_request(request_id: int) -> AdviceRequest:
@@ -129,32 +130,34 @@ def incoming_call() -> Response:
     call_sid, caller = _sid("CallSid"), _param("From", 60)
     if not call_sid:
         abort(400, "CallSid is required")
-    now = utcnow()
-    advice, officer = service.open_voice_request(
-        db.session(), call_sid=call_sid, caller=caller, now=now, actor=_actor()
+    advice, officer = run(
+        lambda work: intake.open_voice_request(
+            work.session, call_sid=call_sid, caller=caller, now=work.now, actor=work.actor
+        ),
+        _actor(),
     )
-    db.session.commit()
     if officer is not None:
         greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
     else:
         greeting = "Advice Line, for police officers needing mental-health advice."
-    return _ask(advice, service.steps_for(advice)[0], attempt=1, preface=greeting)
+    return _ask(advice, intake.steps_for(advice)[0], attempt=1, preface=greeting)
 
 
 def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") -> Response:
     prompt = (
         twiml.force_prompt(current_app.config["FORCES"])
         if step == Step.FORCE
-        else service.QUESTIONS[step]
+        else intake.QUESTIONS[step]
     )
-    action = _public("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
+    action = webhook_url("twilio.intake", request_id=advice.id, step=step.value, attempt=attempt)
     digits = None if step == Step.COLLAR else 1
     return _xml(twiml.ask(prompt, action, digits=digits, preface=preface))
 
 
-@bp.post("/voice/intake/<int:request_id>/<step>")
+# The endpoint keeps its name: it labels this webhook's timings in /metrics.
+@bp.post("/voice/intake/<int:request_id>/<step>", endpoint="intake")
 @voice
-def intake(request_id: int, step: str) -> Response:
+def intake_answer(request_id: int, step: str) -> Response:
     """One answer during intake; silence or nonsense asks again, then uses a safe default."""
     advice = _waiting_request(request_id)
     try:
@@ -166,23 +169,28 @@ def intake(request_id: int, step: str) -> Response:
         digits=_param("Digits", 20),
         speech=_param("SpeechResult"),
     )
-    answer = service.interpret(current, heard, current_app.config["FORCES"])
-    if answer is None and attempt < service.MAX_ATTEMPTS:
+    answer = intake.interpret(current, heard, current_app.config["FORCES"])
+    if answer is None and attempt < intake.MAX_ATTEMPTS:
         return _ask(advice, current, attempt=attempt + 1, preface="Sorry, I didn't get that.")
     if answer is None:
-        answer = service.SAFE_DEFAULTS.get(current)
-    now = utcnow()
-    if advice.status == RequestStatus.RECEIVED:
-        service.record_step(db.session(), advice, current, answer, now=now, actor=_actor())
-    steps = service.steps_for(advice)
-    following = steps[steps.index(current) + 1 :]
-    if following:
-        db.session.commit()
-        return _ask(advice, following[0], attempt=1)
-    if advice.status == RequestStatus.RECEIVED:
-        lifecycle.queue_request(db.session(), advice.id, now=now, actor=_actor(), policy=_policy())
-    db.session.commit()
-    return _join_officer(advice, "Thank you. Connecting you to a clinician.")
+        answer = intake.SAFE_DEFAULTS.get(current)
+
+    def answered(work: Work) -> Response:
+        if advice.status == RequestStatus.RECEIVED:
+            intake.record_step(
+                work.session, advice, current, answer, now=work.now, actor=work.actor
+            )
+        steps = intake.steps_for(advice)
+        following = steps[steps.index(current) + 1 :]
+        if following:
+            return _ask(advice, following[0], attempt=1)
+        if advice.status == RequestStatus.RECEIVED:
+            lifecycle.queue_request(
+                work.session, advice.id, now=work.now, actor=work.actor, policy=work.policy
+            )
+        return _join_officer(advice, "Thank you. Connecting you to a clinician.")
+
+    return run(answered, _actor())
 
 
 def _join_officer(advice: AdviceRequest, preface: str) -> Response:
@@ -190,8 +198,8 @@ def _join_officer(advice: AdviceRequest, preface: str) -> Response:
         twiml.join_as_officer(
             advice.reference,
             preface=preface,
-            wait_url=_public("twilio.hold", request_id=advice.id),
-            left_url=_public("twilio.left_conference", request_id=advice.id),
+            wait_url=webhook_url("twilio.hold", request_id=advice.id),
+            left_url=webhook_url("twilio.left_conference", request_id=advice.id),
         )
     )
 
@@ -201,14 +209,14 @@ def _join_officer(advice: AdviceRequest, preface: str) -> Response:
 def hold(request_id: int) -> Response:
     """The conference's wait music: place in the queue, expected wait, call-back offer."""
     advice = _waiting_request(request_id)
-    message = service.hold_message(
+    message = intake.hold_message(
         db.session(),
         advice,
         now=utcnow(),
-        policy=_policy(),
+        policy=current_policy(),
         call_back_after=timedelta(seconds=current_app.config["CALL_BACK_OFFER_AFTER_SECONDS"]),
     )
-    return _xml(twiml.hold(message, hold_url=_public("twilio.hold", request_id=request_id)))
+    return _xml(twiml.hold(message, hold_url=webhook_url("twilio.hold", request_id=request_id)))
 
 
 @bp.post("/voice/left/<int:request_id>")
@@ -219,8 +227,8 @@ def left_conference(request_id: int) -> Response:
     if advice.status in lifecycle.WAITING:
         return _xml(
             twiml.offer_call_back(
-                _public("twilio.call_back_choice", request_id=request_id),
-                _public("twilio.rejoin", request_id=request_id),
+                webhook_url("twilio.call_back_choice", request_id=request_id),
+                webhook_url("twilio.rejoin", request_id=request_id),
             )
         )
     return _xml(
@@ -237,12 +245,16 @@ def call_back_choice(request_id: int) -> Response:
     """Press 1: be called back (the request keeps its place); otherwise keep waiting."""
     advice = _waiting_request(request_id)
     if request.form.get("Digits") == "1" and advice.status in lifecycle.WAITING:
-        lifecycle.request_call_back(db.session(), request_id, now=utcnow(), actor=_actor())
-        db.session.commit()
+        run(
+            lambda work: lifecycle.request_call_back(
+                work.session, request_id, now=work.now, actor=work.actor
+            ),
+            _actor(),
+        )
         return _xml(
             twiml.goodbye(
                 f"We will call you back on this number as soon as a clinician is free. "
-                f"Your reference is {advice.reference}. {service.RISK_ADVICE} Goodbye."
+                f"Your reference is {advice.reference}. {twiml.RISK_ADVICE} Goodbye."
             )
         )
     return _join_officer(advice, "Keeping your place.")
@@ -260,8 +272,8 @@ def rejoin(request_id: int) -> Response:
 def officer_called_back(request_id: int) -> Response:
     """The officer answered our call-back: into the conference the clinician is in."""
     advice = _waiting_request(request_id)
-    service.leg_joined(db.session(), _sid("CallSid"), now=utcnow())
-    db.session.commit()
+    call_sid = _sid("CallSid")
+    run(lambda work: legs.leg_joined(work.session, call_sid, now=work.now), _actor())
     return _join_officer(
         advice, f"This is the Advice Line calling you back about {advice.reference}."
     )
@@ -297,7 +309,9 @@ def whisper(offer_id: int) -> Response:
     if offer is None or offer.outcome is not None:
         return _xml(twiml.goodbye("This request has already gone to another clinician."))
     return _xml(
-        twiml.whisper(_summary(offer.request), _public("twilio.whisper_answer", offer_id=offer_id))
+        twiml.whisper(
+            _summary(offer.request), webhook_url("twilio.whisper_answer", offer_id=offer_id)
+        )
     )
 
 
@@ -308,36 +322,36 @@ def whisper_answer(offer_id: int) -> Response:
     offer = db.session.get(Offer, offer_id)
     if offer is None:
         abort(404)
-    now, actor = utcnow(), _actor()
     if request.form.get("Digits") != "1":
         if offer.outcome is None:
-            lifecycle.decline_offer(
-                db.session(), offer.id, offer.clinician_id, now=now, actor=actor
+            run(
+                lambda work: lifecycle.decline_offer(
+                    work.session, offer.id, offer.clinician_id, now=work.now, actor=work.actor
+                ),
+                _actor(),
             )
-            db.session.commit()
         return _xml(twiml.goodbye("Declined. The request goes to the next clinician."))
-    try:
+
+    def accepted(work: Work) -> Response:
         lifecycle.accept(
-            db.session(),
+            work.session,
             offer.request_id,
             offer.clinician_id,
-            now=now,
-            actor=actor,
-            policy=_policy(),
+            now=work.now,
+            actor=work.actor,
+            policy=work.policy,
         )
-    except DomainError as refused:
-        db.session.rollback()
-        return _xml(twiml.goodbye(f"Sorry, {refused}"))
-    return _clinician_joins(offer.request_id, "Accepted.")
+        return _clinician_joins(work, offer.request_id, "Accepted.")
+
+    return run(accepted, _actor(), lambda refused: _xml(twiml.goodbye(f"Sorry, {refused}")))
 
 
-def _clinician_joins(request_id: int, preface: str) -> Response:
-    advice = db.session.get_one(AdviceRequest, request_id)
-    now = utcnow()
-    service.leg_joined(db.session(), _sid("CallSid"), now=now)
+def _clinician_joins(work: Work, request_id: int, preface: str) -> Response:
+    """Put the answering clinician's leg into the conference (or tell them it has ended)."""
+    advice = work.session.get_one(AdviceRequest, request_id)
+    legs.leg_joined(work.session, _sid("CallSid"), now=work.now)
     if advice.status == RequestStatus.ACCEPTED:
-        lifecycle.connect(db.session(), advice.id, now=now, actor=_actor())
-    db.session.commit()
+        lifecycle.connect(work.session, advice.id, now=work.now, actor=work.actor)
     if advice.status != RequestStatus.CONNECTED:
         return _xml(twiml.goodbye("This request has ended."))
     if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
@@ -350,7 +364,10 @@ def _clinician_joins(request_id: int, preface: str) -> Response:
 def clinician_answered(request_id: int) -> Response:
     """A clinician who accepted at the console answered their phone: into the conference."""
     _waiting_request(request_id)
-    return _clinician_joins(request_id, "Connecting you to the officer.")
+    return run(
+        lambda work: _clinician_joins(work, request_id, "Connecting you to the officer."),
+        _actor(),
+    )
 
 
 # --- status callbacks, fallback, messages ---------------------------------------------
@@ -369,14 +386,16 @@ def call_status() -> Response:
     if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE_NUMBER:
         abort(400, "SequenceNumber is out of range")
     call_sid = _sid("CallSid")
-    outcome = service.apply_leg_event(
-        db.session(),
-        service.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
-        now=utcnow(),
-        actor=_actor(),
-        policy=_policy(),
+    outcome = run(
+        lambda work: legs.apply_leg_event(
+            work.session,
+            legs.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
+            now=work.now,
+            actor=work.actor,
+            policy=work.policy,
+        ),
+        _actor(),
     )
-    db.session.commit()
     log.info("call %s %s: %s", call_sid, status.value, outcome)
     return Response(status=204)
 
@@ -388,7 +407,7 @@ def fallback() -> Response:
 
 
 @bp.post("/sms")
-@signed
+@message
 def incoming_message() -> Response:
     """An officer's SMS or WhatsApp message: open, add to, or report a decision.
 
@@ -397,26 +416,19 @@ def incoming_message() -> Response:
     message_sid, sender = _sid("MessageSid"), _param("From", 60)
     if not message_sid or not sender:
         abort(400, "MessageSid and From are required")
-    try:
-        reply = service.receive_message(
-            db.session(),
+    body = _param("Body", 5000)
+    reply = run(
+        lambda work: messages.receive_message(
+            work.session,
             message_sid=message_sid,
             sender=sender,
-            body=_param("Body", 5000),
-            now=utcnow(),
-            actor=_actor(),
-            policy=_policy(),
-        )
-        db.session.commit()
-    except HTTPException:
-        raise
-    except Exception:
-        log.exception("message webhook failed; answering with what to do instead")
-        try:
-            db.session.rollback()
-        except Exception:
-            log.exception("rollback failed too")
-        return _xml(twiml.message_fallback(current_app.config["FALLBACK_NUMBER"]))
+            body=body,
+            now=work.now,
+            actor=work.actor,
+            policy=work.policy,
+        ),
+        _actor(),
+    )
     return _xml(twiml.message_reply(reply))
 
 
@@ -427,8 +439,13 @@ def message_status() -> Response:
     sid, status = _sid("MessageSid"), request.form.get("MessageStatus", "")
     if not sid or not MESSAGE_STATUS.fullmatch(status):
         abort(400, "MessageSid and MessageStatus are required")
-    message = db.session.scalars(db.select(Message).where(Message.message_sid == sid)).one_or_none()
-    if message is not None:
-        message.delivery = status
-        db.session.commit()
+
+    def note_delivery(work: Work) -> None:
+        sent = work.session.scalars(
+            db.select(Message).where(Message.message_sid == sid)
+        ).one_or_none()
+        if sent is not None:
+            sent.delivery = status
+
+    run(note_delivery, _actor())
     return Response(status=204)

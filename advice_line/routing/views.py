@@ -1,16 +1,23 @@
-"""What consoles show, read from the database: the page is a view, never the source of truth."""
+"""The read side: what consoles, the senior's floor, the live board and ``/metrics`` show.
+
+Plain reads over a session, with no Flask or sockets: every page, push and metric that
+shows the queue, the floor or the board reads it here, so they all agree. What is read is
+a view of the database, never the source of truth.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
 from advice_line.lifecycle import WAITING
 from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
     AdviceRequest,
     Clinician,
@@ -18,12 +25,21 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     RequestStatus,
+    Shift,
     Task,
     User,
 )
-from advice_line.routing.engine import count_available
 
+#: The order requests are served in: priority, then the longest waiting, then the first made.
+QUEUE_ORDER: tuple[InstrumentedAttribute[Any], ...] = (
+    AdviceRequest.priority,
+    AdviceRequest.waiting_since,
+    AdviceRequest.id,
+)
+#: A request a clinician holds: taken, and not yet closed.
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
+#: An offer whose clinician holds (or held) its request.
+TAKEN_OFFER = Offer.outcome == OfferOutcome.ACCEPTED
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -49,14 +65,62 @@ def _request_card(request: AdviceRequest) -> dict[str, Any]:
     }
 
 
+# --- the queue ------------------------------------------------------------------------
+
+
 def queue(session: Session) -> list[dict[str, Any]]:
     """Waiting requests in the order they will be served."""
     waiting = session.scalars(
-        select(AdviceRequest)
-        .where(AdviceRequest.status.in_(WAITING))
-        .order_by(AdviceRequest.priority, AdviceRequest.waiting_since, AdviceRequest.id)
+        select(AdviceRequest).where(AdviceRequest.status.in_(WAITING)).order_by(*QUEUE_ORDER)
     ).all()
     return [_request_card(r) for r in waiting]
+
+
+def _ahead_of(request: AdviceRequest) -> sa.ColumnElement[bool]:
+    """Requests that come before this one in QUEUE_ORDER."""
+    *leading, last = QUEUE_ORDER
+    ahead: sa.ColumnElement[bool] = last < getattr(request, last.key)
+    for column in reversed(leading):
+        value = getattr(request, column.key)
+        ahead = sa.or_(column < value, sa.and_(column == value, ahead))
+    return ahead
+
+
+def queue_position(session: Session, request: AdviceRequest) -> int:
+    """Return the request's place among waiting requests (1 is next)."""
+    assert request.waiting_since is not None
+    ahead = select(func.count(AdviceRequest.id)).where(
+        AdviceRequest.status.in_(WAITING), _ahead_of(request)
+    )
+    return (session.scalar(ahead) or 0) + 1
+
+
+# --- the clinicians -------------------------------------------------------------------
+
+
+def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
+    """Conditions for a clinician who is qualifying, available, active and on shift now."""
+    on_shift = (
+        select(Shift.id)
+        .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
+        .exists()
+    )
+    return [
+        Clinician.status == ClinicianStatus.AVAILABLE,
+        qualifying_condition(policy),
+        User.active.is_(True),
+        on_shift,
+    ]
+
+
+def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:
+    """Count clinicians who could take an offer now, whatever their skills."""
+    query = (
+        select(func.count(Clinician.id))
+        .join(User, User.id == Clinician.user_id)
+        .where(*available_now(now, policy))
+    )
+    return session.scalar(query) or 0
 
 
 def floor(session: Session) -> list[dict[str, Any]]:
@@ -79,6 +143,33 @@ def floor(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def marked_available(session: Session) -> list[tuple[int, str]]:
+    """Clinicians marked available, by name: whom a senior may give a request to."""
+    rows = session.execute(
+        select(Clinician.id, User.display_name)
+        .join(User, User.id == Clinician.user_id)
+        .where(Clinician.status == ClinicianStatus.AVAILABLE)
+        .order_by(User.display_name)
+    )
+    return [(clinician_id, name) for clinician_id, name in rows]
+
+
+# --- who holds what -------------------------------------------------------------------
+
+
+def holder(session: Session, request_id: int) -> int | None:
+    """The clinician who took the request, if anyone has."""
+    return session.scalar(
+        select(Offer.clinician_id).where(Offer.request_id == request_id, TAKEN_OFFER)
+    )
+
+
+def count_in_hand(session: Session) -> int:
+    """Count the requests clinicians hold now."""
+    query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
+    return session.scalar(query) or 0
+
+
 def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
     """One clinician's own view: status, the offer they hold, the requests in their hands."""
     clinician = session.get_one(Clinician, clinician_id)
@@ -90,7 +181,7 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         .join(Offer, Offer.request_id == AdviceRequest.id)
         .where(
             Offer.clinician_id == clinician_id,
-            Offer.outcome == OfferOutcome.ACCEPTED,
+            TAKEN_OFFER,
             AdviceRequest.status.in_(IN_HAND),
         )
         .order_by(AdviceRequest.id)
@@ -115,6 +206,9 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
+
+
+# --- the board ------------------------------------------------------------------------
 
 
 def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:

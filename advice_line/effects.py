@@ -1,0 +1,37 @@
+"""Everything that happens because a row changed, wired in one place.
+
+A domain step changes rows, writes its audit event and sends a signal, all inside the
+caller's transaction (``advice_line.transaction.run``). What follows from it is wired
+here, in the order it happens (docs/ARCHITECTURE.md draws the path):
+
+1. Inside the transaction, as it commits: the reports' facts of every request the
+   transaction touched are rewritten once (``reports.facts``).
+2. After the commit, never after a rollback (``jobs``): consoles, the senior's floor and
+   the managers' board are pushed what changed (``console.live``), and phones are rung
+   or stopped (``telephony.dialer``). Messages to officers are queued by the telephony
+   steps themselves, with the same ``jobs.after_commit``.
+"""
+
+from __future__ import annotations
+
+from advice_line import jobs
+from advice_line.console import live
+from advice_line.lifecycle import signals
+from advice_line.reports import facts
+from advice_line.telephony import dialer
+
+
+def wire() -> None:
+    """Connect every consequence of a change (idempotent: tests build many apps)."""
+    # 1. inside the transaction
+    facts.keep_in_step()
+    # 2. after the commit
+    jobs.run_after_commit()
+    for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
+        signal.connect(live.on_request, weak=False)
+    signals.senior_alert.connect(live.on_senior_alert, weak=False)
+    signals.answer_target_breached.connect(live.on_answer_target_breached, weak=False)
+    signals.offer_changed.connect(live.on_offer, weak=False)
+    signals.clinician_status_changed.connect(live.on_clinician, weak=False)
+    signals.offer_changed.connect(dialer.on_offer_changed, weak=False)
+    signals.request_changed.connect(dialer.on_request_changed, weak=False)

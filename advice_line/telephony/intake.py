@@ -1,0 +1,220 @@
+"""An officer's call to the phone menu: open the request, ask, and say where they stand.
+
+The webhooks turn Twilio's parameters into calls on these functions; these turn them into
+lifecycle steps. Like the lifecycle, they flush and never commit.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from advice_line import lifecycle
+from advice_line.audit import Actor
+from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.models import AdviceRequest, CallLeg, CallStatus, Channel, LegRole
+from advice_line.models.officer import Officer
+from advice_line.routing.views import queue_position
+from advice_line.telephony.callers import caller_number, identify_officer
+from advice_line.telephony.twiml import RISK_ADVICE
+
+MAX_ATTEMPTS = 2
+OTHER_FORCE = "Other force"
+
+
+class Step(enum.StrEnum):
+    """The intake questions, in the order they are asked."""
+
+    COLLAR = "collar"
+    FORCE = "force"
+    RISK = "risk"
+    UNDER_18 = "under18"
+    DWELLING = "dwelling"
+
+
+QUESTIONS = {
+    Step.COLLAR: "Please key your collar number, then press hash. Or say it.",
+    Step.RISK: "Is there an immediate risk to life? Press 1 for yes, 2 for no, or say yes or no.",
+    Step.UNDER_18: "Is the person under 18? Press 1 for yes, 2 for no, 3 if you don't know.",
+    Step.DWELLING: (
+        "Are you in a private home, its garden or outbuildings? Press 1 for yes, 2 for no."
+    ),
+}
+#: What intake assumes when an answer never comes: nothing that lowers priority.
+SAFE_DEFAULTS: dict[Step, object] = {Step.RISK: True}
+
+
+def open_voice_request(
+    session: Session, *, call_sid: str, caller: str, now: datetime, actor: Actor
+) -> tuple[AdviceRequest, Officer | None]:
+    """Open a request for an incoming call, once per CallSid (Twilio may retry)."""
+    leg = session.scalars(select(CallLeg).where(CallLeg.call_sid == call_sid)).one_or_none()
+    if leg is not None:
+        request = session.get_one(AdviceRequest, leg.request_id)
+        return request, request.officer if request.officer_verified else None
+    number = caller_number(caller)
+    officer = identify_officer(session, number)
+    request = lifecycle.create_request(
+        session,
+        lifecycle.NewRequest(
+            channel=Channel.VOICE,
+            officer_id=officer.id if officer else None,
+            officer_verified=officer is not None,
+            caller_number=number or caller[:40],
+        ),
+        now=now,
+        actor=actor,
+    )
+    session.add(
+        CallLeg(
+            call_sid=call_sid,
+            request_id=request.id,
+            role=LegRole.OFFICER,
+            number=number or caller[:40],
+            status=CallStatus.IN_PROGRESS,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return request, officer
+
+
+def steps_for(request: AdviceRequest) -> list[Step]:
+    """The questions this caller is asked: a known officer skips collar and force."""
+    questions = list(Step)
+    if request.officer_verified:
+        questions = questions[2:]
+    return questions
+
+
+def _yes_no(digits: str, speech: str, *, unknown_key: str | None = None) -> bool | str | None:
+    if digits == "1" or re.search(r"\b(yes|yeah|yep|correct)\b", speech):
+        return True
+    if digits == "2" or re.search(r"\b(no|nope|not)\b", speech):
+        return False
+    if unknown_key and (digits == unknown_key or re.search(r"\b(don'?t|not sure)\b", speech)):
+        return "unknown"
+    return None
+
+
+def _force(digits: str, speech: str, forces: tuple[str, ...]) -> str | None:
+    if digits == "9":
+        return OTHER_FORCE
+    if digits.isdigit() and 1 <= int(digits) <= len(forces):
+        return forces[int(digits) - 1]
+    spoken = set(re.findall(r"[a-z]+", speech))
+    for force in forces:
+        words = set(re.findall(r"[a-z]+", force.lower())) - {"police", "service", "of", "the"}
+        if "metropolitan" in words:
+            words.add("met")
+        if words & spoken:
+            return force
+    return None
+
+
+def _collar(digits: str, speech: str) -> str | None:
+    text = digits or re.sub(r"[^A-Za-z0-9]", "", speech).upper()
+    if 2 <= len(text) <= 10 and any(c.isdigit() for c in text):
+        return text
+    return None
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the officer answered at one step (keypad digits and/or recognised speech)."""
+
+    digits: str = ""
+    speech: str = ""
+
+
+def interpret(step: Step, heard: Heard, forces: tuple[str, ...]) -> object | None:
+    """Return the answer, or None when nothing usable was heard."""
+    speech = heard.speech.lower().strip()
+    if step == Step.COLLAR:
+        return _collar(heard.digits, heard.speech)
+    if step == Step.FORCE:
+        return _force(heard.digits, speech, forces)
+    return _yes_no(heard.digits, speech, unknown_key="3" if step == Step.UNDER_18 else None)
+
+
+def record_step(
+    session: Session,
+    request: AdviceRequest,
+    step: Step,
+    answer: object | None,
+    *,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """Store one intake answer (``None`` or "unknown" leaves the field unknown)."""
+    if answer is None or answer == "unknown":
+        return
+    answers: lifecycle.IntakeAnswers
+    if step == Step.COLLAR:
+        answers = lifecycle.IntakeAnswers(claimed_collar_number=str(answer))
+    elif step == Step.FORCE:
+        known = session.scalars(
+            select(Officer.id).where(
+                Officer.force == answer, Officer.collar_number == request.claimed_collar_number
+            )
+        ).one_or_none()
+        answers = lifecycle.IntakeAnswers(claimed_force=str(answer), officer_id=known)
+    else:
+        answers = {
+            Step.RISK: lifecycle.IntakeAnswers(risk_to_life=bool(answer)),
+            Step.UNDER_18: lifecycle.IntakeAnswers(subject_under_18=bool(answer)),
+            Step.DWELLING: lifecycle.IntakeAnswers(in_dwelling=bool(answer)),
+        }[step]
+    lifecycle.record_intake(session, request.id, answers, now=now, actor=actor)
+
+
+def expected_wait(session: Session, position: int, policy: RoutingPolicy) -> timedelta:
+    """Estimate the wait from the last 20 answered requests (the answer target if none)."""
+    recent = session.execute(
+        select(AdviceRequest.waiting_since, AdviceRequest.accepted_at)
+        .where(AdviceRequest.accepted_at.is_not(None), AdviceRequest.waiting_since.is_not(None))
+        .order_by(AdviceRequest.accepted_at.desc())
+        .limit(20)
+    ).all()
+    waits = [
+        (accepted - waiting).total_seconds()
+        for waiting, accepted in recent
+        if waiting is not None and accepted is not None
+    ]
+    typical = statistics.median(waits) if waits else policy.answer_target.total_seconds()
+    return timedelta(seconds=typical * position)
+
+
+def spoken_wait(wait: timedelta) -> str:
+    """Say a wait the way a person would."""
+    minutes = round(wait.total_seconds() / 60)
+    if minutes < 1:
+        return "under a minute"
+    return "about 1 minute" if minutes == 1 else f"about {minutes} minutes"
+
+
+def hold_message(
+    session: Session,
+    request: AdviceRequest,
+    *,
+    now: datetime,
+    policy: RoutingPolicy,
+    call_back_after: timedelta,
+) -> str:
+    """What the waiting officer hears now: place, expected wait, and the call-back option."""
+    if request.status not in lifecycle.WAITING:
+        return "A clinician is joining you now."
+    position = queue_position(session, request)
+    wait = spoken_wait(expected_wait(session, position, policy))
+    place = "next" if position == 1 else f"number {position} in the queue"
+    message = f"You are {place}. The expected wait is {wait}."
+    assert request.waiting_since is not None
+    if now - request.waiting_since >= call_back_after:
+        message += f" To be called back instead, press star, then 1. {RISK_ADVICE}"
+    return message

@@ -1,0 +1,154 @@
+"""Call legs: the calls the line places, the status callbacks, who is still on the line.
+
+Like the lifecycle, these flush and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from advice_line import lifecycle
+from advice_line.audit import Actor
+from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.models import (
+    ENDED_CALL_STATUSES,
+    AdviceRequest,
+    CallLeg,
+    CallStatus,
+    LegRole,
+    Offer,
+    RequestStatus,
+)
+
+CALL_STATUS_ORDER = list(CallStatus)
+
+
+@dataclass(frozen=True)
+class LegEvent:
+    """One status callback from Twilio."""
+
+    call_sid: str
+    status: CallStatus
+    sequence: int | None
+
+
+def apply_leg_event(
+    session: Session, event: LegEvent, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> str:
+    """Apply a status callback once, whatever the order or repetition; say what it did."""
+    leg = session.scalars(
+        select(CallLeg).where(CallLeg.call_sid == event.call_sid).with_for_update()
+    ).one_or_none()
+    if leg is None:
+        return "unknown call"
+    if leg.status in ENDED_CALL_STATUSES:
+        return "call already ended"
+    stale = (
+        event.sequence <= leg.last_sequence
+        if event.sequence is not None
+        else CALL_STATUS_ORDER.index(event.status) <= CALL_STATUS_ORDER.index(leg.status)
+    )
+    if stale and event.status not in ENDED_CALL_STATUSES:
+        return "stale event"
+    leg.status = event.status
+    leg.last_sequence = max(leg.last_sequence, event.sequence if event.sequence is not None else -1)
+    if event.status not in ENDED_CALL_STATUSES:
+        session.flush()
+        return "noted"
+    leg.ended_at = now
+    session.flush()
+    if leg.role == LegRole.OFFICER:
+        return _officer_left(session, leg, now=now, actor=actor, policy=policy)
+    return _clinician_left(session, leg, now=now, actor=actor, policy=policy)
+
+
+def _officer_left(
+    session: Session, leg: CallLeg, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> str:
+    request = session.get_one(AdviceRequest, leg.request_id)
+    if request.status == RequestStatus.CONNECTED:
+        lifecycle.end_call(session, request.id, now=now, actor=actor)
+        return "call ended: wrap-up"
+    waiting = request.status in (lifecycle.WAITING | {RequestStatus.RECEIVED})
+    if waiting and request.call_back_requested_at is not None:
+        return "officer waits for a call-back"
+    if waiting or request.status == RequestStatus.ACCEPTED:
+        lifecycle.abandon(session, request.id, now=now, actor=actor, policy=policy)
+        return "abandoned: call-back task"
+    return "nothing to do"
+
+
+def _clinician_left(
+    session: Session, leg: CallLeg, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> str:
+    request = session.get_one(AdviceRequest, leg.request_id)
+    offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
+    if offer is not None and offer.outcome is None:
+        lifecycle.decline_offer(session, offer.id, offer.clinician_id, now=now, actor=actor)
+        return "offer not accepted: passed on"
+    if request.status == RequestStatus.ACCEPTED and leg.joined_at is None:
+        lifecycle.fail_connection(session, request.id, now=now, actor=actor, policy=policy)
+        return "clinician not reached: requeued"
+    if request.status == RequestStatus.CONNECTED:
+        lifecycle.end_call(session, request.id, now=now, actor=actor)
+        return "call ended: wrap-up"
+    return "nothing to do"
+
+
+def add_placed_leg(
+    session: Session,
+    *,
+    call_sid: str,
+    request_id: int,
+    number: str,
+    now: datetime,
+    clinician_id: int | None = None,
+    offer_id: int | None = None,
+) -> CallLeg:
+    """Record a call the line placed: to a clinician (with their id) or back to the officer."""
+    leg = CallLeg(
+        call_sid=call_sid,
+        request_id=request_id,
+        role=LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN,
+        clinician_id=clinician_id,
+        offer_id=offer_id,
+        number=number,
+        status=CallStatus.QUEUED,
+        created_at=now,
+    )
+    session.add(leg)
+    session.flush()
+    return leg
+
+
+def leg_joined(session: Session, call_sid: str, *, now: datetime) -> CallLeg | None:
+    """Note that a leg reached the conference."""
+    leg = session.scalars(select(CallLeg).where(CallLeg.call_sid == call_sid)).one_or_none()
+    if leg is not None and leg.joined_at is None:
+        leg.joined_at = now
+        session.flush()
+    return leg
+
+
+def officer_on_line(session: Session, request_id: int) -> bool:
+    """Return whether the officer's call is still live."""
+    legs = session.scalars(
+        select(CallLeg.status).where(
+            CallLeg.request_id == request_id, CallLeg.role == LegRole.OFFICER
+        )
+    ).all()
+    return any(status not in ENDED_CALL_STATUSES for status in legs)
+
+
+def clinician_on_phone(session: Session, request_id: int, clinician_id: int) -> bool:
+    """Return whether the clinician's phone is still in a call about the request."""
+    legs = session.scalars(
+        select(CallLeg.status).where(
+            CallLeg.request_id == request_id, CallLeg.clinician_id == clinician_id
+        )
+    ).all()
+    return any(status not in ENDED_CALL_STATUSES for status in legs)

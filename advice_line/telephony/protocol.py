@@ -1,0 +1,43 @@
+"""What the line asks of a phone network: the gateway protocol, a placed call, a refusal.
+
+Twilio's REST gateway (``gateway.py``) and the demo simulator both offer it; neither
+imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class GatewayError(Exception):
+    """Twilio refused or failed a request; ``retryable`` if trying later may work."""
+
+    def __init__(self, message: str, *, code: int | None, status: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = status in RETRYABLE_STATUSES
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """A call Twilio accepted to place."""
+
+    sid: str
+    status: str
+
+
+class Gateway(Protocol):
+    """What the line asks of Twilio; the simulator offers the same."""
+
+    def place_call(self, to: str, url: str) -> PlacedCall:
+        """Call ``to``; the answered call fetches TwiML from ``url``."""
+
+    def end_call(self, call_sid: str) -> None:
+        """Hang up a call."""
+
+    def send_message(self, to: str, body: str) -> str:
+        """Send a message; return its SID."""
