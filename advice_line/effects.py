@@ -8,8 +8,9 @@ here, in the order it happens (docs/ARCHITECTURE.md draws the path):
    transaction touched are rewritten once (``reports.facts``).
 2. After the commit, never after a rollback (``jobs``): consoles, the senior's floor and
    the managers' board are pushed what changed (``console.live``), and phones are rung
-   or stopped (``telephony.dialer``). Messages to officers are queued by the telephony
-   steps themselves, with the same ``jobs.after_commit``.
+   or stopped (``telephony.dialer``), on-call seniors are rung when a request escalates
+   and none is at a console, and a texting officer waiting past the answer target is
+   told the expected wait (``telephony.messages``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from advice_line import jobs
 from advice_line.console import live
 from advice_line.lifecycle import signals
 from advice_line.reports import facts
-from advice_line.telephony import dialer
+from advice_line.telephony import dialer, messages
 
 
 def wire() -> None:
@@ -35,3 +36,5 @@ def wire() -> None:
     signals.clinician_status_changed.connect(live.on_clinician, weak=False)
     signals.offer_changed.connect(dialer.on_offer_changed, weak=False)
     signals.request_changed.connect(dialer.on_request_changed, weak=False)
+    signals.senior_alert.connect(dialer.on_senior_alert, weak=False)
+    signals.answer_target_breached.connect(messages.tell_waiting_officer, weak=False)

@@ -11,15 +11,18 @@ from wtforms.validators import Length, Optional
 
 from advice_line.clock import london_moment
 from advice_line.inputs import CleanForm
-from advice_line.lifecycle import SAFEGUARDING_QUESTIONS, RecordInput
+from advice_line.lifecycle import SAFEGUARDING_QUESTIONS, DetentionReport, RecordInput
 from advice_line.lifecycle.errors import InvalidInput
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AgeBand,
     CommunityRoute,
+    Conveyance,
     Ethnicity,
     OutcomeCode,
     PlaceOfSafety,
+    PlaceOfSafetyUsed,
+    PoliceVehicleReason,
     RcrpPhase,
     Sex,
 )
@@ -212,3 +215,74 @@ class ReassignForm(CleanForm):
     """A senior gives a waiting request to a chosen clinician."""
 
     clinician_id = SelectField("Give to", coerce=int, choices=[])
+
+
+TIME_HINT = "London time, such as 14:05 or 29/11/2026 23:50"
+
+
+class DetentionForm(CleanForm):
+    """The officer's decision and the detention, entered on the officer's word."""
+
+    decision = SelectField(
+        "The officer's decision",
+        choices=choices(
+            [("", "Not reported"), ("detained", "Detained"), ("not_detained", "Not detained")]
+        ),
+        default="",
+    )
+    detained_at = StringField(f"Detained at ({TIME_HINT})", validators=[Length(max=20)])
+    arrived_at = StringField(
+        f"Arrived at the place of safety ({TIME_HINT})", validators=[Length(max=20)]
+    )
+    handed_over_at = StringField(
+        f"Handed over to health staff ({TIME_HINT})", validators=[Length(max=20)]
+    )
+    ended_at = StringField(
+        f"Detention ended: assessed, admitted or released ({TIME_HINT})",
+        validators=[Length(max=20)],
+    )
+    place_of_safety_used = SelectField(
+        "Place of safety used", choices=_optional([p.value for p in PlaceOfSafetyUsed]), default=""
+    )
+    conveyance = SelectField(
+        "Taken there by", choices=_optional([c.value for c in Conveyance]), default=""
+    )
+    police_vehicle_reason = SelectField(
+        "Why a police vehicle",
+        choices=_optional([r.value for r in PoliceVehicleReason]),
+        default="",
+    )
+
+    def times(self, now: datetime) -> dict[str, datetime]:
+        """The times given, read as London time (``InvalidInput`` naming a bad one)."""
+        given: dict[str, datetime] = {}
+        for name in ("detained_at", "arrived_at", "handed_over_at", "ended_at"):
+            text = (getattr(self, name).data or "").strip()
+            if not text:
+                continue
+            try:
+                given[name] = london_moment(text, now, future=False)
+            except ValueError as error:
+                raise InvalidInput({name: str(error)}) from None
+        return given
+
+    def report(self, now: datetime) -> DetentionReport:
+        """The detention as the domain's report."""
+        times = self.times(now)
+        return DetentionReport(
+            detained_at=times.get("detained_at"),
+            arrived_at=times.get("arrived_at"),
+            handed_over_at=times.get("handed_over_at"),
+            ended_at=times.get("ended_at"),
+            place_of_safety_used=_choice(PlaceOfSafetyUsed, self.place_of_safety_used.data),
+            conveyance=_choice(Conveyance, self.conveyance.data),
+            police_vehicle_reason=_choice(PoliceVehicleReason, self.police_vehicle_reason.data),
+        )
+
+
+class ReferralForm(CleanForm):
+    """What was done about a task: for safeguarding, the referral made (or why none)."""
+
+    agency = StringField("Agency told", validators=[Length(max=120)])
+    reference = StringField("Their reference", validators=[Length(max=60)])
+    outcome = StringField("What was done", validators=[Length(max=500)])

@@ -27,6 +27,7 @@ from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, utcnow
 from advice_line.console.forms import (
     ActionForm,
+    DetentionForm,
     MessageForm,
     ReassignForm,
     RecordForm,
@@ -35,19 +36,23 @@ from advice_line.console.forms import (
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle import law
+from advice_line.lifecycle.detentions import DetentionReport, deadline
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
+    Detention,
     Message,
+    OfficerDecision,
+    ReportedVia,
     Role,
     Task,
 )
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.messages import reply_to_officer
-from advice_line.transaction import Work, run
+from advice_line.transaction import Work, current_policy, run
 
 bp = Blueprint("console", __name__, template_folder="templates")
 ANSWER_NAMES: dict[bool | None, str] = {True: "yes", False: "no", None: "not_known"}
@@ -147,6 +152,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
         select(Message).where(Message.request_id == advice.id).order_by(Message.id)
     ).all()
     record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
+    detention = db.session.scalar(select(Detention).where(Detention.request_id == advice.id))
     return (
         render_template(
             "console/request.html",
@@ -155,6 +161,9 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
             messages=messages,
             record=record,
             facts=law.key_facts(advice, record),
+            detention=detention,
+            deadline=deadline(detention, current_policy()) if detention else None,
+            detention_form=_detention_form(detention),
             child=law.under_18_by_any_indicator(advice, record),
             message_form=MessageForm(),
             action_form=ActionForm(),
@@ -272,6 +281,81 @@ def request_step(request_id: int, step: str) -> ResponseReturnValue:
         return redirect(url_for("console.request_page", request_id=shown.id))
 
     return run(act, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
+
+
+def _detention_form(detention: Detention | None) -> DetentionForm:
+    form = DetentionForm()
+    if detention is not None and request.method == "GET":
+        form.decision.data = detention.decision.value if detention.decision else ""
+        for name in ("detained_at", "arrived_at", "handed_over_at", "ended_at"):
+            moment = getattr(detention, name)
+            if moment is not None:
+                getattr(form, name).data = moment.astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
+        for name in ("place_of_safety_used", "conveyance", "police_vehicle_reason"):
+            value = getattr(detention, name)
+            getattr(form, name).data = value.value if value else ""
+    return form
+
+
+def _reported_via() -> ReportedVia:
+    senior = current_user.role == Role.SENIOR_CLINICIAN
+    return ReportedVia.SENIOR if senior else ReportedVia.CLINICIAN
+
+
+@bp.post("/console/requests/<int:request_id>/detention")
+@roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
+def record_detention(request_id: int) -> ResponseReturnValue:
+    """The officer's decision and the detention's times, entered on the officer's word."""
+    advice = _own_request(request_id)
+    form = DetentionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    via = _reported_via()
+
+    def save(work: Work) -> ResponseReturnValue:
+        if form.decision.data:
+            lifecycle.report_decision(
+                work.session,
+                advice.id,
+                OfficerDecision(form.decision.data),
+                via=via,
+                now=work.now,
+                actor=work.actor,
+            )
+        report = form.report(work.now)
+        if report != DetentionReport():
+            lifecycle.record_detention(
+                work.session,
+                advice.id,
+                report,
+                via=via,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
+            )
+        work.tell("The officer's decision and the detention are recorded.")
+        return redirect(url_for("console.request_page", request_id=advice.id))
+
+    return run(save, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
+
+
+@bp.post("/console/requests/<int:request_id>/detention/extend")
+@roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
+def extend_detention(request_id: int) -> ResponseReturnValue:
+    """Record a doctor's 12-hour extension of the detention."""
+    advice = _own_request(request_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    via = _reported_via()
+
+    def extend(work: Work) -> ResponseReturnValue:
+        lifecycle.extend_detention(
+            work.session, advice.id, via=via, now=work.now, actor=work.actor, policy=work.policy
+        )
+        work.tell("The 12-hour extension is recorded.")
+        return redirect(url_for("console.request_page", request_id=advice.id))
+
+    return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
 @bp.route("/console/tasks", methods=["GET", "POST"])

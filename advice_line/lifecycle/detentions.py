@@ -62,16 +62,14 @@ def deadline(detention: Detention, policy: RoutingPolicy) -> datetime | None:
     return detention.arrived_at + limit
 
 
-def _detention_for_update(session: Session, request: AdviceRequest, now: datetime) -> Detention:
+def _detention_for_update(session: Session, request: AdviceRequest) -> Detention:
+    """The request's detention row, locked; a new one (not yet added) if there is none."""
     if request.status == RequestStatus.CANCELLED:
         raise IllegalTransition(f"Request {request.reference} was cancelled.")
     detention = session.scalars(
         select(Detention).where(Detention.request_id == request.id).with_for_update()
     ).one_or_none()
-    if detention is None:
-        detention = Detention(request_id=request.id, updated_at=now)
-        session.add(detention)
-    return detention
+    return detention or Detention(request_id=request.id)
 
 
 def _audit(
@@ -85,6 +83,7 @@ def _audit(
     via: ReportedVia,
 ) -> None:
     detention.updated_at = now
+    session.add(detention)
     session.flush()
     record_event(
         session,
@@ -125,7 +124,7 @@ def report_decision(
     request = request_for_update(session, request_id)
     if decided_at is not None and decided_at > now + CLOCK_TOLERANCE:
         raise InvalidInput({"decided_at": "The time given is in the future."})
-    detention = _detention_for_update(session, request, now)
+    detention = _detention_for_update(session, request)
     if decision == OfficerDecision.NOT_DETAINED and detention.arrived_at is not None:
         raise IllegalTransition(
             f"{request.reference} already has an arrival at a place of safety; "
@@ -182,7 +181,7 @@ def record_detention(
 ) -> Detention:
     """Record times, place and conveyance of a detention; arrival starts the clock."""
     request = request_for_update(session, request_id)
-    detention = _detention_for_update(session, request, now)
+    detention = _detention_for_update(session, request)
     if detention.decision == OfficerDecision.NOT_DETAINED:
         raise IllegalTransition(
             f"The officer reported {request.reference} as not detained; report DETAINED first."
@@ -223,7 +222,7 @@ def extend_detention(
 ) -> Detention:
     """Record the doctor's 12-hour extension of the detention (once)."""
     request = request_for_update(session, request_id)
-    detention = _detention_for_update(session, request, now)
+    detention = _detention_for_update(session, request)
     if detention.arrived_at is None or detention.ended_at is not None:
         raise IllegalTransition(f"{request.reference} has no detention running to extend.")
     if detention.extended_at is not None:

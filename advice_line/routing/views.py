@@ -25,6 +25,7 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     RequestStatus,
+    Role,
     Shift,
     Task,
     User,
@@ -98,19 +99,34 @@ def queue_position(session: Session, request: AdviceRequest) -> int:
 # --- the clinicians -------------------------------------------------------------------
 
 
-def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
-    """Conditions for a clinician who is qualifying, available, active and on shift now."""
-    on_shift = (
+def on_shift(now: datetime) -> sa.ColumnElement[bool]:
+    """The condition for a clinician on a rota shift now."""
+    return (
         select(Shift.id)
         .where(Shift.clinician_id == Clinician.id, Shift.starts_at <= now, Shift.ends_at > now)
         .exists()
     )
+
+
+def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement[bool]]:
+    """Conditions for a clinician who is qualifying, available, active and on shift now."""
     return [
         Clinician.status == ClinicianStatus.AVAILABLE,
         qualifying_condition(policy),
         User.active.is_(True),
-        on_shift,
+        on_shift(now),
     ]
+
+
+def seniors_on_shift(session: Session, now: datetime) -> list[tuple[int, str | None, bool]]:
+    """Each active senior clinician on shift now: id, phone, and whether at a console."""
+    rows = session.execute(
+        select(Clinician.id, Clinician.phone, Clinician.on_console)
+        .join(User, User.id == Clinician.user_id)
+        .where(User.role == Role.SENIOR_CLINICIAN, User.active.is_(True), on_shift(now))
+        .order_by(Clinician.id)
+    )
+    return [(clinician_id, phone, bool(at_console)) for clinician_id, phone, at_console in rows]
 
 
 def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:

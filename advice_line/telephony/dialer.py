@@ -13,11 +13,12 @@ import functools
 import logging
 from typing import Any
 
+from flask import has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from advice_line import lifecycle
-from advice_line.audit import Actor
+from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
@@ -31,6 +32,7 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
 )
+from advice_line.routing import views
 from advice_line.telephony import legs
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.protocol import GatewayError
@@ -154,3 +156,55 @@ def ring_officer(request_id: int, number: str) -> None:
         legs.add_placed_leg(
             session, call_sid=placed.sid, request_id=request_id, number=number, now=utcnow()
         )
+
+
+def on_senior_alert(request: AdviceRequest, **_: Any) -> None:
+    """No senior clinician at a console when a request escalates: ring the on-call seniors."""
+    session = object_session(request)
+    if session is None or not has_app_context():
+        return
+    seniors = views.seniors_on_shift(session, utcnow())
+    if any(at_console for _, _, at_console in seniors):
+        return  # they see the alert on the floor
+    phones = [(clinician_id, phone) for clinician_id, phone, _ in seniors if phone]
+    if not phones:
+        log.warning("request %s escalated and no senior clinician is on shift", request.id)
+        return
+    request_id = request.id
+    after_commit(session, lambda: alert_seniors(request_id, phones))
+
+
+def alert_seniors(request_id: int, phones: list[tuple[int, str]]) -> None:
+    """Ring each on-call senior with the alert; text whoever cannot be rung; audit it."""
+    reached: dict[str, str] = {}
+    with Session(db.engine) as session:
+        reference = session.get_one(AdviceRequest, request_id).reference
+    for clinician_id, phone in phones:
+        try:
+            gateway().place_call(phone, webhook_url("twilio.senior_alert", request_id=request_id))
+            reached[str(clinician_id)] = "rung"
+        except GatewayError:
+            try:
+                gateway().send_message(phone, senior_alert_text(reference))
+                reached[str(clinician_id)] = "texted"
+            except GatewayError as error:
+                log.warning("could not reach senior %s: Twilio error %s", clinician_id, error.code)
+                reached[str(clinician_id)] = "not reached"
+    with Session(db.engine) as session, session.begin():
+        record_event(
+            session,
+            ACTOR,
+            "request.seniors_alerted",
+            now=utcnow(),
+            request_id=request_id,
+            subject=("advice_request", request_id),
+            detail={"seniors": reached},
+        )
+
+
+def senior_alert_text(reference: str) -> str:
+    """What an on-call senior is told when a request escalates with no senior at a console."""
+    return (
+        f"Advice Line alert: request {reference} is waiting and no clinician has taken it. "
+        "Please open the console now."
+    )

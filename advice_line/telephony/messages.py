@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from flask import has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
+from advice_line.clock import LONDON, london_moment, utcnow
 from advice_line.extensions import db
 from advice_line.jobs import after_commit
 from advice_line.lifecycle.errors import DomainError, IllegalTransition, InvalidInput
@@ -27,22 +29,67 @@ from advice_line.models import (
     ReportedVia,
 )
 from advice_line.models.officer import Officer
+from advice_line.routing.views import queue_position
 from advice_line.telephony.callers import TERMINAL, caller_number, identify_officer
 from advice_line.telephony.gateway import gateway
+from advice_line.telephony.intake import expected_wait, spoken_wait
 from advice_line.telephony.protocol import GatewayError
 from advice_line.telephony.twiml import RISK_ADVICE
+from advice_line.transaction import current_policy
 
 MESSAGE_LIMIT = 1600
 REFERENCE = re.compile(r"^\s*AL\s*-?\s*(\d{1,9})\b[\s:.,-]*(.*)$", re.IGNORECASE | re.DOTALL)
-DECISIONS = {
-    "not detained": OfficerDecision.NOT_DETAINED,
-    "notdetained": OfficerDecision.NOT_DETAINED,
-    "detained": OfficerDecision.DETAINED,
+#: What an officer can report after a reference: the command, then an optional time.
+REPORT = re.compile(
+    r"^(not\s*detained|detained|arrived|handed\s*over|handover)\b[\s:.,!-]*(.*?)[\s.!]*$",
+    re.IGNORECASE | re.DOTALL,
+)
+DECISIONS = {"notdetained": OfficerDecision.NOT_DETAINED, "detained": OfficerDecision.DETAINED}
+ARRIVED = "arrived at the place of safety"
+HANDED_OVER = "handed over to health staff"
+DETENTION_TIMES = {"arrived": ARRIVED, "handedover": HANDED_OVER, "handover": HANDED_OVER}
+#: The key questions by text: one reply of three answers, such as "1 2 2" or "yes no no".
+KEY_QUESTIONS = (
+    "Reply with 3 answers, for example 1 2 2: "
+    "Is anyone's life at risk now? 1 yes, 2 no. "
+    "Is the person under 18? 1 yes, 2 no, 3 not known. "
+    "Are they in a house, flat or room where anyone lives (or its garden)? "
+    "1 yes, 2 no, 3 not known."
+)
+ANSWER_WORDS: dict[str, bool | None] = {
+    "1": True,
+    "y": True,
+    "yes": True,
+    "2": False,
+    "n": False,
+    "no": False,
+    "3": None,
+    "?": None,
+    "dk": None,
+    "unknown": None,
 }
+NOT_KNOWN = re.compile(r"\b(not|don'?t)\s+known?\b")
 
 
-def _decision(text: str) -> OfficerDecision | None:
-    return DECISIONS.get(" ".join(text.lower().split()).rstrip(".!"))
+def parse_key_answers(text: str) -> lifecycle.KeyAnswers | None:
+    """Read three answers ("1 2 2", "122", "yes, no, not known"), or None if it is not that."""
+    tokens = re.findall(r"[a-z0-9?]+", NOT_KNOWN.sub(" 3 ", text.lower()))
+    if len(tokens) == 1 and re.fullmatch(r"[123]{3}", tokens[0]):
+        tokens = list(tokens[0])
+    if len(tokens) != 3 or any(token not in ANSWER_WORDS for token in tokens):
+        return None
+    risk, under_18, dwelling = (ANSWER_WORDS[token] for token in tokens)
+    return lifecycle.KeyAnswers(risk_to_life=risk, subject_under_18=under_18, in_dwelling=dwelling)
+
+
+def _said(answers: lifecycle.KeyAnswers) -> str:
+    def word(value: bool | None) -> str:
+        return "not known" if value is None else ("yes" if value else "no")
+
+    return (
+        f"life at risk {word(answers.risk_to_life)}, under 18 {word(answers.subject_under_18)}, "
+        f"in a dwelling {word(answers.in_dwelling)}"
+    )
 
 
 def _open_message_request(session: Session, number: str) -> AdviceRequest | None:
@@ -92,13 +139,24 @@ def receive_message(
     if reference:
         request = session.get(AdviceRequest, int(reference.group(1)))
         reply = _reference_reply(
-            session, request, number, officer, reference.group(2), now=now, actor=actor
+            session,
+            request,
+            number,
+            officer,
+            reference.group(2),
+            via=_via(sender),
+            now=now,
+            actor=actor,
+            policy=policy,
         )
         if not _belongs_to(request, number, officer):
             request = None
     else:
         request = _open_message_request(session, number)
-        if request is not None:
+        answers = parse_key_answers(text) if request is not None else None
+        if request is not None and answers is not None:
+            reply = _answer(session, request, answers, now=now, actor=actor, policy=policy)
+        elif request is not None:
             reply = f"Added to {request.reference}. The clinician will see it."
         else:
             channel = Channel.WHATSAPP if sender.startswith("whatsapp:") else Channel.SMS
@@ -116,7 +174,7 @@ def receive_message(
             lifecycle.queue_request(session, request.id, now=now, actor=actor, policy=policy)
             reply = (
                 f"Advice Line: your request is {request.reference}. A clinician will reply "
-                f"here shortly. {RISK_ADVICE}"
+                f"here shortly. {RISK_ADVICE} {KEY_QUESTIONS}"
             )
     session.add(
         Message(
@@ -133,6 +191,30 @@ def receive_message(
     return reply
 
 
+def _via(sender: str) -> ReportedVia:
+    return ReportedVia.WHATSAPP if sender.startswith("whatsapp:") else ReportedVia.SMS
+
+
+def _answer(
+    session: Session,
+    request: AdviceRequest,
+    answers: lifecycle.KeyAnswers,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> str:
+    """Store the officer's answers to the key questions; say what was recorded."""
+    try:
+        with session.begin_nested():
+            lifecycle.answer_key_questions(
+                session, request.id, answers, now=now, actor=actor, policy=policy
+            )
+    except DomainError as refused:
+        return f"Advice Line: {refused}"
+    return f"Thank you. Recorded for {request.reference}: {_said(answers)}."
+
+
 def _reference_reply(
     session: Session,
     request: AdviceRequest | None,
@@ -140,27 +222,117 @@ def _reference_reply(
     officer: Officer | None,
     rest: str,
     *,
+    via: ReportedVia,
     now: datetime,
     actor: Actor,
+    policy: RoutingPolicy,
 ) -> str:
     if request is None or not _belongs_to(request, number, officer):
         return (
             "Advice Line: that reference is not one of your requests. Check the AL number "
             "in our messages, or send a new message to open a request."
         )
-    decision = _decision(rest)
-    if decision is None:
-        return (
-            f"To report your decision on {request.reference}, reply "
-            f"'{request.reference} DETAINED' or '{request.reference} NOT DETAINED'."
-        )
+    answers = parse_key_answers(rest)
+    if answers is not None:
+        return _answer(session, request, answers, now=now, actor=actor, policy=policy)
+    report = REPORT.match(rest.strip())
+    how_to = (
+        f"To report on {request.reference}, reply '{request.reference} DETAINED' or "
+        f"'{request.reference} NOT DETAINED', then '{request.reference} ARRIVED' and "
+        f"'{request.reference} HANDED OVER' (add a time such as 14:05 if it was earlier)."
+    )
+    if report is None:
+        return how_to
+    command = re.sub(r"\s+", "", report.group(1).lower())
     try:
-        lifecycle.report_decision(
-            session, request.id, decision, via=ReportedVia.SMS, now=now, actor=actor
-        )
+        when = london_moment(report.group(2), now, future=False) if report.group(2) else None
+    except ValueError as error:
+        return f"Advice Line: {error} {how_to}"
+    try:
+        with session.begin_nested():
+            said = _report(
+                session, request, command, when, via=via, now=now, actor=actor, policy=policy
+            )
     except DomainError as refused:
         return f"Advice Line: {refused}"
-    return f"Thank you. Recorded for {request.reference}: {decision.value.replace('_', ' ')}."
+    at = f" at {when.astimezone(LONDON).strftime('%H:%M')}" if when else ""
+    return f"Thank you. Recorded for {request.reference}: {said}{at}."
+
+
+def _report(
+    session: Session,
+    request: AdviceRequest,
+    command: str,
+    when: datetime | None,
+    *,
+    via: ReportedVia,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> str:
+    """Record the officer's decision or a detention time; return what was recorded."""
+    if command in DECISIONS:
+        decision = DECISIONS[command]
+        lifecycle.report_decision(
+            session, request.id, decision, via=via, now=now, actor=actor, decided_at=when
+        )
+        return decision.value.replace("_", " ")
+    said = DETENTION_TIMES[command]
+    moment = when or now
+    report = (
+        lifecycle.DetentionReport(arrived_at=moment)
+        if said == ARRIVED
+        else lifecycle.DetentionReport(handed_over_at=moment)
+    )
+    lifecycle.record_detention(
+        session, request.id, report, via=via, now=now, actor=actor, policy=policy
+    )
+    return said
+
+
+def _queue_outbound(
+    session: Session,
+    request: AdviceRequest,
+    body: str,
+    *,
+    clinician_id: int | None,
+    now: datetime,
+    actor: Actor,
+) -> Message:
+    """Store a message to the officer, to be sent after commit; audit it."""
+    if request.caller_number is None:
+        raise InvalidInput({"request": "There is no officer number to reply to."})
+    counterpart = (
+        f"whatsapp:{request.caller_number}"
+        if request.channel == Channel.WHATSAPP
+        else request.caller_number
+    )
+    message = Message(
+        request_id=request.id,
+        direction=MessageDirection.OUTBOUND,
+        counterpart=counterpart,
+        body=body,
+        clinician_id=clinician_id,
+        delivery="sending",
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "message.queued",
+        now=now,
+        request_id=request.id,
+        subject=("message", message.id),
+    )
+    return message
+
+
+def _send_once_stored(session: Session, message: Message) -> Message:
+    message_id = message.id
+    after_commit(session, lambda: send_reply(message_id))
+    return message
 
 
 def queue_reply(
@@ -186,31 +358,33 @@ def queue_reply(
     ).one_or_none()
     if accepted != clinician_id:
         raise IllegalTransition("Only the clinician who took the request can reply.")
-    counterpart = (
-        f"whatsapp:{request.caller_number}"
-        if request.channel == Channel.WHATSAPP
-        else request.caller_number
-    )
-    message = Message(
-        request_id=request_id,
-        direction=MessageDirection.OUTBOUND,
-        counterpart=counterpart,
-        body=text,
-        clinician_id=clinician_id,
-        delivery="sending",
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    record_event(
+    return _queue_outbound(session, request, text, clinician_id=clinician_id, now=now, actor=actor)
+
+
+def tell_waiting_officer(request: AdviceRequest, **_: object) -> None:
+    """A texting officer has waited past the answer target: the expected wait and risk advice."""
+    session = object_session(request)
+    if (
+        session is None
+        or not has_app_context()
+        or request.channel == Channel.VOICE
+        or request.caller_number is None
+        or request.status not in lifecycle.WAITING
+    ):
+        return
+    position = queue_position(session, request)
+    wait = spoken_wait(expected_wait(session, position, current_policy()))
+    place = "next" if position == 1 else f"number {position} in the queue"
+    queued = _queue_outbound(
         session,
-        actor,
-        "message.queued",
-        now=now,
-        request_id=request_id,
-        subject=("message", message.id),
+        request,
+        f"Advice Line: {request.reference} is still waiting for a clinician. You are {place}; "
+        f"the expected wait is {wait}. {RISK_ADVICE}",
+        clinician_id=None,
+        now=request.answer_target_breached_at or utcnow(),
+        actor=Actor("system", source="answer target"),
     )
-    return message
+    _send_once_stored(session, queued)
 
 
 def send_reply(message_id: int) -> None:
@@ -236,8 +410,6 @@ def reply_to_officer(
     now: datetime,
     actor: Actor,
 ) -> Message:
-    """Store the clinician's message to the officer and send it once stored."""
+    """Store the clinician's message to the officer; it is sent once stored."""
     message = queue_reply(session, request_id, clinician_id, body, now=now, actor=actor)
-    message_id = message.id
-    after_commit(session, lambda: send_reply(message_id))
-    return message
+    return _send_once_stored(session, message)

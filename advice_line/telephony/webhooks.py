@@ -28,9 +28,11 @@ from advice_line.models import (
     Channel,
     Message,
     Offer,
+    OfficerDecision,
+    ReportedVia,
     RequestStatus,
 )
-from advice_line.telephony import intake, legs, messages, twiml
+from advice_line.telephony import dialer, intake, legs, messages, twiml
 from advice_line.telephony.intake import Heard, Step
 from advice_line.telephony.urls import webhook_url
 from advice_line.transaction import Work, current_policy, run
@@ -231,11 +233,73 @@ def left_conference(request_id: int) -> Response:
                 webhook_url("twilio.rejoin", request_id=request_id),
             )
         )
+    if advice.status not in lifecycle.TAKEN:
+        return _xml(twiml.goodbye(f"The call has ended. {_text_the_decision(advice)} Goodbye."))
     return _xml(
-        twiml.goodbye(
-            f"The call has ended. To report your decision, text {advice.reference} DETAINED "
-            f"or {advice.reference} NOT DETAINED to this number. Goodbye."
+        twiml.ask(
+            "If you have decided, press 1 if you detained the person under section 136, "
+            "or 2 if you did not. Or hang up and text us later.",
+            webhook_url("twilio.decision", request_id=request_id),
+            digits=1,
+            preface="The call has ended.",
         )
+    )
+
+
+def _text_the_decision(advice: AdviceRequest) -> str:
+    return (
+        f"To report your decision, text {advice.reference} DETAINED or "
+        f"{advice.reference} NOT DETAINED to this number."
+    )
+
+
+KEYPAD_DECISIONS = {"1": OfficerDecision.DETAINED, "2": OfficerDecision.NOT_DETAINED}
+
+
+def _heard_decision() -> OfficerDecision | None:
+    said = " ".join(_param("SpeechResult").lower().split()).strip(".!")
+    if said in {"not detained", "no", "did not", "two"}:
+        return OfficerDecision.NOT_DETAINED
+    if said in {"detained", "yes", "one"}:
+        return OfficerDecision.DETAINED
+    return KEYPAD_DECISIONS.get(_param("Digits", 5))
+
+
+@bp.post("/voice/decision/<int:request_id>")
+@voice
+def decision(request_id: int) -> Response:
+    """The officer's decision by keypad (or speech) at the end of the call."""
+    advice = _waiting_request(request_id)
+    decided = _heard_decision()
+    if decided is None:
+        return _xml(twiml.goodbye(f"{_text_the_decision(advice)} Goodbye."))
+    reported = decided
+
+    def report(work: Work) -> Response:
+        lifecycle.report_decision(
+            work.session,
+            request_id,
+            reported,
+            via=ReportedVia.KEYPAD,
+            now=work.now,
+            actor=work.actor,
+        )
+        follow = (
+            f" When you reach the place of safety, text {advice.reference} ARRIVED, and "
+            f"{advice.reference} HANDED OVER at the handover."
+            if reported == OfficerDecision.DETAINED
+            else ""
+        )
+        return _xml(
+            twiml.goodbye(
+                f"Thank you. Recorded: {reported.value.replace('_', ' ')}.{follow} Goodbye."
+            )
+        )
+
+    return run(
+        report,
+        _actor(),
+        lambda refused: _xml(twiml.goodbye(f"Sorry, {refused} {_text_the_decision(advice)}")),
     )
 
 
@@ -368,6 +432,14 @@ def clinician_answered(request_id: int) -> Response:
         lambda work: _clinician_joins(work, request_id, "Connecting you to the officer."),
         _actor(),
     )
+
+
+@bp.post("/voice/senior-alert/<int:request_id>")
+@voice
+def senior_alert(request_id: int) -> Response:
+    """What an on-call senior hears when rung about an escalated request."""
+    advice = _waiting_request(request_id)
+    return _xml(twiml.goodbye(f"{dialer.senior_alert_text(advice.reference)} Goodbye."))
 
 
 # --- status callbacks, fallback, messages ---------------------------------------------
