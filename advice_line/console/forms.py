@@ -96,7 +96,7 @@ class RecordForm(CleanForm):
         choices=CONFIRM,
         default="",
     )
-    place_of_safety = SelectField("Recommended place of safety", choices=PLACES)
+    place_of_safety = SelectField("Recommended place of safety", choices=PLACES, default="")
     police_station_imminent_risk = RadioField(
         "The officer says the person's behaviour poses an imminent risk of serious injury or death",
         choices=YES_NO,
@@ -117,7 +117,7 @@ class RecordForm(CleanForm):
         choices=YES_NO,
         validators=[Optional()],
     )
-    community_route = SelectField("Community route", choices=ROUTES)
+    community_route = SelectField("Community route", choices=ROUTES, default="")
     destination = StringField("Where the person is going now", validators=[Length(max=200)])
     rationale = TextAreaField("Rationale", validators=[Length(max=5000)])
     follow_up = StringField("Follow-up needed (creates a task)", validators=[Length(max=500)])
