@@ -139,3 +139,40 @@ def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
         "    import flask_socketio\n"
     )
     assert _imported_modules(sample) == {"flask", "twilio.rest", "flask_socketio"}
+
+
+# --- the safety case names real tests --------------------------------------------------
+
+SAFETY_CASE = ROOT / "docs" / "CLINICAL-SAFETY.md"
+HAZARDS = (
+    "Wrong legal advice recorded",
+    "A request lost",
+    "A request unanswered",
+    "The wrong clinician",
+    "A child not safeguarded",
+    "Data disclosed",
+)
+
+
+def _cited_tests(text: str) -> set[tuple[str, str]]:
+    """Every test the safety case cites, as (file, function), ``::name`` after a file."""
+    cited: set[tuple[str, str]] = set()
+    for row in text.splitlines():
+        current = None
+        for file, name in re.findall(r"(tests/\w+\.py)?::(\w+)", row):
+            current = file or current
+            assert current is not None, f"{name} cited without its file: {row}"
+            cited.add((current, name))
+    return cited
+
+
+def test_every_control_in_the_safety_case_is_a_test_that_exists() -> None:
+    text = SAFETY_CASE.read_text()
+    for hazard in HAZARDS:
+        assert hazard in text, f"the hazard log lacks {hazard!r}"
+    cited = _cited_tests(text)
+    assert len(cited) >= 30
+    for file, name in sorted(cited):
+        tree = ast.parse((ROOT / file).read_text())
+        names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert name in names, f"docs/CLINICAL-SAFETY.md cites {file}::{name}, which is not there"
