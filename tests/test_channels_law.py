@@ -38,8 +38,18 @@ from tests.builders import ACTOR, POLICY, add_clinician
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import clinician_id, csrf, demo, sign_in
 from tests.test_telephony_messages import OFFICER, requests, text
-from tests.test_telephony_voice import _connected_call, answer, officer, only_request
-from tests.twilio_support import Twilio, gather_action, spoken, twilio_env
+from tests.test_telephony_voice import (
+    OFFICER_NUMBER,
+    _connected_call,
+    accepted_at_a_console,
+    answer,
+    call_sid,
+    incoming,
+    known_officer_call,
+    officer,
+    only_request,
+)
+from tests.twilio_support import Twilio, attribute, gather_action, spoken, twilio_env
 
 WHATSAPP = f"whatsapp:{OFFICER}"
 __all__ = ["demo", "officer"]  # fixtures of the console and voice tests, used here too
@@ -359,3 +369,56 @@ def test_no_call_when_a_senior_is_at_a_console(
     with app.app_context():
         scheduler.fire_due_timers()
     assert fake_twilio.calls() == []
+
+
+# --- by phone: the menu's answers, and the decision on a call-back ------------------------
+
+
+def test_the_phone_menu_s_answers_set_the_facts_the_console_holds_to(
+    twilio: Twilio, app: Flask, demo: Session
+) -> None:
+    """The demo's PC Jo Smith calls from a registered number and answers by keypad."""
+    sid = call_sid()
+    document = incoming(twilio, OFFICER_NUMBER, sid)
+    for digits in ("2", "1", "1"):  # no risk to life; under 18; in a private dwelling
+        document = answer(twilio, document, sid, digits=digits)
+    request = only_request(demo)
+    assert (request.risk_to_life, request.subject_under_18, request.in_dwelling) == (
+        False,
+        True,
+        True,
+    )
+    assert demo.scalars(select(Task.description).where(Task.request_id == request.id)).all() == [
+        CHILD_SAFEGUARDING
+    ]
+    amira = clinician_id(demo, "amira")
+    now = datetime.now(UTC)
+    lifecycle.accept(demo, request.id, amira, now=now, actor=ACTOR, policy=POLICY)
+    lifecycle.connect(demo, request.id, now=now, actor=ACTOR)
+    lifecycle.end_call(demo, request.id, now=now, actor=ACTOR)
+    demo.commit()
+    page = _complete(app, request, in_dwelling="no", place_of_safety="police_station")
+    assert page.startswith("400")
+    assert "s136A" in page, "the child the officer named by keypad may not go to a cell"
+
+
+def test_a_called_back_officer_reports_the_decision_when_the_call_ends(
+    twilio: Twilio, session: Session, officer: object, fake_twilio: FakeTwilio
+) -> None:
+    sid = call_sid()
+    document = known_officer_call(twilio, sid)
+    choice = twilio.twiml(attribute(document, "Dial", "action"), {"CallSid": sid})
+    twilio.twiml(gather_action(choice), {"CallSid": sid, "Digits": "1"})
+    twilio.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed"})
+    accepted_at_a_console(session)
+    officer_leg = next(c for c in fake_twilio.calls() if c.form["To"] == OFFICER_NUMBER)
+    rejoined = twilio.twiml(officer_leg.form["Url"], {"CallSid": officer_leg.sid})
+    ended = twilio.twiml(attribute(rejoined, "Dial", "action"), {"CallSid": officer_leg.sid})
+    assert "press 1 if you detained" in spoken(ended)
+    answer(twilio, ended, officer_leg.sid, digits="2")
+    session.rollback()
+    detention = session.scalars(select(Detention)).one()
+    assert (detention.decision, detention.decision_reported_via) == (
+        OfficerDecision.NOT_DETAINED,
+        ReportedVia.KEYPAD,
+    )
