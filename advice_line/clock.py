@@ -35,6 +35,8 @@ def london_moment(text: str, now: datetime, *, future: bool) -> datetime:
     if found is None:
         raise ValueError("Give a time like 22:00, or a date and time like 30/11/2026 22:00.")
     day, month, year, hour, minute = found.groups()
+    if year is not None and not 2000 <= int(year) <= 2999:
+        raise ValueError(f"{text.strip()!r} is not a date this line could have seen.")
     local_now = now.astimezone(LONDON)
     try:
         moment = local_now.replace(

@@ -7,7 +7,7 @@ tested in the telephony and console tests.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
+from advice_line.clock import london_moment
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotQualified
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.lifecycle.policy import parse_professions
@@ -543,3 +544,26 @@ def test_the_clock_warns_the_team_once_and_an_extension_moves_it(session: Sessio
 def _clock_tasks(session: Session) -> list[Task]:
     session.rollback()
     return list(session.scalars(select(Task).where(Task.kind == TaskKind.DETENTION_CLOCK)))
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "future", "expected"),
+    [
+        ("23:50", datetime(2026, 11, 29, 0, 10, tzinfo=UTC), False, datetime(2026, 11, 28, 23, 50)),
+        ("22:00", datetime(2026, 11, 29, 0, 10, tzinfo=UTC), True, datetime(2026, 11, 29, 22, 0)),
+        ("13:30", datetime(2026, 7, 1, 12, 0, tzinfo=UTC), False, datetime(2026, 6, 30, 12, 30)),
+        ("0930", datetime(2026, 7, 1, 12, 0, tzinfo=UTC), False, datetime(2026, 7, 1, 8, 30)),
+        ("30/11/2026 09:00", datetime(2026, 11, 29, tzinfo=UTC), True, datetime(2026, 11, 30, 9)),
+    ],
+    ids=["last-night", "tonight", "bst-yesterday", "bst-this-morning", "date-and-time"],
+)
+def test_officers_times_are_read_as_london_time(
+    text: str, now: datetime, future: bool, expected: datetime
+) -> None:
+    assert london_moment(text, now, future=future) == expected.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["25:00", "12:60", "31/02/2026 10:00", "1/1/0001 00:00", "soon"])
+def test_impossible_times_are_refused_with_a_sentence(text: str) -> None:
+    with pytest.raises(ValueError, match=r"\w+ \w+"):
+        london_moment(text, datetime(2026, 11, 29, tzinfo=UTC), future=False)
