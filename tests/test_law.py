@@ -546,21 +546,25 @@ def _clock_tasks(session: Session) -> list[Task]:
     return list(session.scalars(select(Task).where(Task.kind == TaskKind.DETENTION_CLOCK)))
 
 
+def _utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     ("text", "now", "future", "expected"),
     [
-        ("23:50", datetime(2026, 11, 29, 0, 10, tzinfo=UTC), False, datetime(2026, 11, 28, 23, 50)),
-        ("22:00", datetime(2026, 11, 29, 0, 10, tzinfo=UTC), True, datetime(2026, 11, 29, 22, 0)),
-        ("13:30", datetime(2026, 7, 1, 12, 0, tzinfo=UTC), False, datetime(2026, 6, 30, 12, 30)),
-        ("0930", datetime(2026, 7, 1, 12, 0, tzinfo=UTC), False, datetime(2026, 7, 1, 8, 30)),
-        ("30/11/2026 09:00", datetime(2026, 11, 29, tzinfo=UTC), True, datetime(2026, 11, 30, 9)),
+        ("23:50", _utc(2026, 11, 29, 0, 10), False, _utc(2026, 11, 28, 23, 50)),
+        ("22:00", _utc(2026, 11, 29, 0, 10), True, _utc(2026, 11, 29, 22, 0)),
+        ("13:30", _utc(2026, 7, 1, 12, 0), False, _utc(2026, 6, 30, 12, 30)),
+        ("0930", _utc(2026, 7, 1, 12, 0), False, _utc(2026, 7, 1, 8, 30)),
+        ("30/11/2026 09:00", _utc(2026, 11, 29), True, _utc(2026, 11, 30, 9)),
     ],
     ids=["last-night", "tonight", "bst-yesterday", "bst-this-morning", "date-and-time"],
 )
 def test_officers_times_are_read_as_london_time(
     text: str, now: datetime, future: bool, expected: datetime
 ) -> None:
-    assert london_moment(text, now, future=future) == expected.replace(tzinfo=UTC)
+    assert london_moment(text, now, future=future) == expected
 
 
 @pytest.mark.parametrize("text", ["25:00", "12:60", "31/02/2026 10:00", "1/1/0001 00:00", "soon"])
