@@ -546,8 +546,8 @@ def _clock_tasks(session: Session) -> list[Task]:
     return list(session.scalars(select(Task).where(Task.kind == TaskKind.DETENTION_CLOCK)))
 
 
-def _utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
