@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from advice_line.audit import SYSTEM, pseudonymisation_window, record_event
+from advice_line.audit import SYSTEM, Actor, pseudonymisation_window, record_event
 from advice_line.extensions import db
 from advice_line.models import AuditEvent
 from tests.builders import T0, add_request
@@ -91,3 +91,48 @@ def test_retention_window_only_removes_detail_keys(app: Flask, session: Session)
     assert session.get_one(AuditEvent, event_id).detail == {"risk_to_life": True}
     refused(db.engine, refused_after)
     assert session.scalar(select(func.count(AuditEvent.id))) == len(audit_rows(db.engine))
+
+
+CALL_SID = "CA" + "0123456789abcdef" * 2
+
+
+def test_retention_window_replaces_only_a_twilio_sid_as_the_source(
+    app: Flask, session: Session
+) -> None:
+    request = add_request(session)
+    twilio, staff = Actor("twilio", source=CALL_SID), Actor("user", source="192.0.2.7")
+    for actor in (twilio, staff):
+        record_event(session, actor, "request.intake", now=T0, request_id=request.id, detail={})
+    session.commit()
+    sid_event, staff_event = session.scalars(
+        select(AuditEvent.id).where(AuditEvent.action == "request.intake").order_by(AuditEvent.id)
+    ).all()
+
+    def update(source: str, event_id: int, detail: str = "{}") -> str:
+        return (
+            f"UPDATE audit_event SET source = {source}, detail = '{detail}' WHERE id = {event_id}"
+        )
+
+    refused(db.engine, update("'pseudonymised'", sid_event))
+    for forged in (
+        update("'pseudonymised'", staff_event),
+        update("'CA" + "f" * 32 + "'", sid_event),
+        update("NULL", sid_event),
+        update("'pseudonymised'", sid_event, '{"added": 1}'),
+        f"UPDATE audit_event SET source = 'pseudonymised', action = 'x' WHERE id = {sid_event}",
+    ):
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            pseudonymisation_window(session) as connection,
+        ):
+            connection.execute(text(forged))
+        session.rollback()
+
+    with pseudonymisation_window(session) as connection:
+        connection.execute(text(update("'pseudonymised'", sid_event)))
+    session.commit()
+    sources = {
+        row.id: row.source for row in session.execute(select(AuditEvent.id, AuditEvent.source))
+    }
+    assert (sources[sid_event], sources[staff_event]) == ("pseudonymised", "192.0.2.7")
+    refused(db.engine, update(f"'{CALL_SID}'", sid_event))
