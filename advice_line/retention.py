@@ -1,20 +1,49 @@
-"""Retention (NHS Records Management Code): pseudonymise what is past its keeping period.
+"""Retention by the NHS Records Management Code of Practice (2023).
 
-Mental-health records are kept 20 years after last contact. Children's records are kept
-until their 25th birthday (26th if 17 at last contact); the line records an age band, not
-a date of birth, so an under-18's request is kept 25 years, the longest that rule can
-need. Both periods are settings. What is past them keeps its statistical fields (dates,
-channel, outcome, age band, sex, ethnicity) and loses everything that could identify
-anyone: numbers, collar numbers, places, free text, messages, call legs' numbers, and
-the same in audit details (the audit log's triggers allow exactly that and nothing else).
+The line's records are mental-health records; the Code's schedule, as applied here (the
+periods are settings: ``RETENTION_ADULT_YEARS``, ``RETENTION_CHILD_YEARS``,
+``RETENTION_DEATH_YEARS``):
+
+- **Adults**: 20 years after last contact. Last contact is the latest of the request's
+  end (closed, abandoned or cancelled; else received), the officer's decision report, the
+  detention's times (detained, arrived, extended, handed over, ended) and the completion
+  of any of the request's tasks (a follow-up, a safeguarding referral, a call-back): each
+  is contact, so each restarts the period.
+- **Children** (under 18 by any indicator: the officer's or clinician's answer, the age
+  band, the age): until the 25th birthday, the 26th if 17 at the end of care, or the
+  adult period if that ends later. The line keeps an age in whole years, not a date of
+  birth, so the birthday is estimated from last contact: 25 - age years after it (one
+  more at 17); a 4-year-old's record is kept 21 years, a 17-year-old's 20 (the adult
+  period is the later). Without an age the longest the birthday rule can need: 25 years.
+- **A recorded death**: 8 years after the death. The Code gives mental-health records
+  "20 years after last contact, or 8 years after death"; the line reads the death as
+  ending the other rules: once a death is recorded the record is kept 8 years from it,
+  whether the adult or child period would end sooner or later (a task done after the
+  death does not extend it).
+
+What is past its period keeps its statistical fields (dates, channel, outcome, age band,
+sex, ethnicity) and loses everything that could identify anyone: numbers, collar numbers,
+places, free text, messages, call legs' numbers, and the same in audit details (the audit
+log's triggers allow exactly that and nothing else).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import case, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event, remove_detail_keys
@@ -23,6 +52,7 @@ from advice_line.models import (
     AdviceRequest,
     AgeBand,
     CallLeg,
+    Detention,
     Message,
     Task,
 )
@@ -35,14 +65,27 @@ IDENTIFYING_AUDIT_DETAIL = {
     "request.intake": ("claimed_collar_number", "claimed_force"),
     "request.cancelled": ("reason",),
 }
+CHILD_UNTIL = 18
 
 
 @dataclass(frozen=True)
 class RetentionRules:
-    """How many years after last contact each kind of record is kept."""
+    """How long records are kept: years after last contact, or after a recorded death.
+
+    ``child_years`` is the birthday a child's record is kept until (the next one if they
+    were 17), and the period when a child's age is not known.
+    """
 
     adult_years: int = 20
     child_years: int = 25
+    death_years: int = 8
+
+    def years_at_age(self, age: int) -> int:
+        """Years after last contact the record of someone this age is kept."""
+        if age >= CHILD_UNTIL:
+            return self.adult_years
+        until_birthday = self.child_years - age + (1 if age == CHILD_UNTIL - 1 else 0)
+        return max(until_birthday, self.adult_years)
 
 
 def _years_before(moment: datetime, years: int) -> datetime:
@@ -52,25 +95,72 @@ def _years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
+def _latest(
+    dialect: str, base: ColumnElement[datetime], *times: ColumnExpressionArgument[datetime | None]
+) -> ColumnElement[datetime]:
+    """The latest of ``base`` and whichever of ``times`` are set, within one row."""
+    if dialect == "sqlite":  # its many-argument max() is NULL as soon as one argument is
+        return func.max(base, *(func.coalesce(time, base) for time in times))
+    return func.greatest(base, *times, type_=UTCDateTime())  # GREATEST ignores NULLs
+
+
 def due(session: Session, now: datetime, rules: RetentionRules) -> list[int]:
-    """Requests past their keeping period and not yet pseudonymised."""
-    last_contact = func.coalesce(
-        AdviceRequest.closed_at,
-        AdviceRequest.abandoned_at,
-        AdviceRequest.cancelled_at,
-        AdviceRequest.received_at,
+    """Requests past their keeping period and not yet pseudonymised (one query)."""
+    tasks_done = (
+        select(Task.request_id, func.max(Task.done_at).label("done_at"))
+        .where(Task.request_id.is_not(None))
+        .group_by(Task.request_id)
+        .subquery()
     )
+    last_contact = _latest(
+        session.connection().dialect.name,
+        func.coalesce(
+            AdviceRequest.closed_at,
+            AdviceRequest.abandoned_at,
+            AdviceRequest.cancelled_at,
+            AdviceRequest.received_at,
+        ),
+        Detention.decision_reported_at,
+        Detention.detained_at,
+        Detention.arrived_at,
+        Detention.extended_at,
+        Detention.handed_over_at,
+        Detention.ended_at,
+        tasks_done.c.done_at,
+    )
+
+    def contact_before(years: int) -> ColumnElement[datetime]:
+        return literal(_years_before(now, years), UTCDateTime())
+
     child = or_(
-        AdviceRequest.subject_under_18.is_(True), AdviceRequest.subject_age_band == AgeBand.UNDER_18
+        AdviceRequest.subject_under_18.is_(True),
+        AdviceRecord.subject_under_18.is_(True),
+        AdviceRequest.subject_age_band == AgeBand.UNDER_18,
     )
     cutoff = case(
-        (child, literal(_years_before(now, rules.child_years), UTCDateTime())),
-        else_=literal(_years_before(now, rules.adult_years), UTCDateTime()),
+        *(
+            (AdviceRequest.subject_age == age, contact_before(rules.years_at_age(age)))
+            for age in range(CHILD_UNTIL)
+            if rules.years_at_age(age) != rules.adult_years
+        ),
+        (and_(AdviceRequest.subject_age.is_(None), child), contact_before(rules.child_years)),
+        else_=contact_before(rules.adult_years),
     )
+    died_on = AdviceRequest.subject_died_on
+    died_before: date = _years_before(now, rules.death_years).date()
     return list(
         session.scalars(
             select(AdviceRequest.id)
-            .where(last_contact < cutoff)
+            .select_from(AdviceRequest)
+            .outerjoin(Detention, Detention.request_id == AdviceRequest.id)
+            .outerjoin(AdviceRecord, AdviceRecord.request_id == AdviceRequest.id)
+            .outerjoin(tasks_done, tasks_done.c.request_id == AdviceRequest.id)
+            .where(
+                or_(
+                    and_(died_on.is_not(None), died_on < died_before),
+                    and_(died_on.is_(None), last_contact < cutoff),
+                )
+            )
             .where(or_(AdviceRequest.location.is_(None), AdviceRequest.location != PSEUDONYMISED))
             .order_by(AdviceRequest.id)
         )
@@ -123,6 +213,7 @@ def pseudonymise(
             "requests": len(request_ids),
             "adult_years": rules.adult_years,
             "child_years": rules.child_years,
+            "death_years": rules.death_years,
             "first_id": request_ids[0] if request_ids else None,
             "last_id": request_ids[-1] if request_ids else None,
             "audit_details_pseudonymised": audit_details,
