@@ -22,9 +22,12 @@ periods are settings: ``RETENTION_ADULT_YEARS``, ``RETENTION_CHILD_YEARS``,
   death does not extend it).
 
 What is past its period keeps its statistical fields (dates, channel, outcome, age band,
-sex, ethnicity) and loses everything that could identify anyone: numbers, collar numbers,
-places, free text, messages, call legs' numbers, and the same in audit details (the audit
-log's triggers allow exactly that and nothing else).
+sex, ethnicity, the detention's decision, times, place and conveyance) and loses
+everything that could identify anyone: numbers, collar numbers, places, free text (tasks'
+referrals included), the exact age and the date of death, messages, call legs' numbers
+and Twilio call SIDs; and in the audit log, identifying detail keys and the Twilio call
+and message SIDs recorded as events' sources or held in their details (the audit log's
+triggers allow exactly that and nothing else).
 """
 
 from __future__ import annotations
@@ -35,18 +38,21 @@ from datetime import date, datetime
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
+    String,
     and_,
     case,
+    cast,
     delete,
     func,
     literal,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor, record_event, remove_detail_keys
+from advice_line.audit import Actor, pseudonymise_events, record_event
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -64,6 +70,7 @@ PSEUDONYMISED = "pseudonymised"
 IDENTIFYING_AUDIT_DETAIL = {
     "request.intake": ("claimed_collar_number", "claimed_force"),
     "request.cancelled": ("reason",),
+    "task.done": ("referral_agency",),
 }
 CHILD_UNTIL = 18
 
@@ -176,9 +183,19 @@ def pseudonymise(
     rules: RetentionRules,
 ) -> int:
     """Strip identifying data from these requests; audit the run; return how many."""
-    audit_details = 0
+    audit_events = 0
     for start in range(0, len(request_ids), 500):
         batch = request_ids[start : start + 500]
+        twilio_sids = [
+            sid
+            for sid in session.scalars(
+                union(
+                    select(CallLeg.call_sid).where(CallLeg.request_id.in_(batch)),
+                    select(Message.message_sid).where(Message.request_id.in_(batch)),
+                )
+            )
+            if sid
+        ]
         session.execute(
             update(AdviceRequest)
             .where(AdviceRequest.id.in_(batch))
@@ -190,6 +207,8 @@ def pseudonymise(
                 incident_ref=None,
                 location=PSEUDONYMISED,
                 area=None,
+                subject_age=None,
+                subject_died_on=None,
             )
         )
         session.execute(
@@ -198,12 +217,28 @@ def pseudonymise(
             .values(rationale=None, destination=None, follow_up=None, safeguarding={})
         )
         session.execute(
-            update(Task).where(Task.request_id.in_(batch)).values(description=PSEUDONYMISED)
+            update(Task)
+            .where(Task.request_id.in_(batch))
+            .values(
+                description=PSEUDONYMISED,
+                referral_agency=None,
+                referral_reference=None,
+                referral_outcome=None,
+            )
         )
-        session.execute(update(CallLeg).where(CallLeg.request_id.in_(batch)).values(number=""))
+        session.execute(
+            update(CallLeg)
+            .where(CallLeg.request_id.in_(batch))
+            .values(
+                number="",  # the SID stays unique: the leg's own id stands in for it
+                call_sid=literal(f"{PSEUDONYMISED}-", String) + cast(CallLeg.id, String),
+            )
+        )
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
         facts.refresh(session, batch)
-        audit_details += remove_detail_keys(session, batch, IDENTIFYING_AUDIT_DETAIL)
+        audit_events += pseudonymise_events(
+            session, batch, IDENTIFYING_AUDIT_DETAIL, twilio_sids=twilio_sids
+        )
     record_event(
         session,
         actor,
@@ -216,7 +251,7 @@ def pseudonymise(
             "death_years": rules.death_years,
             "first_id": request_ids[0] if request_ids else None,
             "last_id": request_ids[-1] if request_ids else None,
-            "audit_details_pseudonymised": audit_details,
+            "audit_details_pseudonymised": audit_events,
         },
     )
     session.flush()

@@ -6,19 +6,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from advice_line.audit import SYSTEM, record_event
+from advice_line.audit import SYSTEM, Actor, record_event
 from advice_line.extensions import db
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
     AuditEvent,
+    CallLeg,
+    CallStatus,
     Channel,
     Detention,
+    LegRole,
     Message,
     Priority,
     RequestStatus,
@@ -307,3 +310,145 @@ def test_a_recorded_death_keeps_the_record_8_years_from_it_whatever_else_applies
     assert due(session, NOW, RULES) == [lately_died_long_ago.id, child_died.id]
     assert eight_years_today.id in due(session, datetime(2026, 11, 30, tzinfo=UTC), RULES)
     assert long_ago_died_lately.id not in due(session, NOW, RetentionRules(adult_years=1))
+
+
+def sid(prefix: str, n: int) -> str:
+    return f"{prefix}{n:032x}"
+
+
+def test_apply_pseudonymises_twilio_sids_in_the_audit_trail_only_for_what_is_due(
+    app: Flask, session: Session
+) -> None:
+    this_year = datetime.now(UTC).year
+    due_id, kept_id = old_request(session, this_year - 21), old_request(session, this_year - 1)
+    for request_id, n in ((due_id, 1), (kept_id, 2)):
+        received = session.get_one(AdviceRequest, request_id).received_at
+        session.add(
+            CallLeg(
+                call_sid=sid("CA", n),
+                request_id=request_id,
+                role=LegRole.OFFICER,
+                number="+447700900201",
+                status=CallStatus.COMPLETED,
+                created_at=received,
+            )
+        )
+        session.execute(
+            update(Message).where(Message.request_id == request_id).values(message_sid=sid("SM", n))
+        )
+        call = Actor("twilio", source=sid("CA", n))
+        for actor, action, detail in (
+            (call, "request.intake", {"in_dwelling": True}),
+            (
+                Actor("twilio", source=sid("SM", n)),
+                "message.received",
+                {"message_sid": sid("SM", n), "length": 18},
+            ),
+            (SYSTEM, "request.note", {"note": f"Call {sid('CA', n)} dropped", "ok": False}),
+            (Actor("user", None, "192.0.2.7"), "request.viewed", {}),
+        ):
+            record_event(session, actor, action, now=received, request_id=request_id, detail=detail)
+        # A clinician's status as the call ends: no request id, only the CallSid links it.
+        record_event(
+            session,
+            call,
+            "clinician.status",
+            now=received,
+            subject=("clinician", n),
+            detail={"from": "on_call", "to": "wrap_up"},
+        )
+    session.commit()
+
+    applied = app.test_cli_runner().invoke(args=["retention", "--apply"])
+    assert "Pseudonymised 1 requests" in applied.output
+    session.rollback()
+
+    def events(n: int) -> dict[str, tuple[str | None, dict[str, object]]]:
+        request_id = (due_id, kept_id)[n - 1]
+        found = session.scalars(
+            select(AuditEvent).where(
+                or_(
+                    AuditEvent.request_id == request_id,
+                    and_(AuditEvent.subject_type == "clinician", AuditEvent.subject_id == n),
+                )
+            )
+        )
+        return {event.action: (event.source, event.detail) for event in found}
+
+    assert events(1) == {
+        "request.intake": (PSEUDONYMISED, {"in_dwelling": True}),
+        "message.received": (PSEUDONYMISED, {"length": 18}),
+        "request.note": (None, {"ok": False}),
+        "clinician.status": (PSEUDONYMISED, {"from": "on_call", "to": "wrap_up"}),
+        "request.viewed": ("192.0.2.7", {}),
+    }
+    assert events(2) == {
+        "request.intake": (sid("CA", 2), {"in_dwelling": True}),
+        "message.received": (sid("SM", 2), {"message_sid": sid("SM", 2), "length": 18}),
+        "request.note": (None, {"note": f"Call {sid('CA', 2)} dropped", "ok": False}),
+        "clinician.status": (sid("CA", 2), {"from": "on_call", "to": "wrap_up"}),
+        "request.viewed": ("192.0.2.7", {}),
+    }
+    legs = {leg.request_id: (leg.call_sid, leg.number) for leg in session.scalars(select(CallLeg))}
+    assert legs[due_id] == (f"{PSEUDONYMISED}-1", "")
+    assert legs[kept_id] == (sid("CA", 2), "+447700900201")
+    assert session.scalars(select(Message.message_sid)).all() == [sid("SM", 2)]
+
+    for attack in (
+        f"UPDATE audit_event SET source = 'pseudonymised' WHERE source = '{sid('CA', 2)}'",
+        f"UPDATE audit_event SET source = '{sid('CA', 1)}' WHERE source = 'pseudonymised'",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
+            connection.execute(text(attack))
+    session.expire_all()
+    assert events(2)["request.intake"][0] == sid("CA", 2)
+
+
+def test_apply_clears_referrals_the_exact_age_and_the_date_of_death(
+    app: Flask, session: Session
+) -> None:
+    this_year = datetime.now(UTC).year
+    request = closed_request(
+        session, on(this_year - 30), age=40, band=AgeBand.AGE_35_44, died_on=date(2001, 1, 1)
+    )
+    task = Task(
+        kind=TaskKind.SAFEGUARDING,
+        request_id=request.id,
+        description="Safeguarding: children in the house",
+        created_at=request.received_at,
+        due_at=request.received_at,
+        done_at=request.received_at,
+        referral_agency="Camden children's services",
+        referral_reference="CS-2001-4411",
+        referral_outcome="Referred: Amy (6) and Ben (9) Smith",
+    )
+    session.add(task)
+    record_event(
+        session,
+        SYSTEM,
+        "task.done",
+        now=request.received_at,
+        request_id=request.id,
+        detail={"referral_agency": "Camden children's services"},
+    )
+    session.commit()
+
+    assert (
+        "Pseudonymised 1 requests"
+        in app.test_cli_runner().invoke(args=["retention", "--apply"]).output
+    )
+    session.rollback()
+    session.expire_all()
+    assert (task.description, task.referral_agency, task.referral_reference) == (
+        PSEUDONYMISED,
+        None,
+        None,
+    )
+    assert task.referral_outcome is None
+    assert (request.subject_age, request.subject_died_on, request.subject_age_band) == (
+        None,
+        None,
+        AgeBand.AGE_35_44,
+    )
+    done = session.scalars(select(AuditEvent).where(AuditEvent.action == "task.done")).one()
+    assert done.detail == {}
