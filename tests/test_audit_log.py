@@ -30,6 +30,16 @@ def refused(engine: Engine, statement: str) -> None:
         connection.execute(text(statement))
 
 
+def refused_in_window(session: Session, statement: str) -> None:
+    """Run ``statement`` inside the pseudonymisation window; it must be refused all the same."""
+    with (
+        pytest.raises(DBAPIError, match="append-only"),
+        pseudonymisation_window(session) as connection,
+    ):
+        connection.execute(text(statement))
+    session.rollback()
+
+
 def test_plain_sql_cannot_change_or_delete_audit_events(app: Flask, session: Session) -> None:
     add_request(session)
     session.commit()
@@ -63,12 +73,7 @@ def test_retention_window_only_removes_detail_keys(app: Flask, session: Session)
         f"""UPDATE audit_event SET detail = '{{"risk_to_life": true, "added": 1}}' {where}""",
         f"DELETE FROM audit_event {where}",
     ):
-        with (
-            pytest.raises(DBAPIError, match="append-only"),
-            pseudonymisation_window(session) as connection,
-        ):
-            connection.execute(text(forged))
-        session.rollback()
+        refused_in_window(session, forged)
 
     with pseudonymisation_window(session) as connection:
         connection.execute(
@@ -121,12 +126,7 @@ def test_retention_window_replaces_only_a_twilio_sid_as_the_source(
         update("'pseudonymised'", sid_event, '{"added": 1}'),
         f"UPDATE audit_event SET source = 'pseudonymised', action = 'x' WHERE id = {sid_event}",
     ):
-        with (
-            pytest.raises(DBAPIError, match="append-only"),
-            pseudonymisation_window(session) as connection,
-        ):
-            connection.execute(text(forged))
-        session.rollback()
+        refused_in_window(session, forged)
 
     with pseudonymisation_window(session) as connection:
         connection.execute(text(update("'pseudonymised'", sid_event)))

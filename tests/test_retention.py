@@ -49,10 +49,11 @@ def closed_request(
     under_18: bool | None = None,
     band: AgeBand | None = None,
     died_on: date | None = None,
+    channel: Channel = Channel.VOICE,
 ) -> AdviceRequest:
     """A request closed the day it came in, with nothing identifying but a location."""
     request = AdviceRequest(
-        channel=Channel.VOICE,
+        channel=channel,
         status=RequestStatus.CLOSED,
         priority=Priority.ROUTINE,
         skills_needed=[],
@@ -85,21 +86,10 @@ def task_done(
 
 
 def old_request(session: Session, year: int, *, child: bool = False) -> int:
-    received = datetime(year, 6, 1, 12, 0, tzinfo=UTC)
-    request = AdviceRequest(
-        channel=Channel.SMS,
-        status=RequestStatus.CLOSED,
-        priority=Priority.ROUTINE,
-        skills_needed=[],
-        received_at=received,
-        closed_at=received,
-        caller_number="+447700900201",
-        claimed_collar_number="MP1234",
-        location="12 Acacia Avenue",
-        subject_age_band=AgeBand.UNDER_18 if child else AgeBand.AGE_25_34,
-    )
-    session.add(request)
-    session.flush()
+    received = on(year)
+    band = AgeBand.UNDER_18 if child else AgeBand.AGE_25_34
+    request = closed_request(session, received, band=band, channel=Channel.SMS)
+    request.caller_number, request.claimed_collar_number = "+447700900201", "MP1234"
     session.add(
         Message(
             request_id=request.id,
