@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -12,7 +13,17 @@ from typing import Any
 from sqlalchemy import JSON, Connection, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from advice_line.models.audit import RETENTION_FUNCTION, RETENTION_SETTING, AuditEvent
+from advice_line.models.audit import (
+    PSEUDONYMISED_SOURCE,
+    RETENTION_FUNCTION,
+    RETENTION_SETTING,
+    AuditEvent,
+)
+
+#: A Twilio SID (a CallSid "CA…", a MessageSid "SM…" or "MM…"): two capital letters and
+#: 32 hex digits; the triggers' pattern, and the same found inside a detail's text.
+TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+TWILIO_SID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 
 
 class AuditLogIsAppendOnly(RuntimeError):
@@ -77,10 +88,12 @@ def register_sqlite_functions(connection: sqlite3.Connection, info: dict[Any, An
 
 @contextmanager
 def pseudonymisation_window(session: Session) -> Iterator[Connection]:
-    """Let statements inside remove keys from audit details, and change nothing else.
+    """Let statements inside pseudonymise audit events, and change nothing else.
 
-    On PostgreSQL the window is a transaction-local setting, so it closes with the
-    transaction at the latest; on SQLite a flag on the connection, cleared on the way out.
+    They may remove keys from details and replace a source that is a Twilio SID with
+    ``PSEUDONYMISED_SOURCE``. On PostgreSQL the window is a transaction-local setting, so
+    it closes with the transaction at the latest; on SQLite a flag on the connection,
+    cleared on the way out.
     """
     connection = session.connection()
     postgresql = connection.dialect.name == "postgresql"
@@ -95,26 +108,71 @@ def pseudonymisation_window(session: Session) -> Iterator[Connection]:
         connection.execute(select(func.set_config(RETENTION_SETTING, "off", True)))
 
 
-def remove_detail_keys(
-    session: Session, request_ids: Collection[int], keys: Mapping[str, Collection[str]]
+def _holds_twilio_sid(value: object) -> bool:
+    """Whether a detail value (or a key or value anywhere inside it) holds a Twilio SID."""
+    if isinstance(value, str):
+        return TWILIO_SID_IN_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_twilio_sid(k) or _holds_twilio_sid(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_twilio_sid(item) for item in value)
+    return False
+
+
+def pseudonymise_events(
+    session: Session,
+    request_ids: Collection[int],
+    keys: Mapping[str, Collection[str]],
+    *,
+    twilio_sids: Collection[str] = (),
 ) -> int:
-    """Remove ``keys[action]`` from these requests' audit details; return the events changed."""
-    rows = session.execute(
-        select(AuditEvent.id, AuditEvent.action, AuditEvent.detail).where(
-            AuditEvent.request_id.in_(request_ids), AuditEvent.action.in_(keys)
+    """Pseudonymise these requests' audit events; return how many changed.
+
+    From the requests' events ``keys[action]`` and every top-level detail key holding a
+    Twilio SID go, and a source that is a Twilio SID becomes ``PSEUDONYMISED_SOURCE``.
+    An event one of ``twilio_sids`` caused for something else (a clinician's status as a
+    call ends has no request id) loses that source, and keeps its details. That is what
+    the triggers allow, and no more.
+    """
+    columns = (
+        AuditEvent.id,
+        AuditEvent.request_id,
+        AuditEvent.action,
+        AuditEvent.source,
+        AuditEvent.detail,
+    )
+    rows = {
+        row.id: row
+        for row in session.execute(select(*columns).where(AuditEvent.request_id.in_(request_ids)))
+    }
+    sids = sorted(set(twilio_sids))
+    for start in range(0, len(sids), 500):
+        chunk = sids[start : start + 500]
+        rows |= {
+            row.id: row
+            for row in session.execute(select(*columns).where(AuditEvent.source.in_(chunk)))
+        }
+    ours = set(request_ids)
+    changes: list[dict[str, Any]] = []
+    for event_id, request_id, action, source, detail in rows.values():
+        kept = (
+            {
+                key: value
+                for key, value in detail.items()
+                if key not in keys.get(action, ()) and not _holds_twilio_sid({key: value})
+            }
+            if request_id in ours
+            else detail
         )
-    ).all()
-    changes = [
-        {"event_id": event_id, "kept": {k: v for k, v in detail.items() if k not in keys[action]}}
-        for event_id, action, detail in rows
-        if any(key in detail for key in keys[action])
-    ]
+        new_source = PSEUDONYMISED_SOURCE if source and TWILIO_SID.fullmatch(source) else source
+        if kept != detail or new_source != source:
+            changes.append({"event_id": event_id, "kept": kept, "new_source": new_source})
     if changes:
         with pseudonymisation_window(session) as connection:
             connection.execute(
                 update(AuditEvent)
                 .where(AuditEvent.id == bindparam("event_id"))
-                .values(detail=bindparam("kept", type_=JSON)),
+                .values(detail=bindparam("kept", type_=JSON), source=bindparam("new_source")),
                 changes,
             )
     return len(changes)

@@ -67,12 +67,15 @@ def retention_command(apply: bool) -> None:
     rules = RetentionRules(
         adult_years=current_app.config["RETENTION_ADULT_YEARS"],
         child_years=current_app.config["RETENTION_CHILD_YEARS"],
+        death_years=current_app.config["RETENTION_DEATH_YEARS"],
     )
     now = utcnow()
     ids = retention.due(db.session(), now, rules)
     click.echo(
-        f"{len(ids)} requests are past their keeping period "
-        f"({rules.adult_years} years for adults, {rules.child_years} for under-18s)."
+        f"{len(ids)} requests are past their keeping period (adults {rules.adult_years} years "
+        f"after last contact; under-18s until they are {rules.child_years}, or "
+        f"{rules.child_years} years if the age is unknown; {rules.death_years} years after a "
+        "recorded death)."
     )
     if not apply:
         click.echo("Dry run: nothing changed. Run with --apply to pseudonymise them.")

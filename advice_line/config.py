@@ -179,6 +179,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "PRESENCE_GRACE_SECONDS": _int(env, "PRESENCE_GRACE_SECONDS", 30, minimum=1),
         "RETENTION_ADULT_YEARS": _int(env, "RETENTION_ADULT_YEARS", 20, minimum=1),
         "RETENTION_CHILD_YEARS": _int(env, "RETENTION_CHILD_YEARS", 25, minimum=1),
+        "RETENTION_DEATH_YEARS": _int(env, "RETENTION_DEATH_YEARS", 8, minimum=1),
         "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(env, "SESSION_HOURS", 12, minimum=1)),
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,

@@ -1,29 +1,65 @@
-"""Retention (NHS Records Management Code): pseudonymise what is past its keeping period.
+"""Retention by the NHS Records Management Code of Practice (2023).
 
-Mental-health records are kept 20 years after last contact. Children's records are kept
-until their 25th birthday (26th if 17 at last contact); the line records an age band, not
-a date of birth, so an under-18's request is kept 25 years, the longest that rule can
-need. Both periods are settings. What is past them keeps its statistical fields (dates,
-channel, outcome, age band, sex, ethnicity) and loses everything that could identify
-anyone: numbers, collar numbers, places, free text, messages, call legs' numbers, and
-the same in audit details (the audit log's triggers allow exactly that and nothing else).
+The line's records are mental-health records; the Code's schedule, as applied here (the
+periods are settings: ``RETENTION_ADULT_YEARS``, ``RETENTION_CHILD_YEARS``,
+``RETENTION_DEATH_YEARS``):
+
+- **Adults**: 20 years after last contact. Last contact is the latest of the request's
+  end (closed, abandoned or cancelled; else received), the officer's decision report, the
+  detention's times (detained, arrived, extended, handed over, ended) and the completion
+  of any of the request's tasks (a follow-up, a safeguarding referral, a call-back): each
+  is contact, so each restarts the period.
+- **Children** (under 18 by any indicator: the officer's or clinician's answer, the age
+  band, the age): until the 25th birthday, the 26th if 17 at the end of care, or the
+  adult period if that ends later. The line keeps an age in whole years, not a date of
+  birth, so the birthday is estimated from last contact: 25 - age years after it (one
+  more at 17); a 4-year-old's record is kept 21 years, a 17-year-old's 20 (the adult
+  period is the later). Without an age the longest the birthday rule can need: 25 years.
+- **A recorded death**: 8 years after the death. The Code gives mental-health records
+  "20 years after last contact, or 8 years after death"; the line reads the death as
+  ending the other rules: once a death is recorded the record is kept 8 years from it,
+  whether the adult or child period would end sooner or later (a task done after the
+  death does not extend it).
+
+What is past its period keeps its statistical fields (dates, channel, outcome, age band,
+sex, ethnicity, the detention's decision, times, place and conveyance) and loses
+everything that could identify anyone: numbers, collar numbers, places, free text (tasks'
+referrals included), the exact age and the date of death, messages, call legs' numbers
+and Twilio call SIDs; and in the audit log, identifying detail keys and the Twilio call
+and message SIDs recorded as events' sources or held in their details (the audit log's
+triggers allow exactly that and nothing else).
 See docs/DOMAIN.md#retention.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import case, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor, record_event, remove_detail_keys
+from advice_line.audit import Actor, pseudonymise_events, record_event
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
     CallLeg,
+    Detention,
     Message,
     Task,
 )
@@ -35,15 +71,29 @@ PSEUDONYMISED = "pseudonymised"
 IDENTIFYING_AUDIT_DETAIL = {
     "request.intake": ("claimed_collar_number", "claimed_force"),
     "request.cancelled": ("reason",),
+    "task.done": ("referral_agency",),
 }
+CHILD_UNTIL = 18
 
 
 @dataclass(frozen=True)
 class RetentionRules:
-    """How many years after last contact each kind of record is kept."""
+    """How long records are kept: years after last contact, or after a recorded death.
+
+    ``child_years`` is the birthday a child's record is kept until (the next one if they
+    were 17), and the period when a child's age is not known.
+    """
 
     adult_years: int = 20
     child_years: int = 25
+    death_years: int = 8
+
+    def years_at_age(self, age: int) -> int:
+        """Years after last contact the record of someone this age is kept."""
+        if age >= CHILD_UNTIL:
+            return self.adult_years
+        until_birthday = self.child_years - age + (1 if age == CHILD_UNTIL - 1 else 0)
+        return max(until_birthday, self.adult_years)
 
 
 def _years_before(moment: datetime, years: int) -> datetime:
@@ -53,25 +103,72 @@ def _years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
+def _latest(
+    dialect: str, base: ColumnElement[datetime], *times: ColumnExpressionArgument[datetime | None]
+) -> ColumnElement[datetime]:
+    """The latest of ``base`` and whichever of ``times`` are set, within one row."""
+    if dialect == "sqlite":  # its many-argument max() is NULL as soon as one argument is
+        return func.max(base, *(func.coalesce(time, base) for time in times))
+    return func.greatest(base, *times, type_=UTCDateTime())  # GREATEST ignores NULLs
+
+
 def due(session: Session, now: datetime, rules: RetentionRules) -> list[int]:
-    """Requests past their keeping period and not yet pseudonymised."""
-    last_contact = func.coalesce(
-        AdviceRequest.closed_at,
-        AdviceRequest.abandoned_at,
-        AdviceRequest.cancelled_at,
-        AdviceRequest.received_at,
+    """Requests past their keeping period and not yet pseudonymised (one query)."""
+    tasks_done = (
+        select(Task.request_id, func.max(Task.done_at).label("done_at"))
+        .where(Task.request_id.is_not(None))
+        .group_by(Task.request_id)
+        .subquery()
     )
+    last_contact = _latest(
+        session.connection().dialect.name,
+        func.coalesce(
+            AdviceRequest.closed_at,
+            AdviceRequest.abandoned_at,
+            AdviceRequest.cancelled_at,
+            AdviceRequest.received_at,
+        ),
+        Detention.decision_reported_at,
+        Detention.detained_at,
+        Detention.arrived_at,
+        Detention.extended_at,
+        Detention.handed_over_at,
+        Detention.ended_at,
+        tasks_done.c.done_at,
+    )
+
+    def contact_before(years: int) -> ColumnElement[datetime]:
+        return literal(_years_before(now, years), UTCDateTime())
+
     child = or_(
-        AdviceRequest.subject_under_18.is_(True), AdviceRequest.subject_age_band == AgeBand.UNDER_18
+        AdviceRequest.subject_under_18.is_(True),
+        AdviceRecord.subject_under_18.is_(True),
+        AdviceRequest.subject_age_band == AgeBand.UNDER_18,
     )
     cutoff = case(
-        (child, literal(_years_before(now, rules.child_years), UTCDateTime())),
-        else_=literal(_years_before(now, rules.adult_years), UTCDateTime()),
+        *(
+            (AdviceRequest.subject_age == age, contact_before(rules.years_at_age(age)))
+            for age in range(CHILD_UNTIL)
+            if rules.years_at_age(age) != rules.adult_years
+        ),
+        (and_(AdviceRequest.subject_age.is_(None), child), contact_before(rules.child_years)),
+        else_=contact_before(rules.adult_years),
     )
+    died_on = AdviceRequest.subject_died_on
+    died_before: date = _years_before(now, rules.death_years).date()
     return list(
         session.scalars(
             select(AdviceRequest.id)
-            .where(last_contact < cutoff)
+            .select_from(AdviceRequest)
+            .outerjoin(Detention, Detention.request_id == AdviceRequest.id)
+            .outerjoin(AdviceRecord, AdviceRecord.request_id == AdviceRequest.id)
+            .outerjoin(tasks_done, tasks_done.c.request_id == AdviceRequest.id)
+            .where(
+                or_(
+                    and_(died_on.is_not(None), died_on < died_before),
+                    and_(died_on.is_(None), last_contact < cutoff),
+                )
+            )
             .where(or_(AdviceRequest.location.is_(None), AdviceRequest.location != PSEUDONYMISED))
             .order_by(AdviceRequest.id)
         )
@@ -87,9 +184,19 @@ def pseudonymise(
     rules: RetentionRules,
 ) -> int:
     """Strip identifying data from these requests; audit the run; return how many."""
-    audit_details = 0
+    audit_events = 0
     for start in range(0, len(request_ids), 500):
         batch = request_ids[start : start + 500]
+        twilio_sids = [
+            sid
+            for sid in session.scalars(
+                union(
+                    select(CallLeg.call_sid).where(CallLeg.request_id.in_(batch)),
+                    select(Message.message_sid).where(Message.request_id.in_(batch)),
+                )
+            )
+            if sid
+        ]
         session.execute(
             update(AdviceRequest)
             .where(AdviceRequest.id.in_(batch))
@@ -101,6 +208,8 @@ def pseudonymise(
                 incident_ref=None,
                 location=PSEUDONYMISED,
                 area=None,
+                subject_age=None,
+                subject_died_on=None,
             )
         )
         session.execute(
@@ -109,12 +218,28 @@ def pseudonymise(
             .values(rationale=None, destination=None, follow_up=None, safeguarding={})
         )
         session.execute(
-            update(Task).where(Task.request_id.in_(batch)).values(description=PSEUDONYMISED)
+            update(Task)
+            .where(Task.request_id.in_(batch))
+            .values(
+                description=PSEUDONYMISED,
+                referral_agency=None,
+                referral_reference=None,
+                referral_outcome=None,
+            )
         )
-        session.execute(update(CallLeg).where(CallLeg.request_id.in_(batch)).values(number=""))
+        session.execute(
+            update(CallLeg)
+            .where(CallLeg.request_id.in_(batch))
+            .values(
+                number="",  # the SID stays unique: the leg's own id stands in for it
+                call_sid=literal(f"{PSEUDONYMISED}-", String) + cast(CallLeg.id, String),
+            )
+        )
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
         facts.refresh(session, batch)
-        audit_details += remove_detail_keys(session, batch, IDENTIFYING_AUDIT_DETAIL)
+        audit_events += pseudonymise_events(
+            session, batch, IDENTIFYING_AUDIT_DETAIL, twilio_sids=twilio_sids
+        )
     record_event(
         session,
         actor,
@@ -124,9 +249,10 @@ def pseudonymise(
             "requests": len(request_ids),
             "adult_years": rules.adult_years,
             "child_years": rules.child_years,
+            "death_years": rules.death_years,
             "first_id": request_ids[0] if request_ids else None,
             "last_id": request_ids[-1] if request_ids else None,
-            "audit_details_pseudonymised": audit_details,
+            "audit_details_pseudonymised": audit_events,
         },
     )
     session.flush()

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from advice_line.audit import SYSTEM, pseudonymisation_window, record_event
+from advice_line.audit import SYSTEM, Actor, pseudonymisation_window, record_event
 from advice_line.extensions import db
 from advice_line.models import AuditEvent
 from tests.builders import T0, add_request
@@ -28,6 +28,16 @@ def refused(engine: Engine, statement: str) -> None:
     """Run ``statement`` in its own transaction; it must be refused as append-only."""
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text(statement))
+
+
+def refused_in_window(session: Session, statement: str) -> None:
+    """Run ``statement`` inside the pseudonymisation window; it must be refused all the same."""
+    with (
+        pytest.raises(DBAPIError, match="append-only"),
+        pseudonymisation_window(session) as connection,
+    ):
+        connection.execute(text(statement))
+    session.rollback()
 
 
 def test_plain_sql_cannot_change_or_delete_audit_events(app: Flask, session: Session) -> None:
@@ -63,12 +73,7 @@ def test_retention_window_only_removes_detail_keys(app: Flask, session: Session)
         f"""UPDATE audit_event SET detail = '{{"risk_to_life": true, "added": 1}}' {where}""",
         f"DELETE FROM audit_event {where}",
     ):
-        with (
-            pytest.raises(DBAPIError, match="append-only"),
-            pseudonymisation_window(session) as connection,
-        ):
-            connection.execute(text(forged))
-        session.rollback()
+        refused_in_window(session, forged)
 
     with pseudonymisation_window(session) as connection:
         connection.execute(
@@ -91,3 +96,43 @@ def test_retention_window_only_removes_detail_keys(app: Flask, session: Session)
     assert session.get_one(AuditEvent, event_id).detail == {"risk_to_life": True}
     refused(db.engine, refused_after)
     assert session.scalar(select(func.count(AuditEvent.id))) == len(audit_rows(db.engine))
+
+
+CALL_SID = "CA" + "0123456789abcdef" * 2
+
+
+def test_retention_window_replaces_only_a_twilio_sid_as_the_source(
+    app: Flask, session: Session
+) -> None:
+    request = add_request(session)
+    twilio, staff = Actor("twilio", source=CALL_SID), Actor("user", source="192.0.2.7")
+    for actor in (twilio, staff):
+        record_event(session, actor, "request.intake", now=T0, request_id=request.id, detail={})
+    session.commit()
+    sid_event, staff_event = session.scalars(
+        select(AuditEvent.id).where(AuditEvent.action == "request.intake").order_by(AuditEvent.id)
+    ).all()
+
+    def update(source: str, event_id: int, detail: str = "{}") -> str:
+        return (
+            f"UPDATE audit_event SET source = {source}, detail = '{detail}' WHERE id = {event_id}"
+        )
+
+    refused(db.engine, update("'pseudonymised'", sid_event))
+    for forged in (
+        update("'pseudonymised'", staff_event),
+        update("'CA" + "f" * 32 + "'", sid_event),
+        update("NULL", sid_event),
+        update("'pseudonymised'", sid_event, '{"added": 1}'),
+        f"UPDATE audit_event SET source = 'pseudonymised', action = 'x' WHERE id = {sid_event}",
+    ):
+        refused_in_window(session, forged)
+
+    with pseudonymisation_window(session) as connection:
+        connection.execute(text(update("'pseudonymised'", sid_event)))
+    session.commit()
+    sources = {
+        row.id: row.source for row in session.execute(select(AuditEvent.id, AuditEvent.source))
+    }
+    assert (sources[sid_event], sources[staff_event]) == ("pseudonymised", "192.0.2.7")
+    refused(db.engine, update(f"'{CALL_SID}'", sid_event))

@@ -14,12 +14,14 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from advice_line import create_app
+from advice_line.audit import pseudonymisation_window
 from advice_line.database import MIGRATIONS
 from advice_line.extensions import db
 from advice_line.models import AuditEvent
 from tests.conftest import demo_env
 
 AUDIT_TRIGGERS_DOWN_REVISION = "282f5cfd7026"
+SID_SOURCES_DOWN_REVISION = "1359beec0ab5"
 
 
 def test_there_is_a_single_head() -> None:
@@ -68,6 +70,65 @@ def test_the_audit_log_migration_adds_and_removes_its_triggers(database_url: str
                 connection.execute(text("DELETE FROM audit_event"))
             with db.engine.connect() as connection:
                 assert connection.scalar(select(AuditEvent.action)) == "request.forged"
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _audit_triggers() -> set[str]:
+    """The audit log's triggers (and PostgreSQL's trigger function) as the database has them."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            found = connection.scalars(
+                text("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+        else:
+            found = connection.scalars(
+                text(
+                    "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+                    "WHERE tgrelid = 'audit_event'::regclass AND NOT tgisinternal "
+                    "UNION ALL SELECT pg_get_functiondef('audit_event_append_only'::regproc)"
+                )
+            ).all()
+    return {" ".join(definition.split()) for definition in found}
+
+
+def test_the_sid_sources_migration_builds_the_models_triggers_and_undoes_them(
+    database_url: str,
+) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    pseudonymise = text("UPDATE audit_event SET source = 'pseudonymised'")
+    with app.app_context():
+        try:
+            flask_migrate.upgrade()
+            migrated = _audit_triggers()
+            with db.engine.begin() as connection:
+                connection.execute(
+                    insert(AuditEvent).values(
+                        occurred_at=datetime.now(UTC),
+                        actor_kind="twilio",
+                        source="CA" + "0" * 32,
+                        action="test",
+                        detail={},
+                    )
+                )
+            flask_migrate.downgrade(revision=SID_SOURCES_DOWN_REVISION)
+            with (
+                pytest.raises(DBAPIError, match="append-only"),
+                pseudonymisation_window(db.session()) as connection,
+            ):
+                connection.execute(pseudonymise)
+            db.session.rollback()
+            flask_migrate.upgrade()
+            with pseudonymisation_window(db.session()) as connection:
+                connection.execute(pseudonymise)
+            db.session.commit()
+            assert db.session.scalar(select(AuditEvent.source)) == "pseudonymised"
+            db.session.remove()  # its transaction would hold the table the downgrade drops
+            flask_migrate.downgrade(revision="base")
+            db.metadata.create_all(db.engine)
+            assert _audit_triggers() == migrated
+            assert any("'pseudonymised'" in trigger for trigger in migrated)
         finally:
             db.session.remove()
             db.engine.dispose()

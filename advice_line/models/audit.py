@@ -3,10 +3,11 @@
 Triggers refuse every UPDATE and DELETE of ``audit_event`` (and TRUNCATE on PostgreSQL),
 whoever sends them. One narrow exception serves retention: inside a pseudonymisation
 window (``advice_line.audit.pseudonymisation_window``) an UPDATE may remove keys from
-``detail`` and change nothing else. The window is the transaction-local setting
+``detail`` and replace a ``source`` that is a Twilio SID (a CallSid or MessageSid) with
+'pseudonymised', and change nothing else. The window is the transaction-local setting
 ``advice_line.retention = 'on'`` on PostgreSQL and, on SQLite, the connection function
-``advice_line_retention()`` that only the app registers. The same SQL is in the migration
-that added it (migrations keep their own copy, as history).
+``advice_line_retention()`` that only the app registers. The same SQL is in the migrations
+that added and changed it (migrations keep their own copy, as history).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from advice_line.models.base import Base
 
 RETENTION_SETTING = "advice_line.retention"
 RETENTION_FUNCTION = "advice_line_retention"
+#: What retention leaves as the source of an event a Twilio SID caused (the triggers'
+#: literal 'pseudonymised'; the only sources they let it replace are Twilio SIDs).
+PSEUDONYMISED_SOURCE = "pseudonymised"
 
 
 class AuditEvent(Base):
@@ -32,7 +36,7 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     actor_kind: Mapped[str] = mapped_column(sa.String(20))
     actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
-    source: Mapped[str | None] = mapped_column(sa.String(80))
+    source: Mapped[str | None] = mapped_column(sa.String(80), index=True)
     action: Mapped[str] = mapped_column(sa.String(60))
     request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("advice_request.id"), index=True)
     subject_type: Mapped[str | None] = mapped_column(sa.String(40))
@@ -46,7 +50,9 @@ CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND current_setting('advice_line.retention', true) = 'on' THEN
-        IF to_jsonb(NEW) - 'detail' = to_jsonb(OLD) - 'detail'
+        IF to_jsonb(NEW) - 'detail' - 'source' = to_jsonb(OLD) - 'detail' - 'source'
+            AND (NEW.source IS NOT DISTINCT FROM OLD.source
+                 OR (NEW.source = 'pseudonymised' AND OLD.source ~ '^[A-Z]{2}[0-9a-fA-F]{32}$'))
             AND jsonb_typeof(NEW.detail::jsonb) = 'object'
             AND NEW.detail::jsonb <@ OLD.detail::jsonb
         THEN
@@ -66,12 +72,17 @@ $$
 SQLITE_APPEND_ONLY = (
     """
 CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
-WHEN NOT (
+WHEN NOT coalesce((
     advice_line_retention()
-    AND (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_user_id, NEW.source, NEW.action,
+    AND (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_user_id, NEW.action,
          NEW.request_id, NEW.subject_type, NEW.subject_id)
-     IS (OLD.id, OLD.occurred_at, OLD.actor_kind, OLD.actor_user_id, OLD.source, OLD.action,
+     IS (OLD.id, OLD.occurred_at, OLD.actor_kind, OLD.actor_user_id, OLD.action,
          OLD.request_id, OLD.subject_type, OLD.subject_id)
+    AND (NEW.source IS OLD.source
+         OR (NEW.source IS 'pseudonymised' AND OLD.source IS NOT NULL
+             AND length(OLD.source) = 34
+             AND substr(OLD.source, 1, 2) GLOB '[A-Z][A-Z]'
+             AND NOT substr(OLD.source, 3) GLOB '*[^0-9a-fA-F]*'))
     AND json_type(NEW.detail) = 'object'
     AND NOT EXISTS (
         SELECT 1 FROM json_each(NEW.detail) AS kept
@@ -80,7 +91,7 @@ WHEN NOT (
             WHERE was.key = kept.key AND was.type = kept.type AND was.value IS kept.value
         )
     )
-)
+), 0)
 BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END
 """,
     """
