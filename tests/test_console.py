@@ -161,6 +161,8 @@ POSTS = [
     "/console/requests/{id}/record",
     "/console/requests/{id}/message",
     "/console/requests/{id}/end",
+    "/console/requests/{id}/detention",
+    "/console/requests/{id}/detention/extend",
 ]
 
 
