@@ -7,11 +7,12 @@ a view of the database, never the source of truth.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
@@ -180,6 +181,20 @@ def holder(session: Session, request_id: int) -> int | None:
     )
 
 
+def may_see_for_a_task(session: Session, request_id: int, user_id: int) -> bool:
+    """Whether a task lets this user see the request: any open one (tasks belong to the
+    team, so anyone may take it), or a done one they took or finished."""
+    query = select(Task.id).where(
+        Task.request_id == request_id,
+        or_(
+            Task.done_at.is_(None),
+            Task.owner_user_id == user_id,
+            Task.done_by_user_id == user_id,
+        ),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def count_in_hand(session: Session) -> int:
     """Count the requests clinicians hold now."""
     query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
@@ -222,6 +237,30 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
+
+
+# --- the team's tasks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamTask:
+    """An open task as the tasks page shows it: its request and who has taken it."""
+
+    task: Task
+    request: AdviceRequest | None
+    taken_by: str | None
+
+
+def team_tasks(session: Session) -> list[TeamTask]:
+    """Every open task of the team, the soonest due first (tasks belong to the team)."""
+    rows = session.execute(
+        select(Task, AdviceRequest, User.display_name)
+        .outerjoin(AdviceRequest, AdviceRequest.id == Task.request_id)
+        .outerjoin(User, User.id == Task.owner_user_id)
+        .where(Task.done_at.is_(None))
+        .order_by(Task.due_at, Task.id)
+    ).all()
+    return [TeamTask(task, request, taken_by) for task, request, taken_by in rows]
 
 
 # --- the board ------------------------------------------------------------------------
