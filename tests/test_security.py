@@ -141,7 +141,9 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
     assert form_posts(app) == [
         "auth.login",
         "auth.logout",
+        "console.extend_detention",
         "console.floor",
+        "console.record_detention",
         "console.request_step",
         "console.save_record",
         "console.send_message",
@@ -161,6 +163,8 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/message",
         "/console/requests/{id}/end",
         "/console/requests/{id}/call_back",
+        "/console/requests/{id}/detention",
+        "/console/requests/{id}/detention/extend",
     ],
 )
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(
