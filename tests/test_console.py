@@ -362,6 +362,38 @@ def test_reconnecting_restores_the_view_from_the_database(app: Flask, demo: Sess
     again.disconnect()
 
 
+def test_the_cards_name_the_key_questions_nobody_has_answered(app: Flask, demo: Session) -> None:
+    request = message_request(demo)  # a text: the officer has answered nothing yet
+    client = sign_in(app, "amira")
+    socket = connect(app, client)
+    (card,) = received(socket, "queue")[-1]
+    assert card["unanswered"] == ["risk_to_life", "under_18", "in_dwelling"]
+    assert (card["risk_to_life"], card["under_18"], card["in_dwelling"]) == (None, None, None)
+    lifecycle.answer_key_questions(
+        demo,
+        request.id,
+        lifecycle.KeyAnswers(risk_to_life=False),
+        now=utcnow(),
+        actor=ACTOR,
+        policy=POLICY,
+    )
+    demo.commit()
+    (card,) = received(socket, "queue")[-1]
+    assert (card["unanswered"], card["risk_to_life"]) == (["under_18", "in_dwelling"], False)
+
+    assert socket.emit("accept", {"request_id": request.id}, callback=True) == {"ok": True}
+    (held,) = received(socket, "mine")[-1]["in_hand"]
+    assert held["unanswered"] == ["under_18", "in_dwelling"]
+    assert post_record(client, request, intent="draft", in_dwelling="no").status_code == 302
+    socket.disconnect()
+    again = connect(app, client)
+    (held,) = received(again, "mine")[-1]["in_hand"]
+    assert (held["unanswered"], held["in_dwelling"]) == (["under_18"], False), (
+        "the card merges the clinician's answers on the record, as the request page does"
+    )
+    again.disconnect()
+
+
 # --- the record form ------------------------------------------------------------------
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
-from advice_line.lifecycle import WAITING
+from advice_line.lifecycle import WAITING, law
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
+    AdviceRecord,
     AdviceRequest,
     Clinician,
     ClinicianStatus,
@@ -48,17 +49,23 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _request_card(request: AdviceRequest) -> dict[str, Any]:
-    """The minimum a console needs about a request (no personal details)."""
+def _request_card(request: AdviceRequest, record: AdviceRecord | None = None) -> dict[str, Any]:
+    """The minimum a console needs about a request (no personal details).
+
+    The key facts are the officer's answers merged with the clinician's corrections on the
+    record, if there is one (``law.key_facts``); ``unanswered`` names those still unknown.
+    """
+    facts = law.key_facts(request, record)
     return {
         "id": request.id,
         "reference": request.reference,
         "status": request.status.value,
         "channel": request.channel.value,
         "priority": int(request.priority),
-        "risk_to_life": request.risk_to_life,
-        "under_18": request.subject_under_18,
-        "in_dwelling": request.in_dwelling,
+        "risk_to_life": facts.risk_to_life,
+        "under_18": facts.under_18,
+        "in_dwelling": facts.in_dwelling,
+        "unanswered": list(facts.unanswered),
         "unverified": not request.officer_verified,
         "escalation": request.escalation_level.value,
         "breached": request.answer_target_breached_at is not None,
@@ -217,6 +224,12 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         )
         .order_by(AdviceRequest.id)
     ).all()
+    records = {
+        record.request_id: record
+        for record in session.scalars(
+            select(AdviceRecord).where(AdviceRecord.request_id.in_([r.id for r in in_hand]))
+        )
+    }
     open_tasks = session.scalar(
         select(Task.id)
         .where(Task.owner_user_id == clinician.user_id, Task.done_at.is_(None))
@@ -233,7 +246,7 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
             "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
             **_request_card(offer.request),
         },
-        "in_hand": [_request_card(r) for r in in_hand],
+        "in_hand": [_request_card(r, records.get(r.id)) for r in in_hand],
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
