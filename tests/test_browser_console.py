@@ -131,7 +131,10 @@ def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_wat
 
     chloe.locator("#queue tr[data-reference='AL-1']").wait_for()
     amira.locator("#offer-reference", has_text="AL-1").wait_for()
-    assert amira.locator("#offer-flags").inner_text().strip() == "sms"
+    assert amira.locator("#offer-flags strong").all_inner_texts() == [
+        "not answered: risk to life, under 18, dwelling",
+        "sms",
+    ], "a text has answered none of the key questions yet"
     assert int(amira.locator("#offer-countdown").inner_text()) > 100
     amira.get_by_role("button", name="Accept", exact=True).click()
     amira.get_by_role("link", name="AL-1 (connected)").wait_for()
@@ -145,7 +148,7 @@ def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_wat
     amira.get_by_label("Where the person is going now").fill("Home; crisis team visiting")
     amira.get_by_label("Rationale").fill("Calm now, has support at home.")
     for question in amira.locator("fieldset fieldset").all():
-        question.get_by_label("No").check()
+        question.get_by_label("No", exact=True).check()
     amira.get_by_role("button", name="Complete and close").click()
     amira.get_by_text("Record completed; the request is closed.").wait_for()
     assert request_status(database, "AL-1") == "closed"
