@@ -91,6 +91,19 @@ def message_request(session: Session, *, accepted_by: str | None = None) -> Advi
     return request
 
 
+def officer_answers(session: Session, request: AdviceRequest, **answers: bool) -> None:
+    """The officer answers some of the key questions (by text, say)."""
+    lifecycle.answer_key_questions(
+        session,
+        request.id,
+        lifecycle.KeyAnswers(**answers),
+        now=utcnow(),
+        actor=ACTOR,
+        policy=POLICY,
+    )
+    session.commit()
+
+
 # --- sign-in --------------------------------------------------------------------------
 
 
@@ -369,15 +382,7 @@ def test_the_cards_name_the_key_questions_nobody_has_answered(app: Flask, demo: 
     (card,) = received(socket, "queue")[-1]
     assert card["unanswered"] == ["risk_to_life", "under_18", "in_dwelling"]
     assert (card["risk_to_life"], card["under_18"], card["in_dwelling"]) == (None, None, None)
-    lifecycle.answer_key_questions(
-        demo,
-        request.id,
-        lifecycle.KeyAnswers(risk_to_life=False),
-        now=utcnow(),
-        actor=ACTOR,
-        policy=POLICY,
-    )
-    demo.commit()
+    officer_answers(demo, request, risk_to_life=False)
     (card,) = received(socket, "queue")[-1]
     assert (card["unanswered"], card["risk_to_life"]) == (["under_18", "in_dwelling"], False)
 
@@ -569,15 +574,7 @@ def test_tasks_belong_to_the_team_anyone_takes_or_finishes_one(app: Flask, demo:
 def child_request(demo: Session, *, accepted_by: str | None = None) -> tuple[AdviceRequest, Task]:
     """A request about a child, and the team's safeguarding task it gets."""
     request = message_request(demo, accepted_by=accepted_by)
-    lifecycle.answer_key_questions(
-        demo,
-        request.id,
-        lifecycle.KeyAnswers(subject_under_18=True),
-        now=utcnow(),
-        actor=ACTOR,
-        policy=POLICY,
-    )
-    demo.commit()
+    officer_answers(demo, request, subject_under_18=True)
     task = demo.scalars(select(Task).where(Task.request_id == request.id)).one()
     assert task.kind == TaskKind.SAFEGUARDING
     return request, task
@@ -605,22 +602,15 @@ def test_a_safeguarding_task_is_done_only_with_what_was_done_shown_beside_the_fi
     finished = select(func.count(AuditEvent.id)).where(AuditEvent.action == "task.done")
     assert demo.scalar(finished) == 0
 
-    response = post_task(
-        client,
-        task,
-        "done",
-        agency="Lambeth children's services",
-        reference="MASH-4471",
-        outcome="Referral made by phone; social worker to visit tomorrow.",
-    )
-    assert response.status_code == 302
+    referral = {
+        "agency": "Lambeth children's services",
+        "reference": "MASH-4471",
+        "outcome": "Referral made by phone; social worker to visit tomorrow.",
+    }
+    assert post_task(client, task, "done", **referral).status_code == 302
     demo.rollback()
     done = demo.get_one(Task, task.id)
-    assert (done.referral_agency, done.referral_reference, done.referral_outcome) == (
-        "Lambeth children's services",
-        "MASH-4471",
-        "Referral made by phone; social worker to visit tomorrow.",
-    )
+    assert {name: getattr(done, f"referral_{name}") for name in referral} == referral
 
 
 def test_any_clinician_opens_a_request_with_an_open_team_task_but_cannot_write_its_record(
