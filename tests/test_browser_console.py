@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from advice_line.clock import LONDON
 from advice_line.demo import DEMO_PASSWORD
 from tests.conftest import migrate_and_seed, start_server, stop_server
 from tests.twilio_support import ACCOUNT, LINE_NUMBER, PUBLIC, signature, twilio_env
@@ -131,7 +133,10 @@ def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_wat
 
     chloe.locator("#queue tr[data-reference='AL-1']").wait_for()
     amira.locator("#offer-reference", has_text="AL-1").wait_for()
-    assert amira.locator("#offer-flags").inner_text().strip() == "sms"
+    assert amira.locator("#offer-flags strong").all_inner_texts() == [
+        "not answered: risk to life, under 18, dwelling",
+        "sms",
+    ], "a text has answered none of the key questions yet"
     assert int(amira.locator("#offer-countdown").inner_text()) > 100
     amira.get_by_role("button", name="Accept", exact=True).click()
     amira.get_by_role("link", name="AL-1 (connected)").wait_for()
@@ -145,10 +150,83 @@ def test_an_offer_is_accepted_and_the_record_closes_the_request_while_others_wat
     amira.get_by_label("Where the person is going now").fill("Home; crisis team visiting")
     amira.get_by_label("Rationale").fill("Calm now, has support at home.")
     for question in amira.locator("fieldset fieldset").all():
-        question.get_by_label("No").check()
+        question.get_by_label("No", exact=True).check()
     amira.get_by_role("button", name="Complete and close").click()
     amira.get_by_text("Record completed; the request is closed.").wait_for()
     assert request_status(database, "AL-1") == "closed"
+
+
+def test_a_texted_request_is_completed_on_the_key_facts_and_its_detention_clock_shown(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, database = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    text_message(base, "+447700900202", "Man in his flat, says he will jump from the window")
+
+    flags = amira.locator("#offer-flags")  # the officer never answered the key questions
+    flags.get_by_text("not answered: risk to life, under 18, dwelling").wait_for()
+    amira.get_by_role("button", name="Accept", exact=True).click()
+    amira.get_by_role("link", name="AL-1 (connected)").click()
+    assert amira.locator("#key-questions").inner_text().strip() == (
+        "Risk to life: not answered; under 18: not answered; in a private dwelling: not answered"
+    )
+    amira.get_by_role("button", name="End the conversation").click()
+
+    key = {
+        "Risk to life now?": "Yes",
+        "Is the person under 18?": "No",
+        "In a private dwelling": "Yes",
+    }
+    for question, answer in key.items():
+        amira.get_by_role("group", name=question).get_by_label(answer, exact=True).click()
+    amira.get_by_label("Section 136 advised").click()
+    amira.get_by_label("Recommended place of safety").select_option("health_based")
+    amira.get_by_label("Rationale").press_sequentially("Says he will jump; he is at home.")
+    safeguarding = amira.get_by_role("group", name="Safeguarding (a yes creates a task")
+    for question in safeguarding.get_by_role("group").all():
+        question.get_by_label("No", exact=True).click()
+    safeguarding.get_by_role("group", name="Are there children in the household?").get_by_label(
+        "Yes", exact=True
+    ).click()
+    amira.get_by_role("button", name="Complete and close").click()
+
+    error = amira.locator("#outcome-error")
+    error.get_by_text("s136(1A)", exact=False).wait_for()
+    assert "cannot be used in a private dwelling" in error.inner_text()
+    dwelling = amira.get_by_role("group", name="In a private dwelling")
+    assert dwelling.get_by_label("Yes", exact=True).is_checked(), "the form is kept"
+    assert amira.get_by_label("Rationale").input_value() == "Says he will jump; he is at home."
+    assert request_status(database, "AL-1") == "wrap_up"
+
+    amira.get_by_label("Section 135 warrant / AMHP assessment route").click()
+    amira.get_by_label("Recommended place of safety").select_option("")
+    amira.get_by_label("Where the person is going now").press_sequentially(
+        "Stays at home; the AMHP is applying for a s135 warrant"
+    )
+    amira.get_by_role("button", name="Complete and close").click()
+    amira.get_by_text("Record completed; the request is closed.").wait_for()
+    assert request_status(database, "AL-1") == "closed"
+
+    amira.get_by_role("link", name="Tasks", exact=True).click()  # the children: a team task
+    task = amira.locator("section.app-panel", has_text="Are there children in the household?")
+    task.get_by_role("link", name="AL-1").click()
+    amira.get_by_role("heading", name="The officer's decision and the detention").wait_for()
+    arrived = datetime.now(LONDON).replace(second=0, microsecond=0) - timedelta(minutes=20)
+    amira.get_by_label("The officer's decision").select_option("detained")
+    amira.get_by_label("Arrived at the place of safety").press_sequentially(
+        arrived.strftime("%d/%m/%Y %H:%M")
+    )
+    amira.get_by_role("button", name="Record on the officer's word").click()
+    amira.get_by_text("The officer's decision and the detention are recorded.").wait_for()
+    ends = (arrived.astimezone(UTC) + timedelta(hours=24)).astimezone(LONDON)
+    deadline = amira.locator("#detention-deadline")
+    assert deadline.inner_text().strip() == ends.strftime("%d %b %Y %H:%M:%S %Z")
+    with sqlite3.connect(database) as db:
+        outcome, in_dwelling = db.execute(
+            "SELECT outcome, in_dwelling FROM advice_record WHERE request_id = 1"
+        ).fetchone()
+        (decision,) = db.execute("SELECT decision FROM detention WHERE request_id = 1").fetchone()
+    assert (outcome, in_dwelling, decision) == ("s135_amhp_route", 1, "detained")
 
 
 def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(

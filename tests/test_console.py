@@ -91,6 +91,19 @@ def message_request(session: Session, *, accepted_by: str | None = None) -> Advi
     return request
 
 
+def officer_answers(session: Session, request: AdviceRequest, **answers: bool) -> None:
+    """The officer answers some of the key questions (by text, say)."""
+    lifecycle.answer_key_questions(
+        session,
+        request.id,
+        lifecycle.KeyAnswers(**answers),
+        now=utcnow(),
+        actor=ACTOR,
+        policy=POLICY,
+    )
+    session.commit()
+
+
 # --- sign-in --------------------------------------------------------------------------
 
 
@@ -364,6 +377,30 @@ def test_reconnecting_restores_the_view_from_the_database(app: Flask, demo: Sess
     again.disconnect()
 
 
+def test_the_cards_name_the_key_questions_nobody_has_answered(app: Flask, demo: Session) -> None:
+    request = message_request(demo)  # a text: the officer has answered nothing yet
+    client = sign_in(app, "amira")
+    socket = connect(app, client)
+    (card,) = received(socket, "queue")[-1]
+    assert card["unanswered"] == ["risk_to_life", "under_18", "in_dwelling"]
+    assert (card["risk_to_life"], card["under_18"], card["in_dwelling"]) == (None, None, None)
+    officer_answers(demo, request, risk_to_life=False)
+    (card,) = received(socket, "queue")[-1]
+    assert (card["unanswered"], card["risk_to_life"]) == (["under_18", "in_dwelling"], False)
+
+    assert socket.emit("accept", {"request_id": request.id}, callback=True) == {"ok": True}
+    (held,) = received(socket, "mine")[-1]["in_hand"]
+    assert held["unanswered"] == ["under_18", "in_dwelling"]
+    assert post_record(client, request, intent="draft", in_dwelling="no").status_code == 302
+    socket.disconnect()
+    again = connect(app, client)
+    (held,) = received(again, "mine")[-1]["in_hand"]
+    assert (held["unanswered"], held["in_dwelling"]) == (["under_18"], False), (
+        "the card merges the clinician's answers on the record, as the request page does"
+    )
+    again.disconnect()
+
+
 # --- the record form ------------------------------------------------------------------
 
 
@@ -474,33 +511,136 @@ def test_an_unknown_choice_is_refused_by_the_form(app: Flask, demo: Session) -> 
 # --- tasks and the floor --------------------------------------------------------------
 
 
-def test_a_clinician_marks_their_own_task_done_but_not_someone_elses(
+def user_id(session: Session, username: str) -> int:
+    return session.scalars(select(User.id).where(User.username == username)).one()
+
+
+def post_task(client: FlaskClient, task: Task, intent: str, **fields: str) -> Any:
+    """Press a task's Take or Done button (with the referral fields, if any)."""
+    return client.post(
+        "/console/tasks",
+        data={
+            "task_id": str(task.id),
+            "intent": intent,
+            "csrf_token": csrf(client, "/console/tasks"),
+            **fields,
+        },
+    )
+
+
+def task_panels(page: str) -> list[str]:
+    """The ids of the tasks a tasks page lists, in its order."""
+    return re.findall(r'<section class="app-panel[^"]*" id="task-(\d+)"', page)
+
+
+def test_tasks_belong_to_the_team_anyone_takes_or_finishes_one(app: Flask, demo: Session) -> None:
+    first, second = message_request(demo), message_request(demo)
+    for request in (first, second):
+        lifecycle.abandon(demo, request.id, now=utcnow(), actor=ACTOR, policy=POLICY)
+    later, sooner = (
+        demo.scalars(select(Task).where(Task.request_id == r.id)).one() for r in (first, second)
+    )
+    later.due_at = utcnow() + timedelta(minutes=30)
+    lifecycle.take_task(demo, later.id, user_id(demo, "ben"), now=utcnow(), actor=ACTOR)
+    demo.commit()
+
+    amira = sign_in(app, "amira")
+    page = amira.get("/console/tasks").get_data(as_text=True)
+    assert task_panels(page) == [str(sooner.id), str(later.id)], "every open task, soonest first"
+    ben_name = demo.scalars(select(User.display_name).where(User.username == "ben")).one()
+    assert f'id="task-{later.id}-taken-by">{ben_name}<' in page, "a colleague's too"
+    assert f'id="task-{sooner.id}-taken-by">nobody yet<' in page
+    assert f'<a href="/console/requests/{first.id}">{first.reference}</a>' in page
+    assert amira.post("/console/tasks", data={"task_id": str(later.id)}).status_code == 400
+
+    assert post_task(amira, later, "take").status_code == 302, "a shift change orphans nothing"
+    assert post_task(amira, sooner, "done").status_code == 302
+    demo.rollback()
+    taken, done = demo.get_one(Task, later.id), demo.get_one(Task, sooner.id)
+    assert (taken.owner_user_id, taken.done_at) == (user_id(demo, "amira"), None)
+    handed = demo.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "task.taken").order_by(AuditEvent.id)
+    ).all()
+    assert handed == [{"from_user_id": None}, {"from_user_id": user_id(demo, "ben")}]
+    assert done.done_at is not None
+    assert done.done_by_user_id == user_id(demo, "amira")
+
+    ben = sign_in(app, "ben")
+    assert post_task(ben, taken, "done").status_code == 302, "anyone may finish a taken task"
+    post_task(ben, done, "done")
+    assert "already done" in ben.get("/console/tasks").get_data(as_text=True)
+    demo.rollback()
+    assert demo.get_one(Task, later.id).done_by_user_id == user_id(demo, "ben")
+
+
+def child_request(demo: Session, *, accepted_by: str | None = None) -> tuple[AdviceRequest, Task]:
+    """A request about a child, and the team's safeguarding task it gets."""
+    request = message_request(demo, accepted_by=accepted_by)
+    officer_answers(demo, request, subject_under_18=True)
+    task = demo.scalars(select(Task).where(Task.request_id == request.id)).one()
+    assert task.kind == TaskKind.SAFEGUARDING
+    return request, task
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"agency": "Lambeth children's services", "outcome": "  "}, "Say what was done"),
+        ({"agency": "Lambeth", "outcome": "x" * 501}, "longer than 500 characters"),
+    ],
+)
+def test_a_safeguarding_task_is_done_only_with_what_was_done_shown_beside_the_field(
+    app: Flask, demo: Session, fields: dict[str, str], error: str
+) -> None:
+    _, task = child_request(demo)
+    client = sign_in(app, "amira")
+    response = post_task(client, task, "done", **fields)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert re.search(rf'id="outcome-{task.id}-error">.*{error}', page)
+    assert f'id="agency-{task.id}" maxlength="120" name="agency" type="text" value="Lambeth' in page
+    demo.rollback()
+    assert demo.get_one(Task, task.id).done_at is None
+    finished = select(func.count(AuditEvent.id)).where(AuditEvent.action == "task.done")
+    assert demo.scalar(finished) == 0
+
+    referral = {
+        "agency": "Lambeth children's services",
+        "reference": "MASH-4471",
+        "outcome": "Referral made by phone; social worker to visit tomorrow.",
+    }
+    assert post_task(client, task, "done", **referral).status_code == 302
+    demo.rollback()
+    done = demo.get_one(Task, task.id)
+    assert {name: getattr(done, f"referral_{name}") for name in referral} == referral
+
+
+def test_any_clinician_opens_a_request_with_an_open_team_task_but_cannot_write_its_record(
     app: Flask, demo: Session
 ) -> None:
-    request = message_request(demo)
-    lifecycle.abandon(demo, request.id, now=utcnow(), actor=ACTOR, policy=POLICY)
-    demo.commit()
-    (call_back,) = demo.scalars(select(Task)).all()
-    client = sign_in(app, "amira")
-    assert "Call back the officer" in client.get("/console/tasks").get_data(as_text=True)
-    assert client.post("/console/tasks", data={"task_id": str(call_back.id)}).status_code == 400
-    response = client.post(
-        "/console/tasks",
-        data={"task_id": str(call_back.id), "csrf_token": csrf(client, "/console/tasks")},
-    )
-    assert response.status_code == 302
+    plain = message_request(demo, accepted_by="amira")
+    request, task = child_request(demo, accepted_by="ben")
+    chloe = sign_in(app, "chloe")
+    assert chloe.get(f"/console/requests/{plain.id}").status_code == 403, "no task: not hers"
+    page = chloe.get(f"/console/requests/{request.id}")
+    assert page.status_code == 200
+    viewed = demo.scalars(
+        select(AuditEvent.actor_user_id).where(
+            AuditEvent.action == "request.viewed", AuditEvent.request_id == request.id
+        )
+    ).all()
+    assert viewed == [user_id(demo, "chloe")], "the view is audited"
+    response = post_record(chloe, request, intent="draft")
+    assert response.status_code == 400
+    assert "Only the clinician who took the request" in response.get_data(as_text=True)
     demo.rollback()
-    done = demo.get_one(Task, call_back.id)
-    assert done.done_at is not None
-    assert (
-        done.done_by_user_id == demo.scalars(select(User.id).where(User.username == "amira")).one()
-    )
-    other = sign_in(app, "ben")
-    other.post(
-        "/console/tasks",
-        data={"task_id": str(call_back.id), "csrf_token": csrf(other, "/console/tasks")},
-    )
-    assert "already done" in other.get("/console/tasks").get_data(as_text=True)
+    assert demo.scalar(select(func.count(AdviceRecord.id))) == 0
+
+    amira = sign_in(app, "amira")
+    referral = {"outcome": "Children's services already involved; no new referral."}
+    assert post_task(amira, task, "done", **referral).status_code == 302
+    assert chloe.get(f"/console/requests/{request.id}").status_code == 403, "done: not hers"
+    assert amira.get(f"/console/requests/{request.id}").status_code == 200, "she finished it"
 
 
 def test_a_senior_takes_or_gives_away_a_waiting_request(app: Flask, demo: Session) -> None:

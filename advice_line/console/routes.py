@@ -19,7 +19,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
@@ -31,6 +31,7 @@ from advice_line.console.forms import (
     MessageForm,
     ReassignForm,
     RecordForm,
+    ReferralForm,
     choices,
 )
 from advice_line.extensions import db
@@ -47,7 +48,7 @@ from advice_line.models import (
     OfficerDecision,
     ReportedVia,
     Role,
-    Task,
+    TaskKind,
 )
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
@@ -112,12 +113,23 @@ def api_state() -> Response:
 
 
 def _own_request(request_id: int) -> AdviceRequest:
-    """The request, if the signed-in clinician took it (seniors may look at any)."""
+    """The request, if the signed-in clinician may open it (403 otherwise).
+
+    They may if they took it; if they are a senior clinician (any request); if it has an
+    open task, because tasks belong to the team and whoever takes one needs the request to
+    act on it (docs/DOMAIN.md#tasks); or if they took or finished a task on it, which then
+    stays theirs to look back on. Opening is not writing: the domain still lets only the
+    clinician who took the request write its record or reply to the officer.
+    """
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    taker = views.holder(db.session(), request_id)
-    if taker != current_user.clinician_id and current_user.role != Role.SENIOR_CLINICIAN:
+    session = db.session()
+    if not (
+        current_user.role == Role.SENIOR_CLINICIAN
+        or views.holder(session, request_id) == current_user.clinician_id
+        or views.may_see_for_a_task(session, request_id, current_user.id)
+    ):
         abort(403)
     return advice
 
@@ -358,32 +370,69 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
+def _render_tasks(
+    refused_task_id: int | None = None, refused: ReferralForm | None = None, code: int = 200
+) -> tuple[str, int]:
+    """The team's open tasks; a refused "Done" keeps its form, errors beside the fields."""
+    items = views.team_tasks(db.session())
+    forms = {
+        item.task.id: refused
+        if refused is not None and item.task.id == refused_task_id
+        else ReferralForm(formdata=None)
+        for item in items
+        if item.task.kind == TaskKind.SAFEGUARDING or item.task.id == refused_task_id
+    }
+    return (
+        render_template(
+            "console/tasks.html",
+            tasks=items,
+            referral_forms=forms,
+            action_form=ActionForm(formdata=None),
+            me=current_user.id,
+            now=utcnow(),
+        ),
+        code,
+    )
+
+
 @bp.route("/console/tasks", methods=["GET", "POST"])
 @roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
 def tasks() -> ResponseReturnValue:
-    """My follow-ups, safeguarding tasks and call-backs, and unowned call-backs."""
-    form = ActionForm()
-    if request.method == "POST":
-        task_id = parse_id(request.form.get("task_id", ""))
-        if not form.validate_on_submit() or task_id is None:
+    """The team's open tasks: anyone takes one (``intent=take``) or marks it done
+    (``intent=done``; a safeguarding task with the referral: agency, reference, outcome)."""
+    if request.method == "GET":
+        return _render_tasks()
+    task_id = parse_id(request.form.get("task_id", ""))
+    intent = request.form.get("intent")
+    if task_id is None or intent not in {"take", "done"}:
+        abort(400)
+    form = ReferralForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
             abort(400)
-        user_id = current_user.id
+        return _render_tasks(task_id, form, 400)
+    user_id = current_user.id
 
-        def complete(work: Work) -> ResponseReturnValue:
-            lifecycle.complete_task(work.session, task_id, user_id, now=work.now, actor=work.actor)
+    def act(work: Work) -> ResponseReturnValue:
+        if intent == "take":
+            lifecycle.take_task(work.session, task_id, user_id, now=work.now, actor=work.actor)
+            work.tell("The task is yours now.")
+        else:
+            referral = lifecycle.Referral(form.agency.data, form.reference.data, form.outcome.data)
+            lifecycle.complete_task(
+                work.session, task_id, user_id, now=work.now, actor=work.actor, referral=referral
+            )
             work.tell("Task marked done.")
-            return redirect(url_for("console.tasks"))
+        return redirect(url_for("console.tasks"))
 
-        return run(complete, _actor(), _flash_refusal("console.tasks"))
-    open_tasks = db.session.scalars(
-        select(Task)
-        .where(
-            Task.done_at.is_(None),
-            or_(Task.owner_user_id == current_user.id, Task.owner_user_id.is_(None)),
-        )
-        .order_by(Task.due_at)
-    ).all()
-    return render_template("console/tasks.html", tasks=open_tasks, form=form, now=utcnow())
+    def refused(error: DomainError) -> ResponseReturnValue:
+        if not isinstance(error, InvalidInput):
+            return _flash_refusal("console.tasks")(error)
+        for field, message in error.errors.items():
+            getattr(form, field.removeprefix("referral_"), form.outcome).errors.append(message)
+        return _render_tasks(task_id, form, 400)
+
+    return run(act, _actor(), refused)
 
 
 @bp.route("/console/floor", methods=["GET", "POST"])

@@ -7,18 +7,20 @@ a view of the database, never the source of truth.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
-from advice_line.lifecycle import WAITING
+from advice_line.lifecycle import WAITING, law
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
+    AdviceRecord,
     AdviceRequest,
     Clinician,
     ClinicianStatus,
@@ -47,17 +49,23 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _request_card(request: AdviceRequest) -> dict[str, Any]:
-    """The minimum a console needs about a request (no personal details)."""
+def _request_card(request: AdviceRequest, record: AdviceRecord | None = None) -> dict[str, Any]:
+    """The minimum a console needs about a request (no personal details).
+
+    The key facts are the officer's answers merged with the clinician's corrections on the
+    record, if there is one (``law.key_facts``); ``unanswered`` names those still unknown.
+    """
+    facts = law.key_facts(request, record)
     return {
         "id": request.id,
         "reference": request.reference,
         "status": request.status.value,
         "channel": request.channel.value,
         "priority": int(request.priority),
-        "risk_to_life": request.risk_to_life,
-        "under_18": request.subject_under_18,
-        "in_dwelling": request.in_dwelling,
+        "risk_to_life": facts.risk_to_life,
+        "under_18": facts.under_18,
+        "in_dwelling": facts.in_dwelling,
+        "unanswered": list(facts.unanswered),
         "unverified": not request.officer_verified,
         "escalation": request.escalation_level.value,
         "breached": request.answer_target_breached_at is not None,
@@ -180,6 +188,20 @@ def holder(session: Session, request_id: int) -> int | None:
     )
 
 
+def may_see_for_a_task(session: Session, request_id: int, user_id: int) -> bool:
+    """Whether a task lets this user see the request: any open one (tasks belong to the
+    team, so anyone may take it), or a done one they took or finished."""
+    query = select(Task.id).where(
+        Task.request_id == request_id,
+        or_(
+            Task.done_at.is_(None),
+            Task.owner_user_id == user_id,
+            Task.done_by_user_id == user_id,
+        ),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def count_in_hand(session: Session) -> int:
     """Count the requests clinicians hold now."""
     query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
@@ -202,6 +224,12 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
         )
         .order_by(AdviceRequest.id)
     ).all()
+    records = {
+        record.request_id: record
+        for record in session.scalars(
+            select(AdviceRecord).where(AdviceRecord.request_id.in_([r.id for r in in_hand]))
+        )
+    }
     open_tasks = session.scalar(
         select(Task.id)
         .where(Task.owner_user_id == clinician.user_id, Task.done_at.is_(None))
@@ -218,10 +246,34 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
             "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
             **_request_card(offer.request),
         },
-        "in_hand": [_request_card(r) for r in in_hand],
+        "in_hand": [_request_card(r, records.get(r.id)) for r in in_hand],
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
+
+
+# --- the team's tasks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamTask:
+    """An open task as the tasks page shows it: its request and who has taken it."""
+
+    task: Task
+    request: AdviceRequest | None
+    taken_by: str | None
+
+
+def team_tasks(session: Session) -> list[TeamTask]:
+    """Every open task of the team, the soonest due first (tasks belong to the team)."""
+    rows = session.execute(
+        select(Task, AdviceRequest, User.display_name)
+        .outerjoin(AdviceRequest, AdviceRequest.id == Task.request_id)
+        .outerjoin(User, User.id == Task.owner_user_id)
+        .where(Task.done_at.is_(None))
+        .order_by(Task.due_at, Task.id)
+    ).all()
+    return [TeamTask(task, request, taken_by) for task, request, taken_by in rows]
 
 
 # --- the board ------------------------------------------------------------------------

@@ -16,11 +16,16 @@
     return element;
   }
 
+  // The key questions as the cards name them, in the order the officer is asked them.
+  const questions = { risk_to_life: "risk to life", under_18: "under 18", in_dwelling: "dwelling" };
+
   function flags(request) {
     const list = [];
     if (request.risk_to_life) list.push(["risk to life", "nhsuk-tag--red"]);
     if (request.under_18) list.push(["under 18", "nhsuk-tag--yellow"]);
     if (request.in_dwelling) list.push(["dwelling", "nhsuk-tag--grey"]);
+    const unanswered = (request.unanswered || []).map((name) => questions[name] || name);
+    if (unanswered.length) list.push(["not answered: " + unanswered.join(", "), "nhsuk-tag--orange"]);
     if (request.unverified) list.push(["unverified officer", "nhsuk-tag--orange"]);
     if (request.channel !== "voice") list.push([request.channel, "nhsuk-tag--blue"]);
     if (request.breached) list.push(["past target", "nhsuk-tag--orange"]);
