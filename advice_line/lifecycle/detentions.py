@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
+from advice_line.clock import london
 from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
@@ -274,7 +275,7 @@ def check_detention_clock(
             session,
             TaskKind.DETENTION_CLOCK,
             request,
-            f"The detention on {request.reference} must end by {ends.isoformat()} (UTC): "
+            f"The detention on {request.reference} must end by {london(ends)}: "
             "check the assessment is under way, or that a doctor has extended it.",
             now=now,
             due_at=ends,
