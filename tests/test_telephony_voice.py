@@ -679,9 +679,6 @@ def test_an_expired_whisper_offer_stops_the_clinicians_phone_ringing(
 ENDINGS = ["no-answer", "canceled", "busy", "completed"]
 ORDERS = ["withdrawn leg first", "taker's leg first", "shuffled, seed 0", "shuffled, seed 1"]
 Event = tuple[str, str, str, int]  # (kind, CallSid, status, sequence)
-ISSUE_12 = pytest.mark.xfail(
-    strict=True, reason="issue 12: a withdrawn call's end is applied to the taker's request"
-)
 
 
 @dataclass(frozen=True)
@@ -799,7 +796,6 @@ def assert_only_the_withdrawn_leg_ended(
 
 @pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("ending", ENDINGS)
-@ISSUE_12
 def test_the_end_of_a_withdrawn_call_leaves_the_takers_voice_request_alone(
     app: Flask,
     twilio: Twilio,
@@ -835,7 +831,6 @@ def test_the_end_of_a_withdrawn_call_leaves_the_takers_voice_request_alone(
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
-@ISSUE_12
 def test_a_withdrawn_call_ending_after_a_floor_take_leaves_the_request_with_the_senior(
     app: Flask,
     twilio: Twilio,
@@ -856,7 +851,6 @@ def test_a_withdrawn_call_ending_after_a_floor_take_leaves_the_request_with_the_
 
 @pytest.mark.parametrize("order", ["in order", "shuffled, seed 0", "shuffled, seed 1"])
 @pytest.mark.parametrize("ending", ENDINGS)
-@ISSUE_12
 def test_the_end_of_a_withdrawn_call_leaves_the_takers_text_thread_open(
     app: Flask,
     twilio: Twilio,
