@@ -380,6 +380,23 @@ def test_taking_a_request_offered_to_someone_else_rescinds_their_offer(session: 
         lifecycle.accept(session, request.id, offered_to.id, now=T0, actor=ACTOR, policy=POLICY)
 
 
+def test_a_withdrawn_offer_cannot_be_accepted_later(session: Session) -> None:
+    first, second = add_clinician(session), add_clinician(session)
+    request = add_request(session)
+    withdrawn = lifecycle.offer_request(
+        session, request.id, first.id, now=T0, actor=ACTOR, policy=POLICY
+    )
+    lifecycle.reassign(session, request.id, second.id, now=T0, actor=ACTOR, policy=POLICY)
+    session.commit()
+    with pytest.raises(IllegalTransition):
+        lifecycle.accept_offer(session, withdrawn.id, now=T0, actor=ACTOR, policy=POLICY)
+    session.rollback()
+    assert withdrawn.outcome == OfferOutcome.RESCINDED
+    assert request.status == S.OFFERED
+    assert request.offers[-1].clinician_id == second.id
+    assert request.offers[-1].outcome is None
+
+
 def test_a_busy_clinician_cannot_take_a_second_request(session: Session) -> None:
     clinician = add_clinician(session)
     first = add_request(session)

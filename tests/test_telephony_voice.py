@@ -871,3 +871,29 @@ def test_the_end_of_a_withdrawn_call_leaves_the_takers_text_thread_open(
     page = withdrawn.client.get(f"/console/requests/{request.id}").get_data(as_text=True)
     assert "Send message" in page, "the reply box is still there"
     assert len(fake_twilio.calls()) == 1, "nobody else is rung"
+
+
+def test_a_late_1_on_a_withdrawn_whisper_takes_nothing(
+    twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
+) -> None:
+    known_officer_call(twilio, call_sid())
+    rung_id = phone_clinician(session)
+    (offer,) = route(session)
+    (placed,) = fake_twilio.calls()
+    whisper = twilio.twiml(placed.form["Url"], {"CallSid": placed.sid})
+    other = add_clinician(session)
+    lifecycle.reassign(
+        session,
+        offer.request_id,
+        other.id,
+        now=datetime.now(UTC),
+        actor=Actor("test"),
+        policy=POLICY,
+    )
+    session.commit()
+    late = answer(twilio, whisper, placed.sid, digits="1")
+    assert late.find("Dial") is None, spoken(late)
+    session.expire_all()
+    offers = {(o.clinician_id, o.outcome) for o in session.scalars(select(Offer))}
+    assert offers == {(rung_id, OfferOutcome.RESCINDED), (other.id, None)}
+    assert only_request(session).status == RequestStatus.OFFERED

@@ -29,6 +29,7 @@ from advice_line.lifecycle.detentions import (
 )
 from advice_line.lifecycle.offers import (
     accept,
+    accept_offer,
     decline_offer,
     expire_offer,
     fail_connection,
@@ -72,6 +73,7 @@ __all__ = [
     "Referral",
     "abandon",
     "accept",
+    "accept_offer",
     "answer_key_questions",
     "cancel",
     "check_detention_clock",

@@ -180,6 +180,18 @@ def _own_pending_offer(session: Session, offer_id: int) -> tuple[AdviceRequest, 
     return request, offer
 
 
+def accept_offer(
+    session: Session, offer_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> Offer:
+    """Accept one's own offer by its id (the phone's whisper): only while it is pending.
+
+    A withdrawn, declined or timed-out offer touches only itself: a late answer to it
+    never takes the request, even one waiting again or offered to someone else.
+    """
+    request, offer = _own_pending_offer(session, offer_id)
+    return accept(session, request.id, offer.clinician_id, now=now, actor=actor, policy=policy)
+
+
 def decline_offer(
     session: Session, offer_id: int, clinician_id: int, *, now: datetime, actor: Actor
 ) -> AdviceRequest:
