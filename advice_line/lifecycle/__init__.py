@@ -35,6 +35,7 @@ from advice_line.lifecycle.offers import (
     fail_connection,
     offer_request,
     reassign,
+    take,
 )
 from advice_line.lifecycle.qualification import is_qualifying
 from advice_line.lifecycle.records import (
@@ -99,6 +100,7 @@ __all__ = [
     "save_draft",
     "set_clinician_status",
     "sweep_lost_consoles",
+    "take",
     "take_task",
     "validate_record",
     "widen",
