@@ -32,6 +32,7 @@ from advice_line.models import (
     OfferOutcome,
     RecordStatus,
     RequestStatus,
+    Skill,
     Task,
     TaskKind,
     User,
@@ -75,10 +76,14 @@ def clinician_id(session: Session, username: str) -> int:
     return session.scalars(select(Clinician.id).join(User).where(User.username == username)).one()
 
 
-def message_request(session: Session, *, accepted_by: str | None = None) -> AdviceRequest:
+def message_request(
+    session: Session, *, accepted_by: str | None = None, skills: Iterable[Skill] = ()
+) -> AdviceRequest:
     request = lifecycle.create_request(
         session,
-        lifecycle.NewRequest(channel=Channel.SMS, caller_number="+447700900201"),
+        lifecycle.NewRequest(
+            channel=Channel.SMS, caller_number="+447700900201", skills_needed=frozenset(skills)
+        ),
         now=utcnow(),
         actor=ACTOR,
     )
@@ -670,6 +675,49 @@ def test_a_senior_takes_or_gives_away_a_waiting_request(app: Flask, demo: Sessio
     assert given.status == RequestStatus.OFFERED
     assert given.offers[-1].clinician_id == chloe
     assert datetime.now(UTC) > given.offers[-1].offered_at
+
+
+def test_taking_from_the_queue_needs_the_skills_the_request_still_requires(
+    app: Flask, demo: Session
+) -> None:
+    request = message_request(demo, skills=[Skill.CAMHS])
+    chloe = connect(app, sign_in(app, "chloe"))
+    answer = chloe.emit("accept", {"request_id": request.id}, callback=True)
+    assert answer == {
+        "error": f"Request {request.reference} still needs a clinician with these skills: camhs."
+    }
+    amira = connect(app, sign_in(app, "amira"))
+    assert amira.emit("accept", {"request_id": request.id}, callback=True) == {"ok": True}
+    demo.rollback()
+    taken = demo.get_one(AdviceRequest, request.id)
+    assert taken.status == RequestStatus.CONNECTED
+    assert taken.offers[-1].clinician_id == clinician_id(demo, "amira")
+    chloe.disconnect(), amira.disconnect()
+
+
+def test_a_senior_takes_without_the_skills_only_by_saying_so_and_it_is_audited(
+    app: Flask, demo: Session
+) -> None:
+    request = message_request(demo, skills=[Skill.PERINATAL])
+    client = sign_in(app, "sam")
+    assert 'name="override_skills"' in client.get("/console/floor").get_data(as_text=True)
+    token = csrf(client, "/console/floor")
+    form = {"request_id": str(request.id), "intent": "take", "csrf_token": token}
+    refused = client.post("/console/floor", data=form, follow_redirects=True)
+    assert "still needs a clinician with these skills: perinatal" in refused.get_data(as_text=True)
+    demo.rollback()
+    assert demo.get_one(AdviceRequest, request.id).status == RequestStatus.QUEUED
+    assert client.post("/console/floor", data={**form, "override_skills": "yes"}).status_code == 302
+    demo.rollback()
+    taken = demo.get_one(AdviceRequest, request.id)
+    sam = clinician_id(demo, "sam")
+    assert (taken.status, taken.offers[-1].clinician_id) == (RequestStatus.ACCEPTED, sam)
+    event = demo.scalars(
+        select(AuditEvent).where(AuditEvent.action == "request.skills_overridden")
+    ).one()
+    assert event.request_id == request.id
+    assert event.actor_user_id == demo.get_one(Clinician, sam).user_id
+    assert event.detail == {"override": True, "clinician_id": sam, "missing_skills": ["perinatal"]}
 
 
 def test_the_record_carries_the_monitoring_details_to_the_request(

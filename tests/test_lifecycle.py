@@ -16,6 +16,7 @@ from advice_line.lifecycle.errors import (
     AlreadyTaken,
     IllegalTransition,
     InvalidInput,
+    MissingSkills,
     NotQualified,
 )
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
@@ -26,6 +27,7 @@ from advice_line.models import (
     Channel,
     ClinicianStatus,
     CommunityRoute,
+    EscalationLevel,
     Offer,
     OfferOutcome,
     OutcomeCode,
@@ -33,6 +35,7 @@ from advice_line.models import (
     Priority,
     Profession,
     RequestStatus,
+    Role,
     Skill,
     Task,
     TaskKind,
@@ -378,6 +381,85 @@ def test_taking_a_request_offered_to_someone_else_rescinds_their_offer(session: 
     assert taken.clinician_id == taker.id
     with pytest.raises(AlreadyTaken):
         lifecycle.accept(session, request.id, offered_to.id, now=T0, actor=ACTOR, policy=POLICY)
+
+
+def test_a_withdrawn_offer_cannot_be_accepted_later(session: Session) -> None:
+    first, second = add_clinician(session), add_clinician(session)
+    request = add_request(session)
+    withdrawn = lifecycle.offer_request(
+        session, request.id, first.id, now=T0, actor=ACTOR, policy=POLICY
+    )
+    lifecycle.reassign(session, request.id, second.id, now=T0, actor=ACTOR, policy=POLICY)
+    session.commit()
+    with pytest.raises(IllegalTransition):
+        lifecycle.accept_offer(session, withdrawn.id, now=T0, actor=ACTOR, policy=POLICY)
+    session.rollback()
+    assert withdrawn.outcome == OfferOutcome.RESCINDED
+    assert request.status == S.OFFERED
+    assert request.offers[-1].clinician_id == second.id
+    assert request.offers[-1].outcome is None
+
+
+def test_taking_from_the_queue_needs_the_skills_the_request_still_requires(
+    session: Session,
+) -> None:
+    without, with_camhs = add_clinician(session), add_clinician(session, skills=[Skill.CAMHS])
+    request = add_request(session, skills=[Skill.CAMHS, Skill.AUTISM])
+    session.commit()
+    audit_before = session.scalar(select(func.count(AuditEvent.id)))
+    for clinician in (without, with_camhs):
+        with pytest.raises(MissingSkills, match="autism"):
+            lifecycle.take(session, request.id, clinician.id, now=T0, actor=ACTOR, policy=POLICY)
+        assert not session.new
+        assert not [o for o in session.dirty if session.is_modified(o)]
+        session.rollback()
+    assert session.scalar(select(func.count(AuditEvent.id))) == audit_before
+    assert request.status == S.QUEUED
+    skilled = add_clinician(session, skills=[Skill.AUTISM, Skill.CAMHS, Skill.PERINATAL])
+    lifecycle.take(session, request.id, skilled.id, now=T0, actor=ACTOR, policy=POLICY)
+    assert request.status == S.ACCEPTED
+
+
+def test_taking_needs_no_skills_once_widened_nor_for_ones_own_offer(session: Session) -> None:
+    widened, offered = add_request(session, under_18=True), add_request(session, under_18=True)
+    lifecycle.widen(session, widened.id, EscalationLevel.ANY_QUALIFYING, now=T0, actor=ACTOR)
+    first, second = add_clinician(session), add_clinician(session)
+    lifecycle.take(session, widened.id, first.id, now=T0, actor=ACTOR, policy=POLICY)
+    lifecycle.offer_request(session, offered.id, second.id, now=T0, actor=ACTOR, policy=POLICY)
+    lifecycle.take(session, offered.id, second.id, now=T0, actor=ACTOR, policy=POLICY)
+    assert (widened.status, offered.status) == (S.ACCEPTED, S.ACCEPTED)
+    assert "request.skills_overridden" not in audit_actions(session, offered.id)
+
+
+def test_a_senior_may_take_without_the_skills_and_it_is_audited(session: Session) -> None:
+    clinician = add_clinician(session)
+    senior = add_clinician(session, role=Role.SENIOR_CLINICIAN, skills=[Skill.CAMHS])
+    request = add_request(session, skills=[Skill.CAMHS, Skill.PERINATAL])
+    session.commit()
+    with pytest.raises(IllegalTransition, match="Only a senior"):
+        lifecycle.take(
+            session,
+            request.id,
+            clinician.id,
+            now=T0,
+            actor=ACTOR,
+            policy=POLICY,
+            override_skills=True,
+        )
+    session.rollback()
+    offer = lifecycle.take(
+        session, request.id, senior.id, now=T0, actor=ACTOR, policy=POLICY, override_skills=True
+    )
+    assert (request.status, offer.clinician_id) == (S.ACCEPTED, senior.id)
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "request.skills_overridden")
+    ).one()
+    assert (event.request_id, event.actor_kind) == (request.id, ACTOR.kind)
+    assert event.detail == {
+        "override": True,
+        "clinician_id": senior.id,
+        "missing_skills": ["perinatal"],
+    }
 
 
 def test_a_busy_clinician_cannot_take_a_second_request(session: Session) -> None:

@@ -5,22 +5,27 @@ from __future__ import annotations
 import itertools
 import random
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.demo import DEMO_PASSWORD
 from advice_line.lifecycle.errors import InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
     AuditEvent,
     CallLeg,
+    CallStatus,
     Channel,
     Clinician,
     ClinicianStatus,
@@ -30,6 +35,7 @@ from advice_line.models import (
     OfficerPhone,
     Priority,
     RequestStatus,
+    Role,
     Task,
     TaskKind,
 )
@@ -38,6 +44,8 @@ from advice_line.telephony import call_back, intake
 from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
+from tests.test_console import connect, csrf, sign_in
+from tests.test_telephony_messages import text
 from tests.twilio_support import (
     ACCOUNT,
     FALLBACK,
@@ -660,3 +668,232 @@ def test_an_expired_whisper_offer_stops_the_clinicians_phone_ringing(
     session.commit()
     hang_ups = [r for r in fake_twilio.received if r.path.endswith(f"/Calls/{placed.sid}.json")]
     assert [r.form for r in hang_ups] == [{"Status": "completed"}]
+
+
+# --- a withdrawn offer ----------------------------------------------------------------
+#
+# A phone-only clinician is being rung with a whisper when someone takes the request at
+# a console; the take rescinds their offer and the line hangs up on them. Whatever order
+# Twilio's reports of that call then arrive in (and twice), they close that leg alone.
+
+ENDINGS = ["no-answer", "canceled", "busy", "completed"]
+ORDERS = ["withdrawn leg first", "taker's leg first", "shuffled, seed 0", "shuffled, seed 1"]
+Event = tuple[str, str, str, int]  # (kind, CallSid, status, sequence)
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A request taken at a console while another clinician's phone rang with its offer."""
+
+    request_id: int
+    offer_id: int
+    rung_id: int
+    rung_sid: str
+    taker: Clinician
+    client: FlaskClient
+
+
+def signed_in_clinician(
+    app: Flask, session: Session, role: Role = Role.CLINICIAN
+) -> tuple[Clinician, FlaskClient]:
+    """A clinician with a console login (on no shift now, so never routed an offer)."""
+    clinician = add_clinician(session, role=role)
+    clinician.user.password_hash = generate_password_hash(DEMO_PASSWORD)
+    session.commit()
+    return clinician, sign_in(app, clinician.user.username)
+
+
+def taken_while_ringing(
+    app: Flask, session: Session, fake_twilio: FakeTwilio, *, at: str = "console"
+) -> Withdrawn:
+    """Ring a phone-only clinician with the only request, then take it: socket or floor."""
+    rung_id = phone_clinician(session)
+    (offer,) = route(session)
+    (rung,) = fake_twilio.calls()
+    request = only_request(session)
+    taker, client = signed_in_clinician(
+        app, session, Role.SENIOR_CLINICIAN if at == "floor" else Role.CLINICIAN
+    )
+    if at == "floor":
+        token = csrf(client, "/console/floor")
+        form = {"request_id": str(request.id), "intent": "take", "csrf_token": token}
+        assert client.post("/console/floor", data=form).status_code == 302
+    else:
+        socket = connect(app, client)
+        assert socket.emit("accept", {"request_id": request.id}, callback=True) == {"ok": True}
+        socket.disconnect()
+    session.expire_all()
+    assert session.get_one(Offer, offer.id).outcome == OfferOutcome.RESCINDED
+    hang_ups = [r.form for r in fake_twilio.received if r.path.endswith(f"/Calls/{rung.sid}.json")]
+    assert hang_ups == [{"Status": "completed"}], "the line stops the withdrawn call ringing"
+    return Withdrawn(request.id, offer.id, rung_id, rung.sid, taker, client)
+
+
+def deliver(twilio: Twilio, withdrawn: Withdrawn, events: list[Event]) -> list[ET.Element]:
+    """Send Twilio's reports in this order; return what the taker's phone was told."""
+    heard = []
+    for kind, sid, status, sequence in events:
+        if kind == "status":
+            params = {"CallSid": sid, "CallStatus": status, "SequenceNumber": str(sequence)}
+            assert twilio.post("/twilio/voice/status", params).status_code == 204
+        elif kind == "whisper 1":
+            late = twilio.twiml(
+                f"/twilio/voice/whisper/{withdrawn.offer_id}/answer",
+                {"CallSid": sid, "Digits": "1"},
+            )
+            assert late.find("Dial") is None, "a withdrawn offer cannot be accepted"
+        else:
+            url = f"/twilio/voice/clinician/{withdrawn.request_id}"
+            heard.append(twilio.twiml(url, {"CallSid": sid}))
+    return heard
+
+
+def arranged(order: str, withdrawn: list[Event], taker: list[Event]) -> list[Event]:
+    """The reports in the order named, each sent twice."""
+    if order.startswith("shuffled"):
+        events = (withdrawn + taker) * 2
+        random.Random(int(order.rsplit(" ", 1)[1])).shuffle(events)
+        return events
+    first, second = (withdrawn, taker) if order == "withdrawn leg first" else (taker, withdrawn)
+    return (first + second) * 2
+
+
+def withdrawn_leg_reports(withdrawn: Withdrawn, ending: str) -> list[Event]:
+    sid = withdrawn.rung_sid
+    return [
+        ("status", sid, "initiated", 0),
+        ("status", sid, "ringing", 1),
+        ("status", sid, ending, 2),
+        ("whisper 1", sid, "", 0),
+    ]
+
+
+def assert_only_the_withdrawn_leg_ended(
+    session: Session, withdrawn: Withdrawn, ending: str
+) -> AdviceRequest:
+    """The withdrawn leg is closed; offer, rung clinician and taker's request are as they were."""
+    session.expire_all()
+    request = session.get_one(AdviceRequest, withdrawn.request_id)
+    assert request.status == RequestStatus.CONNECTED
+    offers = {(o.clinician_id, o.outcome) for o in session.scalars(select(Offer))}
+    assert offers == {
+        (withdrawn.rung_id, OfferOutcome.RESCINDED),
+        (withdrawn.taker.id, OfferOutcome.ACCEPTED),
+    }
+    rung = session.get_one(Clinician, withdrawn.rung_id)
+    assert (rung.status, rung.missed_offers_in_row) == (ClinicianStatus.AVAILABLE, 0)
+    taker = session.get_one(Clinician, withdrawn.taker.id)
+    assert (taker.status, taker.missed_offers_in_row) == (ClinicianStatus.ON_CALL, 0)
+    leg = session.scalars(select(CallLeg).where(CallLeg.call_sid == withdrawn.rung_sid)).one()
+    assert (leg.status, leg.ended_at is not None) == (CallStatus(ending), True)
+    actions = set(
+        session.scalars(select(AuditEvent.action).where(AuditEvent.request_id == request.id))
+    )
+    assert not actions & {"request.requeued", "request.call_ended", "offer.failed"}
+    assert "offer.declined" not in actions
+    return request
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_the_end_of_a_withdrawn_call_leaves_the_takers_voice_request_alone(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    officer: Officer,
+    fake_twilio: FakeTwilio,
+    ending: str,
+    order: str,
+) -> None:
+    officer_sid = call_sid()
+    known_officer_call(twilio, officer_sid)
+    withdrawn = taken_while_ringing(app, session, fake_twilio)
+    calls = fake_twilio.calls()
+    assert [c.form["To"] for c in calls][1:] == [withdrawn.taker.phone]
+    taker_sid = calls[1].sid
+    taker_leg: list[Event] = [
+        ("status", taker_sid, "initiated", 0),
+        ("status", taker_sid, "ringing", 1),
+        ("answer", taker_sid, "", 0),
+        ("status", taker_sid, "in-progress", 2),
+    ]
+    events = arranged(order, withdrawn_leg_reports(withdrawn, ending), taker_leg)
+    heard = deliver(twilio, withdrawn, events)
+    request = assert_only_the_withdrawn_leg_ended(session, withdrawn, ending)
+    assert heard, "the taker's phone answered"
+    for document in heard:
+        assert text_of(document, "Dial/Conference") == request.reference, spoken(document)
+    legs = {leg.call_sid: leg for leg in session.scalars(select(CallLeg))}
+    assert legs[officer_sid].status == CallStatus.IN_PROGRESS, "the officer is still there"
+    assert legs[taker_sid].status == CallStatus.IN_PROGRESS
+    assert legs[taker_sid].joined_at is not None
+    assert len(fake_twilio.calls()) == 2, "nobody else is rung"
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_withdrawn_call_ending_after_a_floor_take_leaves_the_request_with_the_senior(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    officer: Officer,
+    fake_twilio: FakeTwilio,
+    ending: str,
+) -> None:
+    known_officer_call(twilio, call_sid())
+    withdrawn = taken_while_ringing(app, session, fake_twilio, at="floor")
+    taker_sid = fake_twilio.calls()[1].sid
+    taker_leg: list[Event] = [("status", taker_sid, "ringing", 1), ("answer", taker_sid, "", 0)]
+    events = arranged("shuffled, seed 2", withdrawn_leg_reports(withdrawn, ending), taker_leg)
+    heard = deliver(twilio, withdrawn, events)
+    request = assert_only_the_withdrawn_leg_ended(session, withdrawn, ending)
+    assert {text_of(document, "Dial/Conference") for document in heard} == {request.reference}
+
+
+@pytest.mark.parametrize("order", ["in order", "shuffled, seed 0", "shuffled, seed 1"])
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_the_end_of_a_withdrawn_call_leaves_the_takers_text_thread_open(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    fake_twilio: FakeTwilio,
+    ending: str,
+    order: str,
+) -> None:
+    text(twilio, "Man on the bridge, distressed")
+    withdrawn = taken_while_ringing(app, session, fake_twilio)
+    events = arranged(
+        "withdrawn leg first" if order == "in order" else order,
+        withdrawn_leg_reports(withdrawn, ending),
+        [],
+    )
+    deliver(twilio, withdrawn, events)
+    request = assert_only_the_withdrawn_leg_ended(session, withdrawn, ending)
+    page = withdrawn.client.get(f"/console/requests/{request.id}").get_data(as_text=True)
+    assert "Send message" in page, "the reply box is still there"
+    assert len(fake_twilio.calls()) == 1, "nobody else is rung"
+
+
+def test_a_late_1_on_a_withdrawn_whisper_takes_nothing(
+    twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
+) -> None:
+    known_officer_call(twilio, call_sid())
+    rung_id = phone_clinician(session)
+    (offer,) = route(session)
+    (placed,) = fake_twilio.calls()
+    whisper = twilio.twiml(placed.form["Url"], {"CallSid": placed.sid})
+    other = add_clinician(session)
+    lifecycle.reassign(
+        session,
+        offer.request_id,
+        other.id,
+        now=datetime.now(UTC),
+        actor=Actor("test"),
+        policy=POLICY,
+    )
+    session.commit()
+    late = answer(twilio, whisper, placed.sid, digits="1")
+    assert late.find("Dial") is None, spoken(late)
+    session.expire_all()
+    offers = {(o.clinician_id, o.outcome) for o in session.scalars(select(Offer))}
+    assert offers == {(rung_id, OfferOutcome.RESCINDED), (other.id, None)}
+    assert only_request(session).status == RequestStatus.OFFERED

@@ -122,9 +122,7 @@ def set_status(data: Any) -> Ack:
 
 
 def _accept(work: Work, me: int, request_id: int) -> None:
-    lifecycle.accept(
-        work.session, request_id, me, now=work.now, actor=work.actor, policy=work.policy
-    )
+    lifecycle.take(work.session, request_id, me, now=work.now, actor=work.actor, policy=work.policy)
     advice = work.session.get_one(AdviceRequest, request_id)
     if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
         lifecycle.connect(work.session, request_id, now=work.now, actor=work.actor)

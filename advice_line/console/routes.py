@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -449,9 +450,16 @@ def floor() -> ResponseReturnValue:
         if request_id is None or not checked.validate_on_submit():
             abort(400)
         clinician_id = _me() if taking else form.clinician_id.data
+        # Taking without the skills the request needs is the senior's explicit choice.
+        override = taking and request.form.get("override_skills") == "yes"
+
+        step: Callable[..., object] = (
+            functools.partial(lifecycle.take, override_skills=override)
+            if taking
+            else lifecycle.reassign
+        )
 
         def move(work: Work) -> ResponseReturnValue:
-            step = lifecycle.accept if taking else lifecycle.reassign
             step(
                 work.session,
                 request_id,

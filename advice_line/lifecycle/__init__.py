@@ -29,11 +29,13 @@ from advice_line.lifecycle.detentions import (
 )
 from advice_line.lifecycle.offers import (
     accept,
+    accept_offer,
     decline_offer,
     expire_offer,
     fail_connection,
     offer_request,
     reassign,
+    take,
 )
 from advice_line.lifecycle.qualification import is_qualifying
 from advice_line.lifecycle.records import (
@@ -72,6 +74,7 @@ __all__ = [
     "Referral",
     "abandon",
     "accept",
+    "accept_offer",
     "answer_key_questions",
     "cancel",
     "check_detention_clock",
@@ -97,6 +100,7 @@ __all__ = [
     "save_draft",
     "set_clinician_status",
     "sweep_lost_consoles",
+    "take",
     "take_task",
     "validate_record",
     "widen",

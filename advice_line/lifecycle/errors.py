@@ -19,6 +19,10 @@ class AlreadyTaken(DomainError):
     """Another clinician has already taken the request."""
 
 
+class MissingSkills(DomainError):
+    """The clinician lacks a skill the waiting request still requires."""
+
+
 class NotQualified(DomainError):
     """The clinician may not give the s136(1C) consultation."""
 

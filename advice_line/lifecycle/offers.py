@@ -1,4 +1,4 @@
-"""Offers: offer a request, accept, decline, expire, fail to connect, reassign."""
+"""Offers: offer a request, accept, take, decline, expire, fail to connect, reassign."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor
+from advice_line.audit import Actor, record_event
 from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import (
     AlreadyTaken,
     IllegalTransition,
+    MissingSkills,
     NotFound,
 )
 from advice_line.lifecycle.policy import RoutingPolicy
@@ -34,9 +35,12 @@ from advice_line.models import (
     AdviceRequest,
     Clinician,
     ClinicianStatus,
+    EscalationLevel,
     Offer,
     OfferOutcome,
     RequestStatus,
+    Role,
+    Skill,
     Timer,
     TimerKind,
 )
@@ -178,6 +182,74 @@ def _own_pending_offer(session: Session, offer_id: int) -> tuple[AdviceRequest, 
     if offer.outcome is not None:
         raise IllegalTransition(f"The offer of {request.reference} is already {offer.outcome}.")
     return request, offer
+
+
+def take(
+    session: Session,
+    request_id: int,
+    clinician_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+    override_skills: bool = False,
+) -> Offer:
+    """Take a request at a console: one's own offer, or a waiting one from the queue.
+
+    From the queue, the clinician must hold every skill the request still requires
+    (docs/DOMAIN.md#escalation-levels); a senior clinician may take it anyway by saying
+    so, and that is audited with the skills missing. One's own offer was matched by the
+    routing engine and needs no check.
+    """
+    request = request_for_update(session, request_id)
+    clinician = clinician_for_update(session, clinician_id)
+    require_qualifying(clinician, policy)
+    missing = _missing_skills(session, request, clinician)
+    if missing and not override_skills:
+        raise MissingSkills(
+            f"Request {request.reference} still needs a clinician with these skills: "
+            f"{', '.join(missing)}."
+        )
+    if missing and clinician.user.role != Role.SENIOR_CLINICIAN:
+        raise IllegalTransition(
+            "Only a senior clinician may take a request without the skills it needs."
+        )
+    offer = accept(session, request.id, clinician.id, now=now, actor=actor, policy=policy)
+    if missing:
+        record_event(
+            session,
+            actor,
+            "request.skills_overridden",
+            now=now,
+            request_id=request.id,
+            subject=("advice_request", request.id),
+            detail={"override": True, "clinician_id": clinician.id, "missing_skills": missing},
+        )
+        session.flush()
+    return offer
+
+
+def _missing_skills(session: Session, request: AdviceRequest, clinician: Clinician) -> list[str]:
+    """The skills a waiting request still requires that the clinician lacks, if taking it."""
+    if request.status not in WAITING or request.escalation_level != EscalationLevel.SKILLS_REQUIRED:
+        return []
+    offer = pending_offer(session, request.id)
+    if offer is not None and offer.clinician_id == clinician.id:
+        return []
+    needed = {Skill(skill) for skill in request.skills_needed}
+    return sorted(skill.value for skill in needed - clinician.skill_set)
+
+
+def accept_offer(
+    session: Session, offer_id: int, *, now: datetime, actor: Actor, policy: RoutingPolicy
+) -> Offer:
+    """Accept one's own offer by its id (the phone's whisper): only while it is pending.
+
+    A withdrawn, declined or timed-out offer touches only itself: a late answer to it
+    never takes the request, even one waiting again or offered to someone else.
+    """
+    request, offer = _own_pending_offer(session, offer_id)
+    return accept(session, request.id, offer.clinician_id, now=now, actor=actor, policy=policy)
 
 
 def decline_offer(

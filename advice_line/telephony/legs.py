@@ -21,6 +21,7 @@ from advice_line.models import (
     CallStatus,
     LegRole,
     Offer,
+    OfferOutcome,
     RequestStatus,
 )
 
@@ -85,11 +86,16 @@ def _officer_left(
 def _clinician_left(
     session: Session, leg: CallLeg, *, now: datetime, actor: Actor, policy: RoutingPolicy
 ) -> str:
-    request = session.get_one(AdviceRequest, leg.request_id)
-    offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
+    # Locked first: an offer is withdrawn or accepted only under its request's lock.
+    request = session.get_one(
+        AdviceRequest, leg.request_id, with_for_update=True, populate_existing=True
+    )
+    offer = session.get(Offer, leg.offer_id, populate_existing=True) if leg.offer_id else None
     if offer is not None and offer.outcome is None:
         lifecycle.decline_offer(session, offer.id, offer.clinician_id, now=now, actor=actor)
         return "offer not accepted: passed on"
+    if not _the_takers_leg(session, request, leg):
+        return "not the taker's call: only the call ended"
     if request.status == RequestStatus.ACCEPTED and leg.joined_at is None:
         lifecycle.fail_connection(session, request.id, now=now, actor=actor, policy=policy)
         return "clinician not reached: requeued"
@@ -97,6 +103,22 @@ def _clinician_left(
         lifecycle.end_call(session, request.id, now=now, actor=actor)
         return "call ended: wrap-up"
     return "nothing to do"
+
+
+def _the_takers_leg(session: Session, request: AdviceRequest, leg: CallLeg) -> bool:
+    """Whether the leg is the taker's: the whisper of the accepted offer, or their own call.
+
+    Any other clinician leg (an offer withdrawn, declined, timed out or failed) speaks
+    only for itself: its end must not move the request someone else holds.
+    """
+    taken = session.scalars(
+        select(Offer).where(Offer.request_id == request.id, Offer.outcome == OfferOutcome.ACCEPTED)
+    ).one_or_none()
+    if taken is None:
+        return False
+    if leg.offer_id is not None:
+        return leg.offer_id == taken.id
+    return leg.clinician_id == taken.clinician_id
 
 
 def add_placed_leg(

@@ -397,13 +397,8 @@ def whisper_answer(offer_id: int) -> Response:
         return _xml(twiml.goodbye("Declined. The request goes to the next clinician."))
 
     def accepted(work: Work) -> Response:
-        lifecycle.accept(
-            work.session,
-            offer.request_id,
-            offer.clinician_id,
-            now=work.now,
-            actor=work.actor,
-            policy=work.policy,
+        lifecycle.accept_offer(
+            work.session, offer.id, now=work.now, actor=work.actor, policy=work.policy
         )
         return _clinician_joins(work, offer.request_id, "Accepted.")
 
