@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from flask import Flask
@@ -253,6 +254,74 @@ def test_sql_in_a_report_filter_matches_nothing(app: Flask, demo: Session, attem
     assert exported.get_data(as_text=True).count("\n") == 1, "the header line only"
     assert client.get("/reports/", query_string={**period, "clinician": attempt}).status_code == 400
     tables_intact(demo, before)
+
+
+# --- where sign-in leads: only a path on this site ------------------------------------
+
+#: ``next`` values as the app reads them (already decoded from the query string once).
+HOSTILE_NEXT = [
+    "/\t/evil.example/x",  # what ?next=/%09/evil.example/x gives: browsers drop the tab
+    "/%09/evil.example/x",  # the same, percent-encoded once more
+    "\r\nSet-Cookie:x",
+    "/\r\nSet-Cookie:x",
+    "%0d%0aSet-Cookie:x",
+    "/%0d%0aSet-Cookie:x",
+    "/\x00",
+    "/\x7f/x",
+    "\\\\evil",
+    "/\\evil",
+    "/%5cevil",
+    "/\\/evil.example",
+    "https://evil",
+    "http:/evil",
+    "//evil",
+    "///evil",
+    "/%2f/evil",
+    "javascript:alert(1)",
+    "evil.example",
+    " /console",
+    "",
+]
+
+
+def signed_in_to(client: FlaskClient, url: str, username: str = "amira") -> str:
+    """Sign in at ``url``; return where the answer leads (a 302 is required)."""
+    response = client.post(
+        url, data={"username": username, "password": DEMO_PASSWORD, "csrf_token": csrf(client)}
+    )
+    assert response.status_code == 302, response.status_code
+    location = response.headers["Location"]
+    on_site = urlsplit(urljoin("http://localhost/login", location))
+    assert (on_site.scheme, on_site.netloc) == ("http", "localhost"), location
+    return location
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_next_never_leads_off_the_site_and_never_errors(
+    app: Flask, demo: Session, target: str
+) -> None:
+    client = app.test_client()
+    assert signed_in_to(client, "/login?" + urlencode({"next": target})) == "/console"
+
+
+@pytest.mark.parametrize("query", ["next=/%09/evil.example/x", "next=/%0d%0aSet-Cookie:x"])
+def test_next_as_testers_sent_it_leads_home(app: Flask, demo: Session, query: str) -> None:
+    assert signed_in_to(app.test_client(), f"/login?{query}") == "/console"
+
+
+@pytest.mark.parametrize(
+    ("username", "target"),
+    [
+        ("amira", "/console/tasks"),
+        ("morgan", "/reports/?start=2026-01-01&force=City%20of%20London%20Police"),
+        ("morgan", "/"),
+    ],
+)
+def test_next_leads_to_a_path_on_this_site(
+    app: Flask, demo: Session, username: str, target: str
+) -> None:
+    query = urlencode({"next": target})
+    assert signed_in_to(app.test_client(), f"/login?{query}", username) == target
 
 
 # --- sign-in guessing -----------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote, urlsplit
+
 from flask import (
     Blueprint,
     Response,
@@ -28,6 +31,9 @@ from advice_line.transaction import run
 bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
 _NO_SUCH_USER = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
+#: Control codes (tab, CR and LF included: browsers drop them from URLs) and backslashes
+#: (browsers read them as slashes): none belongs in a path we send anyone to.
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 def _home() -> str:
@@ -36,6 +42,21 @@ def _home() -> str:
         if current_user.role in CONSOLE_ROLES
         else url_for("public.index")
     )
+
+
+def _local_path(target: str) -> str | None:
+    """Return ``target`` if it can only be a path on this site (as sent and decoded), else None."""
+    for text in (target, unquote(target)):
+        parts = urlsplit(text)
+        if (
+            not text.startswith("/")
+            or text.startswith("//")
+            or _NOT_IN_A_PATH.search(text)
+            or parts.scheme
+            or parts.netloc
+        ):
+            return None
+    return target
 
 
 def _address_and_username() -> str:
@@ -69,10 +90,7 @@ def login() -> ResponseReturnValue:
                 lambda work: record_event(work.session, work.actor, "auth.signed_in", now=work.now),
                 Actor("user", user.id, request.remote_addr),
             )
-            target = request.args.get("next", "")
-            return redirect(
-                target if target.startswith("/") and not target.startswith("//") else _home()
-            )
+            return redirect(_local_path(request.args.get("next", "")) or _home())
         form.password.errors.append("Username or password is not right.")
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
 
