@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
@@ -190,6 +192,33 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(
     assert "CSRF" in response.get_data(as_text=True)
     tables_intact(demo, before)
     assert client.get("/console/tasks").status_code == 200, "still signed in"
+
+
+def test_a_csrf_token_lasts_as_long_as_the_session(
+    app: Flask, demo: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long record is not lost to an hour-old token; the session's end still ends it."""
+    assert app.config["WTF_CSRF_TIME_LIMIT"] is None
+    request = message_request(demo, accepted_by="amira")
+    client = sign_in(app, "amira")
+    path = f"/console/requests/{request.id}"
+    token = csrf(client, path)
+    issued = int(time.time())
+    draft = {**record_form(rationale="Still talking"), "intent": "draft", "csrf_token": token}
+
+    def clock_at(seconds: int) -> None:
+        # What itsdangerous stamps and checks the token (and the session cookie) with.
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _signer: seconds)
+
+    clock_at(issued + 61 * 60)
+    response = client.post(f"{path}/record", data=draft)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    demo.rollback()
+    assert demo.scalars(select(AdviceRecord.rationale)).one() == "Still talking"
+    clock_at(issued + 61 * 60 + 12 * 3600 + 60)  # past SESSION_HOURS since the last request
+    response = client.post(f"{path}/record", data={**draft, "rationale": "Too late"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
 
 
 # --- SQL injection is data ------------------------------------------------------------
