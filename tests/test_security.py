@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from advice_line import create_app, lifecycle
 from advice_line.clock import utcnow
@@ -27,6 +28,7 @@ from advice_line.models import (
     AdviceRequest,
     Message,
     Task,
+    User,
 )
 from tests.conftest import PRODUCTION_ENV, demo_env
 from tests.fake_twilio import FakeTwilio
@@ -384,6 +386,42 @@ def test_failed_sign_ins_are_limited_per_address_and_username(app: Flask, demo: 
     assert client.get("/console").status_code == 302
     assert guess(client, "ben") == 400, "another username from here is not held up"
     assert guess(client, "amira", address="192.0.2.7") == 400, "nor the same one from elsewhere"
+
+
+@pytest.mark.parametrize("mode", ["demo", "production"])
+def test_the_demo_password_signs_in_only_in_demo_mode(
+    app_maker: Callable[..., Flask], database_url: str, demo: Session, mode: str
+) -> None:
+    env = {"ADVICE_LINE_MODE": "production", **PRODUCTION_ENV} if mode == "production" else {}
+    line = app_maker(database_url, **env)
+    assert line.config["ADVICE_LINE_MODE"] == mode
+    client = line.test_client()
+    response = client.post(
+        "/login",
+        data={"username": "amira", "password": DEMO_PASSWORD, "csrf_token": csrf(client)},
+    )
+    if mode == "demo":
+        assert response.status_code == 302
+        assert client.get("/console").status_code == 200
+        return
+    assert response.status_code == 400
+    assert (
+        "This account still has the demo password, which is not accepted here. "
+        "Ask an administrator to reset it."
+    ) in response.get_data(as_text=True)
+    assert client.get("/console").status_code == 302, "not signed in"
+    amira = demo.scalars(select(User).where(User.username == "amira")).one()
+    amira.password_hash = generate_password_hash("a password of amira's own")
+    demo.commit()
+    response = client.post(
+        "/login",
+        data={
+            "username": "amira",
+            "password": "a password of amira's own",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert response.status_code == 302, "any other password still signs in"
 
 
 def test_successful_sign_ins_do_not_count(app: Flask, demo: Session) -> None:
