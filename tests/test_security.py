@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
@@ -20,8 +23,9 @@ from werkzeug.security import generate_password_hash
 from advice_line import create_app, lifecycle
 from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError
+from advice_line.console.payloads import REFUSED_ANSWER
 from advice_line.demo import DEMO_PASSWORD, seed_demo
-from advice_line.extensions import db
+from advice_line.extensions import db, socketio
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
@@ -30,11 +34,13 @@ from advice_line.models import (
     Task,
     User,
 )
-from tests.conftest import PRODUCTION_ENV, demo_env
+from tests.conftest import PRODUCTION_ENV, demo_env, forget_request_globals
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import (
     ACTOR,
+    FreshSocket,
     assert_sign_ins_refused,
+    connect,
     csrf,
     message_request,
     post_record,
@@ -477,6 +483,79 @@ def test_nobody_but_a_manager_reaches_any_manager_url(app: Flask, demo: Session,
     for method, url in urls:
         assert client.open(url, method=method).status_code == 403, url
         assert manager.open(url, method=method).status_code == 200, url
+
+
+# --- socket payloads: size and depth checked before anything handles them -------------
+
+SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline"]
+#: Payloads as JSON text, the way they arrive over the wire.
+HOSTILE_PAYLOADS = {
+    "a list 1,000 deep": "[" * 1000 + "]" * 1000,
+    "an object 1,000 deep": '{"request_id":' * 1000 + "1" + "}" * 1000,
+    "an oversized string": json.dumps("x" * 100_000),
+    "an oversized list": json.dumps([1] * 30_000),
+}
+
+
+def from_the_wire(socket: FreshSocket, event: str, payload: str) -> Any:
+    """Send ``event`` with ``payload`` (JSON text) as a served app receives it; the ack.
+
+    The test client cannot encode a payload 1,000 deep itself (python-socketio's encoder
+    recurses), so the packet is written by hand and handed to Engine.IO's message handler,
+    which, as in production, logs whatever the Socket.IO server raises.
+    """
+    forget_request_globals()
+    socket.callback_counter += 1
+    text = f'2{socket.callback_counter}["{event}",{payload}]'
+    socketio.server.eio._trigger_event("message", socket.eio_sid, text, run_async=False)
+    ack, socket.acks = socket.acks, None
+    return ack["args"][0] if ack else None
+
+
+def logged_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Records at ERROR and above, and any record carrying a traceback."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info
+    ]
+
+
+@pytest.mark.parametrize("payload", sorted(HOSTILE_PAYLOADS))
+@pytest.mark.parametrize("event", SOCKET_EVENTS)
+def test_oversized_or_deeply_nested_socket_payloads_are_refused_plainly(
+    app: Flask, demo: Session, caplog: pytest.LogCaptureFixture, event: str, payload: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    socket = connect(app, sign_in(app, "amira"))
+    before = tables_intact(demo)
+    answer = from_the_wire(socket, event, HOSTILE_PAYLOADS[payload])
+    assert answer == REFUSED_ANSWER
+    assert "larger or more deeply nested" in answer["error"]
+    assert logged_errors(caplog) == []
+    tables_intact(demo, before)
+    assert socket.emit("heartbeat", {}, callback=True) == {"ok": True}, "the console carries on"
+    socket.disconnect()
+
+
+@pytest.mark.parametrize("event", SOCKET_EVENTS)
+def test_an_oversized_socket_payload_from_the_test_client_is_refused(
+    app: Flask, demo: Session, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    answer = socket.emit(event, {"status": "x" * 100_000, "request_id": 1}, callback=True)
+    assert answer == REFUSED_ANSWER
+    assert logged_errors(caplog) == []
+    socket.disconnect()
+
+
+def test_ordinary_socket_payloads_still_pass(app: Flask, demo: Session) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    assert socket.emit("heartbeat", {}, callback=True) == {"ok": True}
+    assert socket.emit("set_status", {"status": "away"}, callback=True) == {"ok": True}
+    text = '{"status": "available", "note": ' + json.dumps('\\[{"' * 300) + "}"
+    assert from_the_wire(socket, "set_status", text) == {"ok": True}, "brackets in text are text"
+    socket.disconnect()
 
 
 # --- security headers -----------------------------------------------------------------
