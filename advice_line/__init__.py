@@ -12,6 +12,7 @@ from flask import Flask
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.console.message_queue import RedisQueue
+from advice_line.console.payloads import CheckedPacket
 from advice_line.database import MIGRATIONS, configure_sqlite, engine_options
 from advice_line.extensions import (
     csrf,
@@ -67,6 +68,7 @@ def create_app(
         async_mode=socketio_async_mode(),
         message_queue=app.config["REDIS_URL"],
         max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
+        serializer=CheckedPacket,
         **queue,
     )
     with app.app_context():

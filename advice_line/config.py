@@ -182,6 +182,9 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "RETENTION_DEATH_YEARS": _int(env, "RETENTION_DEATH_YEARS", 8, minimum=1),
         "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(env, "SESSION_HOURS", 12, minimum=1)),
+        # A form's CSRF token lasts as long as the session that holds it (SESSION_HOURS),
+        # not Flask-WTF's default hour, so a long record is not refused and lost.
+        "WTF_CSRF_TIME_LIMIT": None,
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
         "QUALIFYING_PROFESSIONS": _parsed(
             parse_professions,

@@ -83,4 +83,4 @@ def test_gunicorn_serves_health_and_routes_with_its_in_process_scheduler(
         assert offer is not None, "the in-process scheduler did not route the request"
     status, page = http_get(base + "/")
     assert status == 200
-    assert b"Requests waiting" in page
+    assert b'href="/login"' in page

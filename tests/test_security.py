@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from advice_line import create_app, lifecycle
 from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError
+from advice_line.console.payloads import REFUSED_ANSWER
 from advice_line.demo import DEMO_PASSWORD, seed_demo
-from advice_line.extensions import db
+from advice_line.extensions import db, socketio
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     Message,
     Task,
+    User,
 )
-from tests.conftest import PRODUCTION_ENV, demo_env
+from tests.conftest import PRODUCTION_ENV, demo_env, forget_request_globals
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import (
     ACTOR,
+    FreshSocket,
     assert_sign_ins_refused,
+    connect,
     csrf,
     message_request,
     post_record,
@@ -197,6 +208,33 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(
     assert client.get("/console/tasks").status_code == 200, "still signed in"
 
 
+def test_a_csrf_token_lasts_as_long_as_the_session(
+    app: Flask, demo: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long record is not lost to an hour-old token; the session's end still ends it."""
+    assert app.config["WTF_CSRF_TIME_LIMIT"] is None
+    request = message_request(demo, accepted_by="amira")
+    client = sign_in(app, "amira")
+    path = f"/console/requests/{request.id}"
+    token = csrf(client, path)
+    issued = int(time.time())
+    draft = {**record_form(rationale="Still talking"), "intent": "draft", "csrf_token": token}
+
+    def clock_at(seconds: int) -> None:
+        # What itsdangerous stamps and checks the token (and the session cookie) with.
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _signer: seconds)
+
+    clock_at(issued + 61 * 60)
+    response = client.post(f"{path}/record", data=draft)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    demo.rollback()
+    assert demo.scalars(select(AdviceRecord.rationale)).one() == "Still talking"
+    clock_at(issued + 61 * 60 + 12 * 3600 + 60)  # past SESSION_HOURS since the last request
+    response = client.post(f"{path}/record", data={**draft, "rationale": "Too late"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+
+
 # --- SQL injection is data ------------------------------------------------------------
 
 
@@ -261,6 +299,74 @@ def test_sql_in_a_report_filter_matches_nothing(app: Flask, demo: Session, attem
     tables_intact(demo, before)
 
 
+# --- where sign-in leads: only a path on this site ------------------------------------
+
+#: ``next`` values as the app reads them (already decoded from the query string once).
+HOSTILE_NEXT = [
+    "/\t/evil.example/x",  # what ?next=/%09/evil.example/x gives: browsers drop the tab
+    "/%09/evil.example/x",  # the same, percent-encoded once more
+    "\r\nSet-Cookie:x",
+    "/\r\nSet-Cookie:x",
+    "%0d%0aSet-Cookie:x",
+    "/%0d%0aSet-Cookie:x",
+    "/\x00",
+    "/\x7f/x",
+    "\\\\evil",
+    "/\\evil",
+    "/%5cevil",
+    "/\\/evil.example",
+    "https://evil",
+    "http:/evil",
+    "//evil",
+    "///evil",
+    "/%2f/evil",
+    "javascript:alert(1)",
+    "evil.example",
+    " /console",
+    "",
+]
+
+
+def signed_in_to(client: FlaskClient, url: str, username: str = "amira") -> str:
+    """Sign in at ``url``; return where the answer leads (a 302 is required)."""
+    response = client.post(
+        url, data={"username": username, "password": DEMO_PASSWORD, "csrf_token": csrf(client)}
+    )
+    assert response.status_code == 302, response.status_code
+    location = response.headers["Location"]
+    on_site = urlsplit(urljoin("http://localhost/login", location))
+    assert (on_site.scheme, on_site.netloc) == ("http", "localhost"), location
+    return location
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_next_never_leads_off_the_site_and_never_errors(
+    app: Flask, demo: Session, target: str
+) -> None:
+    client = app.test_client()
+    assert signed_in_to(client, "/login?" + urlencode({"next": target})) == "/console"
+
+
+@pytest.mark.parametrize("query", ["next=/%09/evil.example/x", "next=/%0d%0aSet-Cookie:x"])
+def test_next_as_testers_sent_it_leads_home(app: Flask, demo: Session, query: str) -> None:
+    assert signed_in_to(app.test_client(), f"/login?{query}") == "/console"
+
+
+@pytest.mark.parametrize(
+    ("username", "target"),
+    [
+        ("amira", "/console/tasks"),
+        ("morgan", "/reports/?start=2026-01-01&force=City%20of%20London%20Police"),
+        ("morgan", "/"),
+    ],
+)
+def test_next_leads_to_a_path_on_this_site(
+    app: Flask, demo: Session, username: str, target: str
+) -> None:
+    query = urlencode({"next": target})
+    assert signed_in_to(app.test_client(), f"/login?{query}", username) == target
+
+
 # --- sign-in guessing -----------------------------------------------------------------
 
 
@@ -292,6 +398,42 @@ def test_failed_sign_ins_are_limited_per_address_and_username(app: Flask, demo: 
     assert client.get("/console").status_code == 302
     assert guess(client, "ben") == 400, "another username from here is not held up"
     assert guess(client, "amira", address="192.0.2.7") == 400, "nor the same one from elsewhere"
+
+
+@pytest.mark.parametrize("mode", ["demo", "production"])
+def test_the_demo_password_signs_in_only_in_demo_mode(
+    app_maker: Callable[..., Flask], database_url: str, demo: Session, mode: str
+) -> None:
+    env = {"ADVICE_LINE_MODE": "production", **PRODUCTION_ENV} if mode == "production" else {}
+    line = app_maker(database_url, **env)
+    assert line.config["ADVICE_LINE_MODE"] == mode
+    client = line.test_client()
+    response = client.post(
+        "/login",
+        data={"username": "amira", "password": DEMO_PASSWORD, "csrf_token": csrf(client)},
+    )
+    if mode == "demo":
+        assert response.status_code == 302
+        assert client.get("/console").status_code == 200
+        return
+    assert response.status_code == 400
+    assert (
+        "This account still has the demo password, which is not accepted here. "
+        "Ask an administrator to reset it."
+    ) in response.get_data(as_text=True)
+    assert client.get("/console").status_code == 302, "not signed in"
+    amira = demo.scalars(select(User).where(User.username == "amira")).one()
+    amira.password_hash = generate_password_hash("a password of amira's own")
+    demo.commit()
+    response = client.post(
+        "/login",
+        data={
+            "username": "amira",
+            "password": "a password of amira's own",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert response.status_code == 302, "any other password still signs in"
 
 
 def test_successful_sign_ins_do_not_count(app: Flask, demo: Session) -> None:
@@ -347,6 +489,79 @@ def test_nobody_but_a_manager_reaches_any_manager_url(app: Flask, demo: Session,
     for method, url in urls:
         assert client.open(url, method=method).status_code == 403, url
         assert manager.open(url, method=method).status_code == 200, url
+
+
+# --- socket payloads: size and depth checked before anything handles them -------------
+
+SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline"]
+#: Payloads as JSON text, the way they arrive over the wire.
+HOSTILE_PAYLOADS = {
+    "a list 1,000 deep": "[" * 1000 + "]" * 1000,
+    "an object 1,000 deep": '{"request_id":' * 1000 + "1" + "}" * 1000,
+    "an oversized string": json.dumps("x" * 100_000),
+    "an oversized list": json.dumps([1] * 30_000),
+}
+
+
+def from_the_wire(socket: FreshSocket, event: str, payload: str) -> Any:
+    """Send ``event`` with ``payload`` (JSON text) as a served app receives it; the ack.
+
+    The test client cannot encode a payload 1,000 deep itself (python-socketio's encoder
+    recurses), so the packet is written by hand and handed to Engine.IO's message handler,
+    which, as in production, logs whatever the Socket.IO server raises.
+    """
+    forget_request_globals()
+    socket.callback_counter += 1
+    text = f'2{socket.callback_counter}["{event}",{payload}]'
+    socketio.server.eio._trigger_event("message", socket.eio_sid, text, run_async=False)
+    ack, socket.acks = socket.acks, None
+    return ack["args"][0] if ack else None
+
+
+def logged_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Records at ERROR and above, and any record carrying a traceback."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info
+    ]
+
+
+@pytest.mark.parametrize("payload", sorted(HOSTILE_PAYLOADS))
+@pytest.mark.parametrize("event", SOCKET_EVENTS)
+def test_oversized_or_deeply_nested_socket_payloads_are_refused_plainly(
+    app: Flask, demo: Session, caplog: pytest.LogCaptureFixture, event: str, payload: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    socket = connect(app, sign_in(app, "amira"))
+    before = tables_intact(demo)
+    answer = from_the_wire(socket, event, HOSTILE_PAYLOADS[payload])
+    assert answer == REFUSED_ANSWER
+    assert "larger or more deeply nested" in answer["error"]
+    assert logged_errors(caplog) == []
+    tables_intact(demo, before)
+    assert socket.emit("heartbeat", {}, callback=True) == {"ok": True}, "the console carries on"
+    socket.disconnect()
+
+
+@pytest.mark.parametrize("event", SOCKET_EVENTS)
+def test_an_oversized_socket_payload_from_the_test_client_is_refused(
+    app: Flask, demo: Session, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    answer = socket.emit(event, {"status": "x" * 100_000, "request_id": 1}, callback=True)
+    assert answer == REFUSED_ANSWER
+    assert logged_errors(caplog) == []
+    socket.disconnect()
+
+
+def test_ordinary_socket_payloads_still_pass(app: Flask, demo: Session) -> None:
+    socket = connect(app, sign_in(app, "amira"))
+    assert socket.emit("heartbeat", {}, callback=True) == {"ok": True}
+    assert socket.emit("set_status", {"status": "away"}, callback=True) == {"ok": True}
+    text = '{"status": "available", "note": ' + json.dumps('\\[{"' * 300) + "}"
+    assert from_the_wire(socket, "set_status", text) == {"ok": True}, "brackets in text are text"
+    socket.disconnect()
 
 
 # --- security headers -----------------------------------------------------------------

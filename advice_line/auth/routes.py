@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import re
+from urllib.parse import unquote, urlsplit
+
 from flask import (
     Blueprint,
     Response,
@@ -21,6 +25,7 @@ from werkzeug.security import check_password_hash
 from advice_line.audit import Actor, record_event
 from advice_line.auth.forms import SignInForm
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
+from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
 from advice_line.models import User
 from advice_line.transaction import run
@@ -28,6 +33,14 @@ from advice_line.transaction import run
 bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
 _NO_SUCH_USER = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
+#: Demo accounts carry a password published in the repository: production refuses it.
+DEMO_SIGN_IN_REFUSED = (
+    "This account still has the demo password, which is not accepted here. "
+    "Ask an administrator to reset it."
+)
+#: Control codes (tab, CR and LF included: browsers drop them from URLs) and backslashes
+#: (browsers read them as slashes): none belongs in a path we send anyone to.
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 def _home() -> str:
@@ -36,6 +49,26 @@ def _home() -> str:
         if current_user.role in CONSOLE_ROLES
         else url_for("public.index")
     )
+
+
+def _local_path(target: str) -> str | None:
+    """Return ``target`` if it can only be a path on this site (as sent and decoded), else None."""
+    for text in (target, unquote(target)):
+        parts = urlsplit(text)
+        if (
+            not text.startswith("/")
+            or text.startswith("//")
+            or _NOT_IN_A_PATH.search(text)
+            or parts.scheme
+            or parts.netloc
+        ):
+            return None
+    return target
+
+
+def _is_demo_password(password: str) -> bool:
+    """Whether ``password``, already checked against the user's hash, is the demo one."""
+    return hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode())
 
 
 def _address_and_username() -> str:
@@ -59,7 +92,12 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         user = db.session.scalar(db.select(User).where(User.username == form.username.data))
         hashed = user.password_hash if user is not None else _NO_SUCH_USER
-        if check_password_hash(hashed, form.password.data or "") and user and user.active:
+        password = form.password.data or ""
+        if not (check_password_hash(hashed, password) and user and user.active):
+            form.password.errors.append("Username or password is not right.")
+        elif _is_demo_password(password) and current_app.config["ADVICE_LINE_MODE"] != "demo":
+            form.password.errors.append(DEMO_SIGN_IN_REFUSED)
+        else:
             staff = Staff.load(str(user.id))
             assert staff is not None
             session.clear()
@@ -69,11 +107,7 @@ def login() -> ResponseReturnValue:
                 lambda work: record_event(work.session, work.actor, "auth.signed_in", now=work.now),
                 Actor("user", user.id, request.remote_addr),
             )
-            target = request.args.get("next", "")
-            return redirect(
-                target if target.startswith("/") and not target.startswith("//") else _home()
-            )
-        form.password.errors.append("Username or password is not right.")
+            return redirect(_local_path(request.args.get("next", "")) or _home())
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
 
 

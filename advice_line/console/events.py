@@ -14,6 +14,7 @@ from advice_line.audit import Actor
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
+from advice_line.console.payloads import checked
 from advice_line.extensions import db, socketio
 from advice_line.inputs import MAX_ID
 from advice_line.lifecycle.errors import DomainError
@@ -98,12 +99,14 @@ def disconnect(_reason: Any = None) -> None:
 
 
 @socketio.on("heartbeat")
+@checked
 def heartbeat(_data: Any = None) -> Ack:
     """The console is still open."""
     return _run(lambda work, me: lifecycle.console_seen(work.session, me, now=work.now))
 
 
 @socketio.on("set_status")
+@checked
 def set_status(data: Any) -> Ack:
     """Available, away or offline."""
     wanted = data.get("status") if isinstance(data, dict) else None
@@ -129,6 +132,7 @@ def _accept(work: Work, me: int, request_id: int) -> None:
 
 
 @socketio.on("accept")
+@checked
 def accept(data: Any) -> Ack:
     """Take a request: one's own offer, or one from the queue."""
     try:
@@ -139,6 +143,7 @@ def accept(data: Any) -> Ack:
 
 
 @socketio.on("decline")
+@checked
 def decline(data: Any) -> Ack:
     """Decline one's own offer; it goes to the next clinician."""
     try:

@@ -1,1 +1,1 @@
-"""The public landing page: live figures about the line, no personal data, no sign-in."""
+"""The landing page: what the line is for anyone; live figures for signed-in staff."""

@@ -1,8 +1,9 @@
-"""The landing page (no personal data)."""
+"""The landing page: live figures (no personal data) only for signed-in staff."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_login import current_user
 
 from advice_line.clock import utcnow
 from advice_line.extensions import db
@@ -14,7 +15,9 @@ bp = Blueprint("public", __name__, template_folder="templates")
 
 @bp.get("/")
 def index() -> str:
-    """Show queue length, longest wait and clinicians available, in London time."""
+    """Say what the line is; to signed-in staff, also the live figures in London time."""
+    if not current_user.is_authenticated:
+        return render_template("public/index.html")
     now = utcnow()
     board = views.board(db.session(), now, current_policy())
     return render_template(
