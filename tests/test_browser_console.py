@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -297,7 +298,9 @@ def test_the_managers_charts_and_live_board_work_under_the_security_policy(
     for chart in ("chart-hour", "chart-day", "chart-week"):
         assert morgan.evaluate(f"Chart.getChart('{chart}') !== undefined"), chart
     morgan.goto(f"{base}/reports/live")
-    morgan.wait_for_function("document.getElementById('board-live').textContent === 'Live'")
+    # A locator waits by polling from Playwright's side; a page function would need eval,
+    # which the pages' security policy refuses once the first check has failed.
+    morgan.locator("#board-live", has_text=re.compile(r"^Live$")).wait_for()
     text_message(base, "+447700900205", "Man on the bridge")
     morgan.locator("#board-waiting", has_text="1").wait_for()
 
