@@ -17,11 +17,9 @@ from flask import (
     stream_with_context,
 )
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from advice_line.audit import Actor, record_event
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, london, utcnow
 from advice_line.extensions import db
@@ -48,7 +46,7 @@ from advice_line.reports.queries import (
     requests_query,
 )
 from advice_line.routing import views
-from advice_line.transaction import current_policy, run
+from advice_line.transaction import current_policy, signed_in_actor, viewed
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 S136_RETURN_COLUMNS = (
@@ -105,17 +103,7 @@ def timeline(request_id: int) -> str:
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404)
-    run(
-        lambda work: record_event(
-            work.session,
-            work.actor,
-            "request.viewed",
-            now=work.now,
-            request_id=advice.id,
-            subject=("advice_request", advice.id),
-        ),
-        Actor("user", current_user.id, request.remote_addr),
-    )
+    viewed("request.viewed", signed_in_actor(), request_id=advice.id)
     entries: list[tuple[datetime, str, str]] = []
     for event in db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == advice.id)):
         who = f"{event.actor_kind} {event.actor_user_id or event.source or ''}".strip()
