@@ -31,6 +31,7 @@ from advice_line.models import (
     OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
+    PlaceOfSafetyUsed,
     Priority,
     RecordStatus,
     ReportedVia,
@@ -67,9 +68,10 @@ def make(
     outcome: OutcomeCode | None = None,
     decision: OfficerDecision | None = None,
     clinician_id: int | None = None,
+    detention: dict[str, object] | None = None,
     **subject: object,
 ) -> AdviceRequest:
-    """A request as its history left it."""
+    """A request as its history left it (``detention``: the detention's other fields)."""
     request = AdviceRequest(
         channel=channel,
         status=RequestStatus.QUEUED,
@@ -120,6 +122,7 @@ def make(
                     decision=decision,
                     decision_reported_at=received + timedelta(hours=1),
                     updated_at=received + timedelta(hours=1),
+                    **(detention or {}),
                 )
             )
     if abandoned_after is not None:
@@ -307,6 +310,111 @@ def test_the_dashboard_follows_later_changes(session: Session, week: dict[str, o
     assert _facts(session) == kept
 
 
+# --- detentions followed through: the week of 2 November 2026 ---------------------------
+
+EARLIER_WEEK = Filters(start=date(2026, 11, 2), end=date(2026, 11, 8))
+NOW = at(9, 12)
+
+
+def _went(
+    arrived: datetime,
+    handover: int | None = None,
+    place: PlaceOfSafetyUsed | None = PlaceOfSafetyUsed.HEALTH_BASED,
+    **times: object,
+) -> dict[str, object]:
+    """A detention: detained 30 minutes before arrival, handed over ``handover`` minutes on."""
+    return {
+        "detained_at": arrived - timedelta(minutes=30),
+        "arrived_at": arrived,
+        "handed_over_at": arrived + timedelta(minutes=handover) if handover else None,
+        "place_of_safety_used": place,
+        **times,
+    }
+
+
+S136, COMMUNITY = OutcomeCode.S136_ADVISED, OutcomeCode.COMMUNITY_ROUTE
+DETAINED, NOT_DETAINED = OfficerDecision.DETAINED, OfficerDecision.NOT_DETAINED
+ED = PlaceOfSafetyUsed.EMERGENCY_DEPARTMENT
+#: (day received, advice, decision, detention and channel): worked out by hand below.
+EARLIER_REQUESTS: list[tuple[int, OutcomeCode, OfficerDecision | None, dict[str, object]]] = [
+    (2, S136, DETAINED, _went(at(2, 10), 45, ended_at=at(2, 20))),
+    (2, S136, DETAINED, _went(at(2, 11), 60, ED, ended_at=at(3, 11))),  # ended at 24 h
+    (3, S136, DETAINED, _went(at(3, 10), 90, ended_at=at(3, 18), channel=Channel.SMS)),
+    (4, S136, DETAINED, _went(at(4, 10), 240, ended_at=at(5, 11))),  # ended at 25 h
+    (5, COMMUNITY, DETAINED, _went(at(5, 10), 30, ED, extended_at=at(6, 8), ended_at=at(6, 16))),
+    (8, S136, DETAINED, _went(at(8, 6), place=None)),  # running at 30 h
+    (8, S136, DETAINED, {"detained_at": at(8, 9)}),  # no arrival yet
+    (8, S136, DETAINED, _went(at(8, 13))),  # running at 23 h
+    (8, S136, DETAINED, _went(at(8, 6), extended_at=at(9, 5))),  # extended, running at 30 h
+    (6, COMMUNITY, NOT_DETAINED, {}),
+    (6, OutcomeCode.MEDICAL_EMERGENCY, None, {}),
+    (7, S136, NOT_DETAINED, {}),
+]
+
+
+@pytest.fixture
+def detentions(session: Session, staff: None) -> None:
+    """Nine reported detentions, two not detained and one not reported, by hand.
+
+    Handover minutes 45, 60, 90, 240, 30 (median 60, p90 240); 3 of the 8 that arrived
+    were handed over within an hour, 3 have no handover yet. Past the limit at ``NOW``:
+    one ended at 25 h, one still running at 30 h. Not past: one ended at exactly 24 h, one
+    extended and ended at 30 h, one extended and running at 30 h, one running at 23 h.
+    """
+    clinician = add_clinician(session).id
+    for day, outcome, decision, given in EARLIER_REQUESTS:
+        detention = dict(given)
+        channel = detention.pop("channel", Channel.VOICE)
+        assert isinstance(channel, Channel)
+        make(
+            session,
+            at(day, 8),
+            channel=channel,
+            answered_after=10,
+            clinician_id=clinician,
+            outcome=outcome,
+            decision=decision,
+            detention=detention,
+        )
+    session.commit()
+
+
+def test_detentions_followed_through(session: Session, detentions: None) -> None:
+    board = dashboard(session, EARLIER_WEEK, now=NOW).detentions
+    assert (board.reported, board.arrived, board.awaiting_handover) == (9, 8, 3)
+    assert (board.median_handover_minutes, board.p90_handover_minutes) == (60, 240)
+    assert (board.handed_over_within_hour, board.handed_over_within_hour_percent) == (3, 37.5)
+    assert (board.past_limit_ended, board.past_limit_running) == (1, 1)
+
+
+def test_where_people_went_by_advice(session: Session, detentions: None) -> None:
+    assert dashboard(session, EARLIER_WEEK, now=NOW).detentions.where_people_went == {
+        "community_route": {"community: crisis_team": 1, "detained: emergency_department": 1},
+        "medical_emergency": {"not reported": 1},
+        "s136_advised": {
+            "detained: emergency_department": 1,
+            "detained: health_based": 5,
+            "detained: place not recorded": 2,
+            "not detained": 1,
+        },
+    }
+
+
+def test_the_detention_figures_keep_to_the_filters(session: Session, detentions: None) -> None:
+    sms = Filters(**{**EARLIER_WEEK.__dict__, "channel": Channel.SMS})
+    board = dashboard(session, sms, now=NOW).detentions
+    assert (board.reported, board.median_handover_minutes, board.past_limit_running) == (1, 90, 0)
+    assert board.where_people_went == {"s136_advised": {"detained: health_based": 1}}
+    later = dashboard(session, EARLIER_WEEK, now=at(10, 12)).detentions  # two days on
+    assert (board.past_limit_ended, later.past_limit_running) == (0, 3)
+
+
+def test_no_detentions_no_rates(session: Session) -> None:
+    board = dashboard(session, EARLIER_WEEK, now=NOW).detentions
+    assert (board.reported, board.median_handover_minutes) == (0, None)
+    assert (board.handed_over_within_hour_percent, board.where_people_went) == (None, {})
+
+
 def test_hours_are_london_hours_in_summer(session: Session, staff: None) -> None:
     make(session, datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
     session.commit()
@@ -376,6 +484,15 @@ def test_the_dashboard_page_shows_the_figures(manager: FlaskClient) -> None:
     assert 'id="within-30">16.7%<' in page
     assert "2 (33.3%)" in page
     assert "chart.umd.min.js" in page
+
+
+def test_the_dashboard_page_follows_detentions_through(app: Flask, detentions: None) -> None:
+    page = sign_in(app, "morgan").get("/reports/?start=2026-11-02&end=2026-11-08").text
+    assert 'id="detentions-reported">9<' in page
+    assert 'id="handover-minutes">60.0 min / 240.0 min<' in page
+    assert "3 of 8 (37.5%); 3 with no handover recorded yet" in page
+    cell = '<td class="nhsuk-table__cell">{}</td>'
+    assert cell.format("detained: health based") + cell.format(5) in page
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,14 @@ Definitions (shown on the dashboard too):
 - *answered within N s*: queued requests taken within N seconds, as a share of queued.
 - times to answer are measured to the tenth of a second.
 - *time to call-back*: from abandonment to the first call-back task done.
+- *detentions*: requests of the period whose officer reported detaining the person.
+- *time to handover*: from arrival at the place of safety to handover, to the minute, for
+  detentions with both times; *handed over within an hour* is a share of the detentions
+  with an arrival (those with no handover yet count as not within).
+- *past the limit*: 24 hours from arrival (36 once extended, ``lifecycle.deadline``): ended
+  after it, or not ended and past it now.
+- *where people went*, by advice outcome: the place of safety used when the officer
+  detained; otherwise the community route advised, else "not detained" or "not reported".
 - percentiles are nearest-rank; the median is the middle value (mean of the two middle).
 """
 
@@ -19,12 +27,15 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from advice_line.clock import LONDON
+from advice_line.clock import LONDON, utcnow
+from advice_line.lifecycle.detentions import deadline
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -43,9 +54,11 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.reports import facts
-from advice_line.reports.facts import ADVICE_SEPARATOR
+from advice_line.reports.facts import ADVICE_SEPARATOR, seconds_between
 
 TARGETS = (30, 60)
+#: RCRP: police should be able to hand over and leave within an hour (DOMAIN.md#handover).
+HANDOVER_TARGET_MINUTES = 60
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -124,6 +137,23 @@ def requests_query(
 
 
 @dataclass
+class Detentions:
+    """Detentions the officers reported, followed through (see the module's definitions)."""
+
+    reported: int = 0
+    arrived: int = 0
+    awaiting_handover: int = 0
+    median_handover_minutes: float | None = None
+    p90_handover_minutes: float | None = None
+    handed_over_within_hour: int = 0
+    handed_over_within_hour_percent: float | None = None
+    past_limit_ended: int = 0
+    past_limit_running: int = 0
+    #: advice outcome -> where the person went -> requests
+    where_people_went: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
 class Dashboard:
     """Every figure of the manager's dashboard for one set of filters."""
 
@@ -144,6 +174,7 @@ class Dashboard:
     by_weekday: list[int] = field(default_factory=lambda: [0] * 7)
     by_week: dict[str, dict[str, Any]] = field(default_factory=dict)
     equality: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    detentions: Detentions = field(default_factory=Detentions)
 
 
 def _epoch_hour(moment: datetime) -> int:
@@ -185,8 +216,18 @@ def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | Non
     return middle, value_at(max(1, math.ceil(0.9 * total)))
 
 
-def dashboard(session: Session, filters: Filters) -> Dashboard:
-    """Compute the dashboard with four grouped queries over the covered requests' facts."""
+def dashboard(
+    session: Session,
+    filters: Filters,
+    *,
+    now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
+) -> Dashboard:
+    """Compute the dashboard: grouped queries over the covered requests' facts, and three
+    over their detentions joined to those facts by request (detentions are a fraction).
+
+    ``now`` decides which running detentions are past their limit; ``policy`` gives the
+    limit (both default to the present and the law's 24 + 12 hours)."""
     facts.bring_up_to_date(session)
     conditions = _conditions(filters)
     board = Dashboard()
@@ -200,8 +241,12 @@ def dashboard(session: Session, filters: Filters) -> Dashboard:
         if tenths is not None
     }
     board.median_answer_seconds, board.p90_answer_seconds = _percentiles(histogram)
-    _advice(session, board, conditions)
+    advice = _advice_rows(session, conditions)
+    _advice(board, advice)
     _call_backs(session, board, conditions)
+    _handovers(session, board.detentions, conditions)
+    _past_limit(session, board.detentions, conditions, now or utcnow(), policy or RoutingPolicy())
+    _where_people_went(session, board.detentions, conditions, advice)
     return board
 
 
@@ -250,11 +295,19 @@ def _decision_key(decision: str) -> str:
     return "detained" if decision == OfficerDecision.DETAINED else "not detained"
 
 
-def _advice(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+#: One group of completed records: outcome, route, decision, age band, sex, ethnicity, count.
+AdviceRow = tuple[str, str, str, str, str, str, int]
+
+
+def _advice_rows(session: Session, conditions: list[Any]) -> list[AdviceRow]:
     f = RequestFact
     rows = session.execute(
         select(f.advice, func.count()).where(*conditions, f.advice.is_not(None)).group_by(f.advice)
     )
+    return [cast(AdviceRow, (*str(advice).split(ADVICE_SEPARATOR), n)) for advice, n in rows]
+
+
+def _advice(board: Dashboard, rows: list[AdviceRow]) -> None:
     outcomes: Counter[str] = Counter()
     routes: Counter[str] = Counter()
     table: dict[str, Counter[str]] = defaultdict(Counter)
@@ -263,8 +316,7 @@ def _advice(session: Session, board: Dashboard, conditions: list[Any]) -> None:
         "sex": defaultdict(Counter),
         "ethnicity": defaultdict(Counter),
     }
-    for advice, n in rows:
-        outcome, route, decision, age_band, sex, ethnicity = str(advice).split(ADVICE_SEPARATOR)
+    for outcome, route, decision, age_band, sex, ethnicity, n in rows:
         advised_s136 = outcome == OutcomeCode.S136_ADVISED
         if outcome:
             outcomes[outcome] += n
@@ -306,6 +358,92 @@ def _call_backs(session: Session, board: Dashboard, conditions: list[Any]) -> No
         if minutes is not None:
             histogram[float(minutes)] = count
     board.median_call_back_minutes = _percentiles(histogram)[0]
+
+
+def _detained(conditions: list[Any], *columns: Any) -> Select[Any]:
+    """Reported detentions of the covered requests (joined to their facts by request)."""
+    return (
+        select(*columns)
+        .select_from(Detention)
+        .join(RequestFact, RequestFact.request_id == Detention.request_id)
+        .where(*conditions, Detention.decision == OfficerDecision.DETAINED)
+    )
+
+
+def _handovers(session: Session, board: Detentions, conditions: list[Any]) -> None:
+    """Counts, and minutes from arrival to handover, grouped by the minute."""
+    d = Detention
+    seconds = seconds_between(d.handed_over_at, d.arrived_at, session.get_bind().dialect.name)
+    each = _detained(
+        conditions,
+        case((d.arrived_at.is_(None), 0), else_=1).label("arrived"),
+        sa.cast(func.round(seconds / 60), sa.Integer).label("minutes"),
+        case((seconds <= HANDOVER_TARGET_MINUTES * 60, 1), else_=0).label("within"),
+    ).subquery()
+    rows = session.execute(
+        select(each.c.arrived, each.c.minutes, func.count(), func.sum(each.c.within)).group_by(
+            each.c.arrived, each.c.minutes
+        )
+    )
+    histogram: dict[float, int] = {}
+    for arrived, minutes, count, within in rows:
+        board.reported += count
+        if not arrived:
+            continue
+        board.arrived += count
+        board.handed_over_within_hour += within
+        if minutes is None:
+            board.awaiting_handover += count
+        else:
+            histogram[float(minutes)] = count
+    board.median_handover_minutes, board.p90_handover_minutes = _percentiles(histogram)
+    board.handed_over_within_hour_percent = share(board.handed_over_within_hour, board.arrived)
+
+
+def _past_limit(
+    session: Session,
+    board: Detentions,
+    conditions: list[Any],
+    now: datetime,
+    policy: RoutingPolicy,
+) -> None:
+    """Detentions past their limit: SQL keeps those that lasted longer than the shortest
+    limit (24 hours), then the domain's own ``deadline`` decides each one."""
+    d = Detention
+    dialect = session.get_bind().dialect.name
+    lasted = seconds_between(
+        func.coalesce(d.ended_at, sa.literal(now, d.ended_at.type)), d.arrived_at, dialect
+    )
+    longer = _detained(conditions, d).where(
+        d.arrived_at.is_not(None), lasted > policy.detention_limit.total_seconds()
+    )
+    for detention in session.scalars(longer):
+        ends = deadline(detention, policy)
+        assert ends is not None
+        if detention.ended_at is None:
+            board.past_limit_running += now > ends
+        else:
+            board.past_limit_ended += detention.ended_at > ends
+
+
+def _where_people_went(
+    session: Session, board: Detentions, conditions: list[Any], advice: list[AdviceRow]
+) -> None:
+    """Per advice outcome: the place used for detentions, else the route or the decision."""
+    where: dict[str, Counter[str]] = defaultdict(Counter)
+    for outcome, route, decision, *_, n in advice:
+        if decision != OfficerDecision.DETAINED:
+            where[outcome][f"community: {route}" if route else _decision_key(decision)] += n
+    f, d = RequestFact, Detention
+    detained = _detained(conditions, f.advice, d.place_of_safety_used, func.count())
+    for key, place, n in session.execute(
+        detained.where(f.advice.is_not(None)).group_by(f.advice, d.place_of_safety_used)
+    ):
+        outcome = str(key).split(ADVICE_SEPARATOR)[0]
+        where[outcome][f"detained: {place or 'place not recorded'}"] += n
+    board.where_people_went = {
+        outcome: dict(sorted(places.items())) for outcome, places in sorted(where.items())
+    }
 
 
 @dataclass(frozen=True)
