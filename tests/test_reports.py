@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import SYSTEM
-from advice_line.clock import utcnow
+from advice_line.clock import LONDON, utcnow
 from advice_line.demo import seed_demo
+from advice_line.lifecycle.records import given_by
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
     AuditEvent,
     Channel,
+    Clinician,
     CommunityRoute,
     Detention,
     Ethnicity,
@@ -44,6 +46,7 @@ from advice_line.models import (
     User,
 )
 from advice_line.reports import facts
+from advice_line.reports.forms import default_period
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
 from advice_line.reports.routes import EXPORT_COLUMNS
 from tests.builders import add_clinician
@@ -113,6 +116,7 @@ def make(
                 destination="Home" if outcome == OutcomeCode.COMMUNITY_ROUTE else None,
                 created_at=received,
                 completed_at=received + timedelta(minutes=20),
+                **given_by(session.get_one(Clinician, clinician_id)),
             )
         )
         if decision is not None:
@@ -543,12 +547,12 @@ def test_the_export_never_hands_a_spreadsheet_a_formula(
     assert (row["area"], row["force"]) == ("'" + typed, "'@SUM(1+1)")
 
 
+def _csv(client: FlaskClient, path: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(client.get(path).get_data(as_text=True))))
+
+
 def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None:
-    rows = list(
-        csv.DictReader(
-            io.StringIO(manager.get(f"/reports/s136-return.csv{QUERY}").get_data(as_text=True))
-        )
-    )
+    rows = _csv(manager, f"/reports/s136-return.csv{QUERY}")
     assert rows == [
         {
             "force": "British Transport Police",
@@ -560,9 +564,74 @@ def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None
             "place_of_safety_used": "not recorded",
             "conveyance": "not recorded",
             "police_vehicle_reason": "",
+            "detained_at_london": "",
+            "arrived_at_london": "",
+            "handed_over_at_london": "",
             "advice_line_reference": rows[0]["advice_line_reference"],
         }
     ]
+
+
+EARLIER_QUERY = "?start=2026-11-02&end=2026-11-08"
+
+
+def test_the_s136_return_gives_the_times_in_london_time(app: Flask, detentions: None) -> None:
+    rows = _csv(sign_in(app, "morgan"), f"/reports/s136-return.csv{EARLIER_QUERY}")
+    assert len(rows) == 9
+    first = rows[0]
+    assert (first["place_of_safety_advised"], first["place_of_safety_used"]) == (
+        "health_based",
+        "health_based",
+    )
+    assert (first["detained_at_london"], first["arrived_at_london"]) == (
+        "02 Nov 2026 09:30:00 GMT",
+        "02 Nov 2026 10:00:00 GMT",
+    )
+    assert first["handed_over_at_london"] == "02 Nov 2026 10:45:00 GMT"
+    assert [r["arrived_at_london"] for r in rows].count("") == 1  # detained, not yet arrived
+
+
+def test_the_s136_return_gives_summer_times_as_bst(
+    manager: FlaskClient, session: Session, week: dict[str, object]
+) -> None:
+    request = make(
+        session,
+        datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+        answered_after=10,
+        clinician_id=int(str(week["first"])),
+        outcome=OutcomeCode.S136_ADVISED,
+        decision=OfficerDecision.DETAINED,
+        detention=_went(datetime(2026, 7, 1, 10, 0, tzinfo=UTC), 75),
+    )
+    session.commit()
+    rows = _csv(manager, "/reports/s136-return.csv?start=2026-07-01&end=2026-07-01")
+    assert [r["advice_line_reference"] for r in rows] == [request.reference]
+    assert rows[0]["arrived_at_london"] == "01 Jul 2026 11:00:00 BST"
+    assert rows[0]["handed_over_at_london"] == "01 Jul 2026 12:15:00 BST"
+
+
+def test_the_requests_export_says_who_advised_and_how_the_detention_went(
+    app: Flask, session: Session, detentions: None
+) -> None:
+    rows = _csv(sign_in(app, "morgan"), f"/reports/requests.csv{EARLIER_QUERY}")
+    assert len(rows) == 12
+    clinician = session.get_one(Clinician, int(rows[0]["clinician_id"]))
+    assert {
+        (
+            r["given_by_profession"],
+            r["given_by_registration_body"],
+            r["given_by_registration_number"],
+        )
+        for r in rows
+    } == {("nurse", "NMC", clinician.registration_number)}
+    first = rows[0]
+    assert (first["place_of_safety_used"], first["conveyance"]) == ("health_based", "")
+    assert (first["arrived_at_london"], first["handed_over_at_london"]) == (
+        "02 Nov 2026 10:00:00 GMT",
+        "02 Nov 2026 10:45:00 GMT",
+    )
+    not_detained = [r for r in rows if r["officer_decision"] == "not_detained"]
+    assert [r["arrived_at_london"] for r in not_detained] == ["", ""]
 
 
 def test_the_timeline_shows_everything_and_the_view_is_audited(
@@ -580,7 +649,118 @@ def test_the_timeline_shows_everything_and_the_view_is_audited(
     assert views[0].actor_kind == "user"
 
 
+def test_the_timeline_says_who_advised_and_gives_the_detention_times(
+    app: Flask, session: Session, detentions: None
+) -> None:
+    request_id = session.scalars(select(AdviceRequest.id).order_by(AdviceRequest.id)).first()
+    clinician = session.scalars(select(Clinician)).all()[-1]
+    page = sign_in(app, "morgan").get(f"/reports/requests/{request_id}").text
+    assert (
+        f"Advice given by a nurse, registered with the NMC as {clinician.registration_number}."
+        in page
+    )
+    assert "The officer reported: detained." in page
+    for label, moment in (
+        ("Detained", "02 Nov 2026 09:30:00 GMT"),
+        ("Arrived at the place of safety", "02 Nov 2026 10:00:00 GMT"),
+        ("Handed over", "02 Nov 2026 10:45:00 GMT"),
+        ("Extended", "not reported"),
+        ("Ended", "02 Nov 2026 20:00:00 GMT"),
+        ("Must end by", "03 Nov 2026 10:00:00 GMT"),
+    ):
+        assert (
+            f'<dt class="nhsuk-summary-list__key">{label}</dt>'
+            f'<dd class="nhsuk-summary-list__value">{moment}</dd>'
+        ) in page
+
+
 def test_the_follow_up_page_lists_open_call_backs(manager: FlaskClient) -> None:
     page = manager.get("/reports/follow-up").get_data(as_text=True)
     assert "All open tasks (1)" in page
     assert "Overdue tasks (1)" in page
+
+
+# --- every view of personal data is audited ---------------------------------------------
+
+
+def _report_events(session: Session) -> list[AuditEvent]:
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("report.%")).order_by(AuditEvent.id)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "action", "detail"),
+    [
+        (
+            f"/reports/{QUERY}&channel=voice",
+            "report.dashboard_viewed",
+            {
+                "filters": {"start": "2026-11-16", "end": "2026-11-22", "channel": "voice"},
+                "rows": 6,
+            },
+        ),
+        (
+            f"/reports/requests.csv{QUERY}",
+            "report.requests_exported",
+            {"filters": {"start": "2026-11-16", "end": "2026-11-22"}, "rows": 7},
+        ),
+        (
+            f"/reports/s136-return.csv{QUERY}&force=British+Transport+Police",
+            "report.s136_return_exported",
+            {
+                "filters": {
+                    "start": "2026-11-16",
+                    "end": "2026-11-22",
+                    "force": "British Transport Police",
+                },
+                "rows": 1,
+            },
+        ),
+        ("/reports/follow-up", "report.follow_up_viewed", {"rows": 1}),
+    ],
+)
+def test_each_report_view_is_audited_once_with_its_filters_and_rows(
+    manager: FlaskClient,
+    session: Session,
+    week: dict[str, object],
+    path: str,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    response = manager.get(path)
+    assert response.status_code == 200
+    lines = response.get_data(as_text=True).count("\n")
+    [event] = _report_events(session)
+    assert (event.action, event.detail) == (action, detail)
+    assert (event.actor_kind, event.actor_user_id, event.source) == (
+        "user",
+        week["manager"],
+        "127.0.0.1",
+    )
+    assert event.request_id is None
+    if path.split("?")[0].endswith(".csv"):
+        assert lines == 1 + int(str(detail["rows"]))  # the header, then the rows counted
+
+
+def test_the_dashboard_without_filters_audits_the_default_period(
+    manager: FlaskClient, session: Session
+) -> None:
+    manager.get("/reports/")
+    [event] = _report_events(session)
+    today = utcnow().astimezone(LONDON).date()
+    assert event.detail["filters"] == default_period(today)
+
+
+def test_refused_and_invalid_report_requests_audit_nothing(
+    app: Flask, manager: FlaskClient, session: Session
+) -> None:
+    assert manager.get("/reports/?start=2026-11-22&end=2026-11-16").status_code == 400
+    assert manager.get("/reports/requests.csv?start=nonsense&end=2026-11-16").status_code == 400
+    clinician = sign_in(app, "sam")
+    for path in (f"/reports/{QUERY}", "/reports/follow-up", f"/reports/requests.csv{QUERY}"):
+        assert clinician.get(path).status_code == 403
+    assert _report_events(session) == []
