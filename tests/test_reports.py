@@ -16,6 +16,7 @@ from advice_line import lifecycle
 from advice_line.audit import SYSTEM
 from advice_line.clock import LONDON, utcnow
 from advice_line.demo import seed_demo
+from advice_line.history import seed_history
 from advice_line.lifecycle.records import given_by
 from advice_line.models import (
     AdviceRecord,
@@ -764,3 +765,34 @@ def test_refused_and_invalid_report_requests_audit_nothing(
     for path in (f"/reports/{QUERY}", "/reports/follow-up", f"/reports/requests.csv{QUERY}"):
         assert clinician.get(path).status_code == 403
     assert _report_events(session) == []
+
+
+# --- the generated history has detentions worth reading ---------------------------------
+
+
+def test_the_generated_history_follows_detentions_through(session: Session, staff: None) -> None:
+    end = at(29, 12)
+    seed_history(session, 3000, end=end, forces=["Metropolitan Police Service"])
+    session.commit()
+    times = session.execute(
+        select(
+            Detention.detained_at,
+            Detention.arrived_at,
+            Detention.handed_over_at,
+            Detention.ended_at,
+        ).where(Detention.decision == OfficerDecision.DETAINED)
+    ).all()
+    for row in times:
+        known = [moment for moment in row if moment is not None]
+        assert known == sorted(known)
+        assert all(moment <= end for moment in known)
+    board = dashboard(session, Filters(start=date(2026, 1, 1), end=end.date()), now=end)
+    d = board.detentions
+    assert d.reported == len(times) > 200
+    assert d.median_handover_minutes is not None
+    assert 60 < d.median_handover_minutes < 360
+    assert d.handed_over_within_hour_percent is not None
+    assert 0 < d.handed_over_within_hour_percent < 50
+    assert 0 < d.past_limit_ended + d.past_limit_running < d.arrived / 10
+    went = d.where_people_went["s136_advised"]
+    assert max(went, key=went.__getitem__) == "detained: health_based"
