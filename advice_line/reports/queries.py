@@ -9,11 +9,11 @@ Definitions (shown on the dashboard too):
 - times to answer are measured to the tenth of a second.
 - *time to call-back*: from abandonment to the first call-back task done.
 - *detentions*: requests of the period whose officer reported detaining the person.
-- *time to handover*: from arrival at the place of safety to handover, to the minute, for
-  detentions with both times; *handed over within an hour* is a share of the detentions
-  with an arrival (those with no handover yet count as not within).
-- *past the limit*: 24 hours from arrival (36 once extended, ``lifecycle.deadline``): ended
-  after it, or not ended and past it now.
+- *time to handover*: from arrival at the place of safety to handover, in whole minutes
+  rounded up, for detentions with both times; *handed over within an hour* is a share of
+  the detentions with an arrival (those with no handover yet count as not within).
+- *past the limit*: 24 hours from arrival, 36 once extended (``lifecycle.time_allowed``):
+  ended after it, or no end reported and past it now.
 - *where people went*, by advice outcome: the place of safety used when the officer
   detained; otherwise the community route advised, else "not detained" or "not reported".
 - percentiles are nearest-rank; the median is the middle value (mean of the two middle).
@@ -29,13 +29,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-import sqlalchemy as sa
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from advice_line.clock import LONDON, utcnow
-from advice_line.lifecycle.detentions import deadline
-from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -54,7 +51,7 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.reports import facts
-from advice_line.reports.facts import ADVICE_SEPARATOR, seconds_between
+from advice_line.reports.facts import ADVICE_SEPARATOR
 
 TARGETS = (30, 60)
 #: RCRP: police should be able to hand over and leave within an hour (DOMAIN.md#handover).
@@ -216,18 +213,11 @@ def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | Non
     return middle, value_at(max(1, math.ceil(0.9 * total)))
 
 
-def dashboard(
-    session: Session,
-    filters: Filters,
-    *,
-    now: datetime | None = None,
-    policy: RoutingPolicy | None = None,
-) -> Dashboard:
-    """Compute the dashboard: grouped queries over the covered requests' facts, and three
-    over their detentions joined to those facts by request (detentions are a fraction).
+def dashboard(session: Session, filters: Filters, *, now: datetime | None = None) -> Dashboard:
+    """Compute the dashboard with six grouped queries over the covered requests' facts.
 
-    ``now`` decides which running detentions are past their limit; ``policy`` gives the
-    limit (both default to the present and the law's 24 + 12 hours)."""
+    ``now`` (the present by default) decides which running detentions are past their limit.
+    """
     facts.bring_up_to_date(session)
     conditions = _conditions(filters)
     board = Dashboard()
@@ -244,9 +234,9 @@ def dashboard(
     advice = _advice_rows(session, conditions)
     _advice(board, advice)
     _call_backs(session, board, conditions)
-    _handovers(session, board.detentions, conditions)
-    _past_limit(session, board.detentions, conditions, now or utcnow(), policy or RoutingPolicy())
-    _where_people_went(session, board.detentions, conditions, advice)
+    detained = [*conditions, f.detained == 1]
+    _handovers(session, board.detentions, detained, now or utcnow())
+    _where_people_went(session, board.detentions, detained, advice)
     return board
 
 
@@ -360,84 +350,50 @@ def _call_backs(session: Session, board: Dashboard, conditions: list[Any]) -> No
     board.median_call_back_minutes = _percentiles(histogram)[0]
 
 
-def _detained(conditions: list[Any], *columns: Any) -> Select[Any]:
-    """Reported detentions of the covered requests (joined to their facts by request)."""
-    return (
-        select(*columns)
-        .select_from(Detention)
-        .join(RequestFact, RequestFact.request_id == Detention.request_id)
-        .where(*conditions, Detention.decision == OfficerDecision.DETAINED)
-    )
-
-
-def _handovers(session: Session, board: Detentions, conditions: list[Any]) -> None:
-    """Counts, and minutes from arrival to handover, grouped by the minute."""
-    d = Detention
-    seconds = seconds_between(d.handed_over_at, d.arrived_at, session.get_bind().dialect.name)
-    each = _detained(
-        conditions,
-        case((d.arrived_at.is_(None), 0), else_=1).label("arrived"),
-        sa.cast(func.round(seconds / 60), sa.Integer).label("minutes"),
-        case((seconds <= HANDOVER_TARGET_MINUTES * 60, 1), else_=0).label("within"),
-    ).subquery()
+def _handovers(session: Session, board: Detentions, detained: list[Any], now: datetime) -> None:
+    """Counts, minutes from arrival to handover, and detentions past their limit."""
+    f = RequestFact
     rows = session.execute(
-        select(each.c.arrived, each.c.minutes, func.count(), func.sum(each.c.within)).group_by(
-            each.c.arrived, each.c.minutes
+        select(
+            f.arrived,
+            f.handover_minutes,
+            func.count(),
+            func.sum(f.past_limit),
+            func.sum(case((f.must_end_by < int(now.timestamp()), 1), else_=0)),
         )
+        .where(*detained)
+        .group_by(f.arrived, f.handover_minutes)
     )
     histogram: dict[float, int] = {}
-    for arrived, minutes, count, within in rows:
+    for arrived, minutes, count, ended_late, running_late in rows:
         board.reported += count
+        board.past_limit_ended += ended_late
+        board.past_limit_running += running_late
         if not arrived:
             continue
         board.arrived += count
-        board.handed_over_within_hour += within
         if minutes is None:
             board.awaiting_handover += count
-        else:
-            histogram[float(minutes)] = count
+            continue
+        histogram[float(minutes)] = count
+        board.handed_over_within_hour += count if minutes <= HANDOVER_TARGET_MINUTES else 0
     board.median_handover_minutes, board.p90_handover_minutes = _percentiles(histogram)
     board.handed_over_within_hour_percent = share(board.handed_over_within_hour, board.arrived)
 
 
-def _past_limit(
-    session: Session,
-    board: Detentions,
-    conditions: list[Any],
-    now: datetime,
-    policy: RoutingPolicy,
-) -> None:
-    """Detentions past their limit: SQL keeps those that lasted longer than the shortest
-    limit (24 hours), then the domain's own ``deadline`` decides each one."""
-    d = Detention
-    dialect = session.get_bind().dialect.name
-    lasted = seconds_between(
-        func.coalesce(d.ended_at, sa.literal(now, d.ended_at.type)), d.arrived_at, dialect
-    )
-    longer = _detained(conditions, d).where(
-        d.arrived_at.is_not(None), lasted > policy.detention_limit.total_seconds()
-    )
-    for detention in session.scalars(longer):
-        ends = deadline(detention, policy)
-        assert ends is not None
-        if detention.ended_at is None:
-            board.past_limit_running += now > ends
-        else:
-            board.past_limit_ended += detention.ended_at > ends
-
-
 def _where_people_went(
-    session: Session, board: Detentions, conditions: list[Any], advice: list[AdviceRow]
+    session: Session, board: Detentions, detained: list[Any], advice: list[AdviceRow]
 ) -> None:
     """Per advice outcome: the place used for detentions, else the route or the decision."""
     where: dict[str, Counter[str]] = defaultdict(Counter)
     for outcome, route, decision, *_, n in advice:
         if decision != OfficerDecision.DETAINED:
             where[outcome][f"community: {route}" if route else _decision_key(decision)] += n
-    f, d = RequestFact, Detention
-    detained = _detained(conditions, f.advice, d.place_of_safety_used, func.count())
+    f = RequestFact
     for key, place, n in session.execute(
-        detained.where(f.advice.is_not(None)).group_by(f.advice, d.place_of_safety_used)
+        select(f.advice, f.place_used, func.count())
+        .where(*detained, f.advice.is_not(None))
+        .group_by(f.advice, f.place_used)
     ):
         outcome = str(key).split(ADVICE_SEPARATOR)[0]
         where[outcome][f"detained: {place or 'place not recorded'}"] += n

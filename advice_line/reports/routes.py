@@ -102,7 +102,7 @@ def index() -> ResponseReturnValue:
         return render_template("reports/dashboard.html", form=form, board=None), 400
 
     def show(work: Work) -> tuple[Dashboard, int]:
-        board = dashboard(work.session, form.filters(), now=work.now, policy=work.policy)
+        board = dashboard(work.session, form.filters(), now=work.now)
         return board, board.volume
 
     return render_template(
