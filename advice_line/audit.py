@@ -69,6 +69,29 @@ def record_event(
     return audit_event
 
 
+def record_view(
+    session: Session,
+    actor: Actor,
+    what: str,
+    *,
+    now: datetime,
+    request_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append that ``actor`` saw personal data: ``what`` is the action, such as
+    ``request.viewed`` or ``report.requests_exported``; ``detail`` says which filter and
+    how many rows (Caldicott: be able to show who saw what)."""
+    return record_event(
+        session,
+        actor,
+        what,
+        now=now,
+        request_id=request_id,
+        subject=("advice_request", request_id) if request_id is not None else None,
+        detail=detail,
+    )
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_audit_changes(session: Session, _context: object, _instances: object) -> None:
     """Refuse to flush any update or delete of an audit event."""

@@ -3,11 +3,15 @@
 Volumes follow the hour of day and day of week (evenings and weekend nights busiest);
 most requests are answered within seconds, a few are abandoned (with a call-back task)
 or cancelled; outcomes, officers' decisions and the people's details follow plausible
-shares. Rows are written in batches with Core inserts, so a million take minutes.
+shares. A detention follows most decisions to detain: arrival at the place of safety 20 to
+90 minutes on, handover a log-normal one to six hours after arrival, and a few that run
+past 24 hours (some extended by a doctor, a few with no end reported). Rows are written in
+batches with Core inserts, so a million take minutes.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -17,6 +21,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from advice_line.clock import LONDON
+from advice_line.lifecycle.records import given_by
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -24,14 +29,19 @@ from advice_line.models import (
     Channel,
     Clinician,
     CommunityRoute,
+    Conveyance,
+    Detention,
     EscalationLevel,
     Ethnicity,
     OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
+    PlaceOfSafetyUsed,
+    PoliceVehicleReason,
     Priority,
     RcrpPhase,
     RecordStatus,
+    ReportedVia,
     RequestStatus,
     Sex,
     Task,
@@ -59,7 +69,23 @@ DESTINATIONS = {
     OutcomeCode.CLINICIAN_TO_ATTEND: "Waiting at scene for the crisis clinician",
     OutcomeCode.CALL_INCOMPLETE: "Not known: the call ended",
 }
+PLACES_USED = {
+    PlaceOfSafetyUsed.HEALTH_BASED: 68,
+    PlaceOfSafetyUsed.EMERGENCY_DEPARTMENT: 25,
+    PlaceOfSafetyUsed.POLICE_STATION: 2,
+    PlaceOfSafetyUsed.OTHER: 5,
+}
+CONVEYANCES = {Conveyance.AMBULANCE: 50, Conveyance.POLICE_VEHICLE: 45, Conveyance.OTHER: 5}
+REPORTED_VIA = {
+    ReportedVia.SMS: 40,
+    ReportedVia.KEYPAD: 20,
+    ReportedVia.WHATSAPP: 10,
+    ReportedVia.CLINICIAN: 30,
+}
 AREAS = ["Lambeth", "Southwark", "Camden", "Westminster", "Hackney", "Croydon", "City"]
+
+
+Part = dict[str, Any] | None
 
 
 def _pick(rng: random.Random, weights: dict[Any, int]) -> Any:
@@ -84,9 +110,11 @@ def _request_rows(
     rng: random.Random,
     first_id: int,
     moments: Sequence[datetime],
+    end: datetime,
     forces: Sequence[str],
-    clinician_ids: Sequence[int],
-) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]:
+    clinicians: Sequence[tuple[int, dict[str, str | None]]],
+) -> Iterator[tuple[dict[str, Any], Part, Part, Part]]:
+    """Each request with its record, call-back task and detention (None where none)."""
     for number, received in enumerate(moments):
         request_id = first_id + number
         queued = received + timedelta(seconds=rng.randint(20, 90))
@@ -146,8 +174,9 @@ def _request_rows(
             "queued_at": queued,
             "waiting_since": queued,
         }
-        record: dict[str, Any] | None = None
-        task: dict[str, Any] | None = None
+        record: Part = None
+        task: Part = None
+        detention: Part = None
         if fate < 0.04:
             abandoned = queued + timedelta(seconds=rng.randint(5, 120))
             row |= {"status": RequestStatus.ABANDONED, "abandoned_at": abandoned}
@@ -187,16 +216,16 @@ def _request_rows(
             route = (
                 rng.choice(list(CommunityRoute)) if outcome == OutcomeCode.COMMUNITY_ROUTE else None
             )
+            clinician_id, given = rng.choice(clinicians)
             record = {
                 "request_id": request_id,
-                "clinician_id": rng.choice(clinician_ids),
+                "clinician_id": clinician_id,
                 "status": RecordStatus.COMPLETE,
                 "outcome": outcome,
                 "community_route": route,
                 "place_of_safety": PlaceOfSafety.HEALTH_BASED
                 if outcome == OutcomeCode.S136_ADVISED
                 else None,
-                "police_station_authorised": False,
                 "destination": None
                 if outcome == OutcomeCode.S136_ADVISED
                 else (
@@ -206,39 +235,94 @@ def _request_rows(
                 ),
                 "rationale": "Generated history.",
                 "safeguarding": {},
-                "officer_decision": None
-                if not reported
-                else (OfficerDecision.DETAINED if detained else OfficerDecision.NOT_DETAINED),
-                "officer_decision_at": closed + timedelta(hours=1) if reported else None,
+                **given,
                 "created_at": accepted,
                 "completed_at": closed,
             }
-        yield row, record, task
+            if reported:
+                detention = _detention_row(rng, request_id, closed, end, detained=detained)
+        yield row, record, task, detention
+
+
+def _detention_row(
+    rng: random.Random, request_id: int, closed: datetime, end: datetime, *, detained: bool
+) -> dict[str, Any]:
+    """The officer's reported decision and, when detained, the detention's times.
+
+    Times after ``end`` are left unreported (the detention is still running then).
+    """
+    reported = closed + timedelta(minutes=rng.randint(5, 90))
+    row: dict[str, Any] = dict.fromkeys(Detention.__table__.c.keys()) | {
+        "request_id": request_id,
+        "decision": OfficerDecision.DETAINED if detained else OfficerDecision.NOT_DETAINED,
+        "decision_reported_at": reported,
+        "decision_reported_via": _pick(rng, REPORTED_VIA),
+        "updated_at": reported,
+    }
+    del row["id"]
+    if not detained:
+        return row
+    conveyance = _pick(rng, CONVEYANCES)
+    detained_at = closed + timedelta(minutes=rng.randint(0, 15))
+    arrived = detained_at + timedelta(minutes=rng.randint(20, 90))
+    # Handover: median 2.5 h, nine in ten within about 7 h, a rare one past a day.
+    handed_over = arrived + timedelta(minutes=rng.lognormvariate(math.log(150), 0.8))
+    ended = handed_over + timedelta(minutes=rng.lognormvariate(math.log(300), 0.9))
+    extended = None
+    if ended - arrived > timedelta(hours=24) and rng.random() < 0.6:
+        extended = arrived + timedelta(hours=22, minutes=rng.randint(0, 90))
+        if rng.random() < 0.9:
+            ended = max(
+                handed_over, min(ended, arrived + timedelta(minutes=36 * 60 - rng.randint(5, 180)))
+            )
+    times = {
+        "detained_at": detained_at,
+        "arrived_at": arrived if rng.random() < 0.9 else None,
+        "handed_over_at": handed_over if rng.random() < 0.9 else None,
+        "extended_at": extended,
+        "ended_at": ended if rng.random() < 0.95 else None,
+    }
+    if times["arrived_at"] is None:
+        times = dict.fromkeys(times) | {"detained_at": detained_at}
+    for name, moment in times.items():
+        row[name] = moment if moment is not None and moment <= end else None
+    if row["arrived_at"] is None:
+        row["handed_over_at"] = row["extended_at"] = row["ended_at"] = None
+    police = conveyance == Conveyance.POLICE_VEHICLE
+    return row | {
+        "place_of_safety_used": _pick(rng, PLACES_USED) if row["arrived_at"] else None,
+        "conveyance": conveyance,
+        "police_vehicle_reason": rng.choice(list(PoliceVehicleReason)) if police else None,
+        "updated_at": max(m for m in (reported, *(row[name] for name in times)) if m),
+    }
 
 
 def seed_history(
     session: Session, count: int, *, end: datetime, forces: Sequence[str], seed: int = 136
 ) -> int:
     """Add ``count`` finished requests ending before ``end``; return how many were added."""
-    clinician_ids = list(
-        session.scalars(select(Clinician.id).where(Clinician.registration_number.is_not(None)))
-    )
-    if not clinician_ids:
+    clinicians = [
+        (clinician.id, given_by(clinician))
+        for clinician in session.scalars(
+            select(Clinician).where(Clinician.registration_number.is_not(None))
+        )
+    ]
+    if not clinicians:
         raise ValueError("There are no registered clinicians: run `flask seed-demo` first.")
     rng = random.Random(seed)
     first_id = (session.scalar(select(func.max(AdviceRequest.id))) or 0) + 1
     moments = _moments(rng, count, end)
-    requests, records, tasks = [], [], []
+    requests: list[dict[str, Any]] = []
+    parts: tuple[list[dict[str, Any]], ...] = ([], [], [])
     defaults = dict.fromkeys(AdviceRequest.__table__.c.keys())
-    for row, record, task in _request_rows(rng, first_id, moments, forces, clinician_ids):
+    for row, *rows in _request_rows(rng, first_id, moments, end, forces, clinicians):
         requests.append(defaults | row)
-        if record:
-            records.append(record)
-        if task:
-            tasks.append(task)
+        for batch, part in zip(parts, rows, strict=True):
+            if part:
+                batch.append(part)
         if len(requests) >= BATCH:
-            _flush(session, requests, records, tasks)
-    _flush(session, requests, records, tasks)
+            _flush(session, requests, *parts)
+    _flush(session, requests, *parts)
     facts.refresh(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
@@ -251,7 +335,7 @@ def seed_history(
 
 
 def _flush(session: Session, *batches: list[dict[str, Any]]) -> None:
-    for table, rows in zip((AdviceRequest, AdviceRecord, Task), batches, strict=True):
+    for table, rows in zip((AdviceRequest, AdviceRecord, Task, Detention), batches, strict=True):
         if rows:
             session.execute(insert(table), rows)
             rows.clear()

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from flask import current_app, flash
+from flask import current_app, flash, request
+from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor
+from advice_line.audit import Actor, record_view
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle.errors import DomainError
@@ -76,3 +77,24 @@ def run(
         db.session.rollback()
         raise
     return result
+
+
+def signed_in_actor() -> Actor:
+    """The signed-in staff member, with the address they came from."""
+    return Actor("user", current_user.id, request.remote_addr)
+
+
+def viewed(
+    what: str,
+    actor: Actor,
+    *,
+    request_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record in its own transaction that ``actor`` saw ``what`` (``audit.record_view``)."""
+    run(
+        lambda work: record_view(
+            work.session, work.actor, what, now=work.now, request_id=request_id, detail=detail
+        ),
+        actor,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import flask_migrate
 import pytest
@@ -17,11 +17,20 @@ from advice_line import create_app
 from advice_line.audit import pseudonymisation_window
 from advice_line.database import MIGRATIONS
 from advice_line.extensions import db
-from advice_line.models import AuditEvent
+from advice_line.models import (
+    AuditEvent,
+    Channel,
+    OfficerDecision,
+    PlaceOfSafetyUsed,
+    Priority,
+    RequestFact,
+    RequestStatus,
+)
 from tests.conftest import demo_env
 
 AUDIT_TRIGGERS_DOWN_REVISION = "282f5cfd7026"
 SID_SOURCES_DOWN_REVISION = "1359beec0ab5"
+DETENTION_FACTS_DOWN_REVISION = "b98597db0180"
 
 
 def test_there_is_a_single_head() -> None:
@@ -158,6 +167,58 @@ def test_migrations_build_the_check_constraints_the_models_describe(database_url
             created = _check_constraints()
             assert any("detention_clock" in text for _, text in migrated["task"])
             assert migrated == created
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_the_detention_facts_migration_works_out_the_facts_already_stored(
+    database_url: str,
+) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    received = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    arrived = received + timedelta(hours=2)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=DETENTION_FACTS_DOWN_REVISION)
+            requests, detentions = (db.metadata.tables[t] for t in ("advice_request", "detention"))
+            with db.engine.begin() as connection:  # Core: no ORM flush refreshes the facts
+                request_id = connection.scalar(
+                    insert(requests)
+                    .values(
+                        channel=Channel.SMS,
+                        status=RequestStatus.CLOSED,
+                        priority=Priority.ROUTINE,
+                        skills_needed=[],
+                        received_at=received,
+                    )
+                    .returning(requests.c.id)
+                )
+                connection.execute(
+                    insert(detentions).values(
+                        request_id=request_id,
+                        decision=OfficerDecision.DETAINED,
+                        arrived_at=arrived,
+                        handed_over_at=arrived + timedelta(minutes=60, seconds=1),
+                        place_of_safety_used=PlaceOfSafetyUsed.HEALTH_BASED,
+                        updated_at=arrived,
+                    )
+                )
+            flask_migrate.upgrade()
+            with db.engine.connect() as connection:
+                fact = connection.execute(
+                    select(
+                        RequestFact.detained,
+                        RequestFact.arrived,
+                        RequestFact.handover_minutes,
+                        RequestFact.past_limit,
+                        RequestFact.must_end_by,
+                        RequestFact.place_used,
+                    )
+                ).one()
+            limit = int((arrived + timedelta(hours=24)).timestamp())
+            assert tuple(fact) == (1, 1, 61, 0, limit, PlaceOfSafetyUsed.HEALTH_BASED)
+            flask_migrate.downgrade(revision=DETENTION_FACTS_DOWN_REVISION)
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -14,14 +14,17 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import SYSTEM
-from advice_line.clock import utcnow
+from advice_line.clock import LONDON, utcnow
 from advice_line.demo import seed_demo
+from advice_line.history import seed_history
+from advice_line.lifecycle.records import given_by
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
     AuditEvent,
     Channel,
+    Clinician,
     CommunityRoute,
     Detention,
     Ethnicity,
@@ -31,6 +34,7 @@ from advice_line.models import (
     OfficerDecision,
     OutcomeCode,
     PlaceOfSafety,
+    PlaceOfSafetyUsed,
     Priority,
     RecordStatus,
     ReportedVia,
@@ -43,6 +47,7 @@ from advice_line.models import (
     User,
 )
 from advice_line.reports import facts
+from advice_line.reports.forms import default_period
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
 from advice_line.reports.routes import EXPORT_COLUMNS
 from tests.builders import add_clinician
@@ -67,9 +72,10 @@ def make(
     outcome: OutcomeCode | None = None,
     decision: OfficerDecision | None = None,
     clinician_id: int | None = None,
+    detention: dict[str, object] | None = None,
     **subject: object,
 ) -> AdviceRequest:
-    """A request as its history left it."""
+    """A request as its history left it (``detention``: the detention's other fields)."""
     request = AdviceRequest(
         channel=channel,
         status=RequestStatus.QUEUED,
@@ -111,6 +117,7 @@ def make(
                 destination="Home" if outcome == OutcomeCode.COMMUNITY_ROUTE else None,
                 created_at=received,
                 completed_at=received + timedelta(minutes=20),
+                **given_by(session.get_one(Clinician, clinician_id)),
             )
         )
         if decision is not None:
@@ -120,6 +127,7 @@ def make(
                     decision=decision,
                     decision_reported_at=received + timedelta(hours=1),
                     updated_at=received + timedelta(hours=1),
+                    **(detention or {}),
                 )
             )
     if abandoned_after is not None:
@@ -307,6 +315,111 @@ def test_the_dashboard_follows_later_changes(session: Session, week: dict[str, o
     assert _facts(session) == kept
 
 
+# --- detentions followed through: the week of 2 November 2026 ---------------------------
+
+EARLIER_WEEK = Filters(start=date(2026, 11, 2), end=date(2026, 11, 8))
+NOW = at(9, 12)
+
+
+def _went(
+    arrived: datetime,
+    handover: int | None = None,
+    place: PlaceOfSafetyUsed | None = PlaceOfSafetyUsed.HEALTH_BASED,
+    **times: object,
+) -> dict[str, object]:
+    """A detention: detained 30 minutes before arrival, handed over ``handover`` minutes on."""
+    return {
+        "detained_at": arrived - timedelta(minutes=30),
+        "arrived_at": arrived,
+        "handed_over_at": arrived + timedelta(minutes=handover) if handover else None,
+        "place_of_safety_used": place,
+        **times,
+    }
+
+
+S136, COMMUNITY = OutcomeCode.S136_ADVISED, OutcomeCode.COMMUNITY_ROUTE
+DETAINED, NOT_DETAINED = OfficerDecision.DETAINED, OfficerDecision.NOT_DETAINED
+ED = PlaceOfSafetyUsed.EMERGENCY_DEPARTMENT
+#: (day received, advice, decision, detention and channel): worked out by hand below.
+EARLIER_REQUESTS: list[tuple[int, OutcomeCode, OfficerDecision | None, dict[str, object]]] = [
+    (2, S136, DETAINED, _went(at(2, 10), 45, ended_at=at(2, 20))),
+    (2, S136, DETAINED, _went(at(2, 11), 60, ED, ended_at=at(3, 11))),  # ended at 24 h
+    (3, S136, DETAINED, _went(at(3, 10), 90, ended_at=at(3, 18), channel=Channel.SMS)),
+    (4, S136, DETAINED, _went(at(4, 10), 240, ended_at=at(5, 11))),  # ended at 25 h
+    (5, COMMUNITY, DETAINED, _went(at(5, 10), 30, ED, extended_at=at(6, 8), ended_at=at(6, 16))),
+    (8, S136, DETAINED, _went(at(8, 6), place=None)),  # running at 30 h
+    (8, S136, DETAINED, {"detained_at": at(8, 9)}),  # no arrival yet
+    (8, S136, DETAINED, _went(at(8, 13))),  # running at 23 h
+    (8, S136, DETAINED, _went(at(8, 6), extended_at=at(9, 5))),  # extended, running at 30 h
+    (6, COMMUNITY, NOT_DETAINED, {}),
+    (6, OutcomeCode.MEDICAL_EMERGENCY, None, {}),
+    (7, S136, NOT_DETAINED, {}),
+]
+
+
+@pytest.fixture
+def detentions(session: Session, staff: None) -> None:
+    """Nine reported detentions, two not detained and one not reported, by hand.
+
+    Handover minutes 45, 60, 90, 240, 30 (median 60, p90 240); 3 of the 8 that arrived
+    were handed over within an hour, 3 have no handover yet. Past the limit at ``NOW``:
+    one ended at 25 h, one still running at 30 h. Not past: one ended at exactly 24 h, one
+    extended and ended at 30 h, one extended and running at 30 h, one running at 23 h.
+    """
+    clinician = add_clinician(session).id
+    for day, outcome, decision, given in EARLIER_REQUESTS:
+        detention = dict(given)
+        channel = detention.pop("channel", Channel.VOICE)
+        assert isinstance(channel, Channel)
+        make(
+            session,
+            at(day, 8),
+            channel=channel,
+            answered_after=10,
+            clinician_id=clinician,
+            outcome=outcome,
+            decision=decision,
+            detention=detention,
+        )
+    session.commit()
+
+
+def test_detentions_followed_through(session: Session, detentions: None) -> None:
+    board = dashboard(session, EARLIER_WEEK, now=NOW).detentions
+    assert (board.reported, board.arrived, board.awaiting_handover) == (9, 8, 3)
+    assert (board.median_handover_minutes, board.p90_handover_minutes) == (60, 240)
+    assert (board.handed_over_within_hour, board.handed_over_within_hour_percent) == (3, 37.5)
+    assert (board.past_limit_ended, board.past_limit_running) == (1, 1)
+
+
+def test_where_people_went_by_advice(session: Session, detentions: None) -> None:
+    assert dashboard(session, EARLIER_WEEK, now=NOW).detentions.where_people_went == {
+        "community_route": {"community: crisis_team": 1, "detained: emergency_department": 1},
+        "medical_emergency": {"not reported": 1},
+        "s136_advised": {
+            "detained: emergency_department": 1,
+            "detained: health_based": 5,
+            "detained: place not recorded": 2,
+            "not detained": 1,
+        },
+    }
+
+
+def test_the_detention_figures_keep_to_the_filters(session: Session, detentions: None) -> None:
+    sms = Filters(**{**EARLIER_WEEK.__dict__, "channel": Channel.SMS})
+    board = dashboard(session, sms, now=NOW).detentions
+    assert (board.reported, board.median_handover_minutes, board.past_limit_running) == (1, 90, 0)
+    assert board.where_people_went == {"s136_advised": {"detained: health_based": 1}}
+    later = dashboard(session, EARLIER_WEEK, now=at(10, 12)).detentions  # two days on
+    assert (board.past_limit_ended, later.past_limit_running) == (0, 3)
+
+
+def test_no_detentions_no_rates(session: Session) -> None:
+    board = dashboard(session, EARLIER_WEEK, now=NOW).detentions
+    assert (board.reported, board.median_handover_minutes) == (0, None)
+    assert (board.handed_over_within_hour_percent, board.where_people_went) == (None, {})
+
+
 def test_hours_are_london_hours_in_summer(session: Session, staff: None) -> None:
     make(session, datetime(2026, 7, 1, 9, 30, tzinfo=UTC))
     session.commit()
@@ -378,6 +491,15 @@ def test_the_dashboard_page_shows_the_figures(manager: FlaskClient) -> None:
     assert "chart.umd.min.js" in page
 
 
+def test_the_dashboard_page_follows_detentions_through(app: Flask, detentions: None) -> None:
+    page = sign_in(app, "morgan").get("/reports/?start=2026-11-02&end=2026-11-08").text
+    assert 'id="detentions-reported">9<' in page
+    assert 'id="handover-minutes">60.0 min / 240.0 min<' in page
+    assert "3 of 8 (37.5%); 3 with no handover recorded yet" in page
+    cell = '<td class="nhsuk-table__cell">{}</td>'
+    assert cell.format("detained: health based") + cell.format(5) in page
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -426,12 +548,12 @@ def test_the_export_never_hands_a_spreadsheet_a_formula(
     assert (row["area"], row["force"]) == ("'" + typed, "'@SUM(1+1)")
 
 
+def _csv(client: FlaskClient, path: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(client.get(path).get_data(as_text=True))))
+
+
 def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None:
-    rows = list(
-        csv.DictReader(
-            io.StringIO(manager.get(f"/reports/s136-return.csv{QUERY}").get_data(as_text=True))
-        )
-    )
+    rows = _csv(manager, f"/reports/s136-return.csv{QUERY}")
     assert rows == [
         {
             "force": "British Transport Police",
@@ -443,9 +565,74 @@ def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None
             "place_of_safety_used": "not recorded",
             "conveyance": "not recorded",
             "police_vehicle_reason": "",
+            "detained_at_london": "",
+            "arrived_at_london": "",
+            "handed_over_at_london": "",
             "advice_line_reference": rows[0]["advice_line_reference"],
         }
     ]
+
+
+EARLIER_QUERY = "?start=2026-11-02&end=2026-11-08"
+
+
+def test_the_s136_return_gives_the_times_in_london_time(app: Flask, detentions: None) -> None:
+    rows = _csv(sign_in(app, "morgan"), f"/reports/s136-return.csv{EARLIER_QUERY}")
+    assert len(rows) == 9
+    first = rows[0]
+    assert (first["place_of_safety_advised"], first["place_of_safety_used"]) == (
+        "health_based",
+        "health_based",
+    )
+    assert (first["detained_at_london"], first["arrived_at_london"]) == (
+        "02 Nov 2026 09:30:00 GMT",
+        "02 Nov 2026 10:00:00 GMT",
+    )
+    assert first["handed_over_at_london"] == "02 Nov 2026 10:45:00 GMT"
+    assert [r["arrived_at_london"] for r in rows].count("") == 1  # detained, not yet arrived
+
+
+def test_the_s136_return_gives_summer_times_as_bst(
+    manager: FlaskClient, session: Session, week: dict[str, object]
+) -> None:
+    request = make(
+        session,
+        datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+        answered_after=10,
+        clinician_id=int(str(week["first"])),
+        outcome=OutcomeCode.S136_ADVISED,
+        decision=OfficerDecision.DETAINED,
+        detention=_went(datetime(2026, 7, 1, 10, 0, tzinfo=UTC), 75),
+    )
+    session.commit()
+    rows = _csv(manager, "/reports/s136-return.csv?start=2026-07-01&end=2026-07-01")
+    assert [r["advice_line_reference"] for r in rows] == [request.reference]
+    assert rows[0]["arrived_at_london"] == "01 Jul 2026 11:00:00 BST"
+    assert rows[0]["handed_over_at_london"] == "01 Jul 2026 12:15:00 BST"
+
+
+def test_the_requests_export_says_who_advised_and_how_the_detention_went(
+    app: Flask, session: Session, detentions: None
+) -> None:
+    rows = _csv(sign_in(app, "morgan"), f"/reports/requests.csv{EARLIER_QUERY}")
+    assert len(rows) == 12
+    clinician = session.get_one(Clinician, int(rows[0]["clinician_id"]))
+    assert {
+        (
+            r["given_by_profession"],
+            r["given_by_registration_body"],
+            r["given_by_registration_number"],
+        )
+        for r in rows
+    } == {("nurse", "NMC", clinician.registration_number)}
+    first = rows[0]
+    assert (first["place_of_safety_used"], first["conveyance"]) == ("health_based", "")
+    assert (first["arrived_at_london"], first["handed_over_at_london"]) == (
+        "02 Nov 2026 10:00:00 GMT",
+        "02 Nov 2026 10:45:00 GMT",
+    )
+    not_detained = [r for r in rows if r["officer_decision"] == "not_detained"]
+    assert [r["arrived_at_london"] for r in not_detained] == ["", ""]
 
 
 def test_the_timeline_shows_everything_and_the_view_is_audited(
@@ -463,7 +650,149 @@ def test_the_timeline_shows_everything_and_the_view_is_audited(
     assert views[0].actor_kind == "user"
 
 
+def test_the_timeline_says_who_advised_and_gives_the_detention_times(
+    app: Flask, session: Session, detentions: None
+) -> None:
+    request_id = session.scalars(select(AdviceRequest.id).order_by(AdviceRequest.id)).first()
+    clinician = session.scalars(select(Clinician)).all()[-1]
+    page = sign_in(app, "morgan").get(f"/reports/requests/{request_id}").text
+    assert (
+        f"Advice given by a nurse, registered with the NMC as {clinician.registration_number}."
+        in page
+    )
+    assert "The officer reported: detained." in page
+    for label, moment in (
+        ("Detained", "02 Nov 2026 09:30:00 GMT"),
+        ("Arrived at the place of safety", "02 Nov 2026 10:00:00 GMT"),
+        ("Handed over", "02 Nov 2026 10:45:00 GMT"),
+        ("Extended", "not reported"),
+        ("Ended", "02 Nov 2026 20:00:00 GMT"),
+        ("Must end by", "03 Nov 2026 10:00:00 GMT"),
+    ):
+        assert (
+            f'<dt class="nhsuk-summary-list__key">{label}</dt>'
+            f'<dd class="nhsuk-summary-list__value">{moment}</dd>'
+        ) in page
+
+
 def test_the_follow_up_page_lists_open_call_backs(manager: FlaskClient) -> None:
     page = manager.get("/reports/follow-up").get_data(as_text=True)
     assert "All open tasks (1)" in page
     assert "Overdue tasks (1)" in page
+
+
+# --- every view of personal data is audited ---------------------------------------------
+
+
+def _report_events(session: Session) -> list[AuditEvent]:
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("report.%")).order_by(AuditEvent.id)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "action", "detail"),
+    [
+        (
+            f"/reports/{QUERY}&channel=voice",
+            "report.dashboard_viewed",
+            {
+                "filters": {"start": "2026-11-16", "end": "2026-11-22", "channel": "voice"},
+                "rows": 6,
+            },
+        ),
+        (
+            f"/reports/requests.csv{QUERY}",
+            "report.requests_exported",
+            {"filters": {"start": "2026-11-16", "end": "2026-11-22"}, "rows": 7},
+        ),
+        (
+            f"/reports/s136-return.csv{QUERY}&force=British+Transport+Police",
+            "report.s136_return_exported",
+            {
+                "filters": {
+                    "start": "2026-11-16",
+                    "end": "2026-11-22",
+                    "force": "British Transport Police",
+                },
+                "rows": 1,
+            },
+        ),
+        ("/reports/follow-up", "report.follow_up_viewed", {"rows": 1}),
+    ],
+)
+def test_each_report_view_is_audited_once_with_its_filters_and_rows(
+    manager: FlaskClient,
+    session: Session,
+    week: dict[str, object],
+    path: str,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    response = manager.get(path)
+    assert response.status_code == 200
+    lines = response.get_data(as_text=True).count("\n")
+    [event] = _report_events(session)
+    assert (event.action, event.detail) == (action, detail)
+    assert (event.actor_kind, event.actor_user_id, event.source) == (
+        "user",
+        week["manager"],
+        "127.0.0.1",
+    )
+    assert event.request_id is None
+    if path.split("?")[0].endswith(".csv"):
+        assert lines == 1 + int(str(detail["rows"]))  # the header, then the rows counted
+
+
+def test_the_dashboard_without_filters_audits_the_default_period(
+    manager: FlaskClient, session: Session
+) -> None:
+    manager.get("/reports/")
+    [event] = _report_events(session)
+    today = utcnow().astimezone(LONDON).date()
+    assert event.detail["filters"] == default_period(today)
+
+
+def test_refused_and_invalid_report_requests_audit_nothing(
+    app: Flask, manager: FlaskClient, session: Session
+) -> None:
+    assert manager.get("/reports/?start=2026-11-22&end=2026-11-16").status_code == 400
+    assert manager.get("/reports/requests.csv?start=nonsense&end=2026-11-16").status_code == 400
+    clinician = sign_in(app, "sam")
+    for path in (f"/reports/{QUERY}", "/reports/follow-up", f"/reports/requests.csv{QUERY}"):
+        assert clinician.get(path).status_code == 403
+    assert _report_events(session) == []
+
+
+# --- the generated history has detentions worth reading ---------------------------------
+
+
+def test_the_generated_history_follows_detentions_through(session: Session, staff: None) -> None:
+    end = at(29, 12)
+    seed_history(session, 3000, end=end, forces=["Metropolitan Police Service"])
+    session.commit()
+    times = session.execute(
+        select(
+            Detention.detained_at,
+            Detention.arrived_at,
+            Detention.handed_over_at,
+            Detention.ended_at,
+        ).where(Detention.decision == OfficerDecision.DETAINED)
+    ).all()
+    for row in times:
+        known = [moment for moment in row if moment is not None]
+        assert known == sorted(known)
+        assert all(moment <= end for moment in known)
+    board = dashboard(session, Filters(start=date(2026, 1, 1), end=end.date()), now=end)
+    d = board.detentions
+    assert d.reported == len(times) > 200
+    assert d.median_handover_minutes is not None
+    assert 60 < d.median_handover_minutes < 360
+    assert d.handed_over_within_hour_percent is not None
+    assert 0 < d.handed_over_within_hour_percent < 50
+    assert 0 < d.past_limit_ended + d.past_limit_running < d.arrived / 10
+    went = d.where_people_went["s136_advised"]
+    assert max(went, key=went.__getitem__) == "detained: health_based"

@@ -23,7 +23,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from advice_line import lifecycle
-from advice_line.audit import Actor, record_event
+from advice_line.audit import Actor
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, utcnow
 from advice_line.console.forms import (
@@ -54,7 +54,7 @@ from advice_line.models import (
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.messages import reply_to_officer
-from advice_line.transaction import Work, current_policy, run
+from advice_line.transaction import Work, current_policy, run, signed_in_actor, viewed
 
 bp = Blueprint("console", __name__, template_folder="templates")
 ANSWER_NAMES: dict[bool | None, str] = {True: "yes", False: "no", None: "not_known"}
@@ -70,7 +70,7 @@ ERROR_FIELDS = {
 
 
 def _actor() -> Actor:
-    return Actor("user", current_user.id, request.remote_addr)
+    return signed_in_actor()
 
 
 def _flash_refusal(endpoint: str, **values: Any) -> Callable[[DomainError], ResponseReturnValue]:
@@ -190,17 +190,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
 def request_page(request_id: int) -> tuple[str, int]:
     """One request: details, message thread, record form. The view is audited."""
     advice = _own_request(request_id)
-    run(
-        lambda work: record_event(
-            work.session,
-            work.actor,
-            "request.viewed",
-            now=work.now,
-            request_id=advice.id,
-            subject=("advice_request", advice.id),
-        ),
-        _actor(),
-    )
+    viewed("request.viewed", _actor(), request_id=advice.id)
     return _render_request(advice, _record_form(advice))
 
 

@@ -53,14 +53,19 @@ class DetentionReport:
     police_vehicle_reason: PoliceVehicleReason | None = None
 
 
+def time_allowed(policy: RoutingPolicy, *, extended: bool) -> timedelta:
+    """How long a detention may last from arrival: 24 hours, 36 once extended (s136B).
+
+    The reports' facts count detentions past their limit with this too.
+    """
+    return policy.detention_limit + (policy.detention_extension if extended else timedelta())
+
+
 def deadline(detention: Detention, policy: RoutingPolicy) -> datetime | None:
     """When the detention must end: 24 hours from arrival, 36 once extended."""
     if detention.arrived_at is None:
         return None
-    limit = policy.detention_limit
-    if detention.extended_at is not None:
-        limit += policy.detention_extension
-    return detention.arrived_at + limit
+    return detention.arrived_at + time_allowed(policy, extended=detention.extended_at is not None)
 
 
 def _detention_for_update(session: Session, request: AdviceRequest) -> Detention:

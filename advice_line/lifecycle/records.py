@@ -33,6 +33,7 @@ from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AgeBand,
+    Clinician,
     ClinicianStatus,
     CommunityRoute,
     Ethnicity,
@@ -199,6 +200,17 @@ def _record_fields(advice: AdviceRecord, record: RecordInput, request: AdviceReq
     advice.safeguarding = dict(record.safeguarding)
 
 
+def given_by(clinician: Clinician) -> dict[str, str | None]:
+    """Who gives the advice, as registered now: kept on the record as it is completed."""
+    return {
+        "given_by_profession": clinician.profession.value,
+        "given_by_registration_body": (
+            clinician.registration_body.value if clinician.registration_body else None
+        ),
+        "given_by_registration_number": clinician.registration_number,
+    }
+
+
 def complete_record(
     session: Session,
     request_id: int,
@@ -234,11 +246,8 @@ def complete_record(
     advice.status = RecordStatus.COMPLETE
     _record_fields(advice, record, request)
     advice.completed_at = now
-    advice.given_by_profession = clinician.profession.value
-    advice.given_by_registration_body = (
-        clinician.registration_body.value if clinician.registration_body else None
-    )
-    advice.given_by_registration_number = clinician.registration_number
+    for name, value in given_by(clinician).items():
+        setattr(advice, name, value)
     session.flush()
     for question, answer in record.safeguarding.items():
         if answer:

@@ -6,14 +6,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from advice_line.models.base import Base, str_enum
+from advice_line.models.detention import PlaceOfSafetyUsed
 from advice_line.models.request import AgeBand, Channel, RcrpPhase
 
 
 class RequestFact(Base):
     """One request as the dashboard sees it: filters, flags and times already worked out.
 
-    Written by ``advice_line.reports.facts`` whenever the request, its offers, record or
-    call-back tasks change, so a dashboard reads one narrow table without joins.
+    Written by ``advice_line.reports.facts`` whenever the request, its offers, record,
+    detention or call-back tasks change, so a dashboard reads one narrow table without
+    joins.
     """
 
     __tablename__ = "request_fact"
@@ -24,6 +26,12 @@ class RequestFact(Base):
             "received_hour",
             sqlite_where=sa.text("abandoned = 1"),
             postgresql_where=sa.text("abandoned = 1"),
+        ),
+        sa.Index(
+            "ix_request_fact_detained_received_hour",
+            "received_hour",
+            sqlite_where=sa.text("detained = 1"),
+            postgresql_where=sa.text("detained = 1"),
         ),
     )
 
@@ -51,3 +59,17 @@ class RequestFact(Base):
     call_backs_open: Mapped[int] = mapped_column(sa.SmallInteger)
     #: For a completed record: ``outcome|route|decision|age band|sex|ethnicity``.
     advice: Mapped[str | None] = mapped_column(sa.String(120))
+    #: 1 when the officer reported detaining the person, else 0.
+    detained: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: 1 when the detention has an arrival at the place of safety, else 0.
+    arrived: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: Whole minutes, rounded up, from arrival at the place of safety to handover.
+    handover_minutes: Mapped[int | None]
+    #: 1 when the detention ended after its limit (24 hours from arrival, 36 extended).
+    past_limit: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: While the detention runs (arrived, no end reported): its limit, in Unix seconds.
+    must_end_by: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: Where a detained person was taken.
+    place_used: Mapped[PlaceOfSafetyUsed | None] = mapped_column(
+        str_enum(PlaceOfSafetyUsed, "place_of_safety_used")
+    )

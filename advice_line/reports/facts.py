@@ -18,6 +18,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, aliased
 
+from advice_line.lifecycle.detentions import time_allowed
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -25,6 +27,7 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     Officer,
+    OfficerDecision,
     RecordStatus,
     RequestFact,
     RequestStatus,
@@ -44,6 +47,20 @@ def epoch_hour(column: Any, dialect: str) -> Any:
     return sa.cast(func.floor(func.extract("epoch", column).op("/")(3600)), sa.Integer)
 
 
+def epoch_seconds(column: Any, dialect: str) -> Any:
+    """Whole seconds since the Unix epoch of a UTC time, in SQL."""
+    if dialect == "sqlite":
+        return sa.cast(func.strftime("%s", column), sa.BigInteger)
+    return sa.cast(func.floor(func.extract("epoch", column)), sa.BigInteger)
+
+
+def minutes_up(seconds: Any, dialect: str) -> Any:
+    """Whole minutes in a time of ``seconds`` (to the millisecond), rounded up, in SQL."""
+    if dialect == "sqlite":  # a cast to INTEGER truncates; SQLite may be built without ceil
+        return sa.cast((seconds + 59.999) / 60, sa.Integer)
+    return sa.cast(func.ceil(seconds / 60), sa.Integer)
+
+
 def seconds_between(later: Any, earlier: Any, dialect: str) -> Any:
     """Seconds from ``earlier`` to ``later`` to the millisecond, in SQL."""
     if dialect == "sqlite":
@@ -56,16 +73,11 @@ def _text(column: Any) -> Any:
 
 
 def facts_query(dialect: str) -> sa.Select[Any]:
-    """Every request's fact row, worked out from the requests and their records."""
+    """Every request's fact row, worked out from the request, record and detention."""
     r, record = AdviceRequest, AdviceRecord
     taker = aliased(Offer)
     queued = and_(r.waiting_since.is_not(None), r.status != RequestStatus.CANCELLED)
     abandoned = r.status == RequestStatus.ABANDONED
-    call_backs = select(Task).where(Task.request_id == r.id, Task.kind == TaskKind.CALL_BACK)
-    first_call_back = call_backs.with_only_columns(func.min(Task.done_at)).scalar_subquery()
-    open_call_backs = (
-        call_backs.with_only_columns(func.count()).where(Task.done_at.is_(None)).scalar_subquery()
-    )
     advice_parts = (
         record.outcome,
         record.community_route,
@@ -79,38 +91,77 @@ def facts_query(dialect: str) -> sa.Select[Any]:
         advice = advice + ADVICE_SEPARATOR + _text(part)
     return (
         select(
-            r.id,
-            epoch_hour(r.received_at, dialect),
-            func.coalesce(Officer.force, r.claimed_force),
-            r.area,
-            r.channel,
-            taker.clinician_id,
-            r.rcrp_phase,
-            r.subject_age_band,
-            case((queued, 1), else_=0),
-            case(
-                (
-                    and_(queued, r.accepted_at.is_not(None)),
-                    sa.cast(
-                        func.round(seconds_between(r.accepted_at, r.waiting_since, dialect) * 10),
-                        sa.Integer,
-                    ),
-                )
-            ),
-            case((abandoned, 1), else_=0),
-            case(
-                (
-                    abandoned,
-                    func.round(seconds_between(first_call_back, r.abandoned_at, dialect) / 60, 3),
-                )
-            ),
-            case((abandoned, open_call_backs), else_=0),
+            *_request_columns(dialect, queued, abandoned, taker),
             case((record.status == RecordStatus.COMPLETE, advice)),
+            *_detention_columns(dialect),
         )
         .outerjoin(Officer, Officer.id == r.officer_id)
         .outerjoin(record, record.request_id == r.id)
         .outerjoin(Detention, Detention.request_id == r.id)
         .outerjoin(taker, and_(taker.request_id == r.id, taker.outcome == OfferOutcome.ACCEPTED))
+    )
+
+
+def _request_columns(dialect: str, queued: Any, abandoned: Any, taker: Any) -> tuple[Any, ...]:
+    """The request's filters, answer and call-back figures."""
+    r = AdviceRequest
+    call_backs = select(Task).where(Task.request_id == r.id, Task.kind == TaskKind.CALL_BACK)
+    first_call_back = call_backs.with_only_columns(func.min(Task.done_at)).scalar_subquery()
+    open_call_backs = (
+        call_backs.with_only_columns(func.count()).where(Task.done_at.is_(None)).scalar_subquery()
+    )
+    return (
+        r.id,
+        epoch_hour(r.received_at, dialect),
+        func.coalesce(Officer.force, r.claimed_force),
+        r.area,
+        r.channel,
+        taker.clinician_id,
+        r.rcrp_phase,
+        r.subject_age_band,
+        case((queued, 1), else_=0),
+        case(
+            (
+                and_(queued, r.accepted_at.is_not(None)),
+                sa.cast(
+                    func.round(seconds_between(r.accepted_at, r.waiting_since, dialect) * 10),
+                    sa.Integer,
+                ),
+            )
+        ),
+        case((abandoned, 1), else_=0),
+        case(
+            (
+                abandoned,
+                func.round(seconds_between(first_call_back, r.abandoned_at, dialect) / 60, 3),
+            )
+        ),
+        case((abandoned, open_call_backs), else_=0),
+    )
+
+
+def _detention_columns(dialect: str) -> tuple[Any, ...]:
+    """Whether detained and arrived, handover minutes, the limit (``time_allowed``), place."""
+    d = Detention
+    policy = RoutingPolicy()  # the limits are the law's, not settings
+    allowed = case(
+        (d.extended_at.is_not(None), int(time_allowed(policy, extended=True).total_seconds())),
+        else_=int(time_allowed(policy, extended=False).total_seconds()),
+    )
+    arrived = d.arrived_at.is_not(None)
+    lasted = seconds_between(d.ended_at, d.arrived_at, dialect)
+    return (
+        case((d.decision == OfficerDecision.DETAINED, 1), else_=0),
+        case((arrived, 1), else_=0),
+        case(
+            (
+                and_(arrived, d.handed_over_at.is_not(None)),
+                minutes_up(seconds_between(d.handed_over_at, d.arrived_at, dialect), dialect),
+            )
+        ),
+        case((and_(arrived, lasted > allowed), 1), else_=0),
+        case((and_(arrived, d.ended_at.is_(None)), epoch_seconds(d.arrived_at, dialect) + allowed)),
+        d.place_of_safety_used,
     )
 
 
@@ -129,6 +180,12 @@ FACT_COLUMNS = (
     "call_back_minutes",
     "call_backs_open",
     "advice",
+    "detained",
+    "arrived",
+    "handover_minutes",
+    "past_limit",
+    "must_end_by",
+    "place_used",
 )
 
 

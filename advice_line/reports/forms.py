@@ -48,6 +48,10 @@ class FilterForm(CleanForm):
             if field.data - self.start.data > timedelta(days=MAX_DAYS):
                 raise ValidationError("Choose a period of at most three years.")
 
+    def given(self) -> dict[str, str]:
+        """The filters as applied (the default period too), as the audit log keeps them."""
+        return {name: str(field.data) for name, field in self._fields.items() if field.data}
+
     def filters(self) -> Filters:
         """The validated form as report filters."""
         return Filters(

@@ -8,6 +8,14 @@ Definitions (shown on the dashboard too):
 - *answered within N s*: queued requests taken within N seconds, as a share of queued.
 - times to answer are measured to the tenth of a second.
 - *time to call-back*: from abandonment to the first call-back task done.
+- *detentions*: requests of the period whose officer reported detaining the person.
+- *time to handover*: from arrival at the place of safety to handover, in whole minutes
+  rounded up, for detentions with both times; *handed over within an hour* is a share of
+  the detentions with an arrival (those with no handover yet count as not within).
+- *past the limit*: 24 hours from arrival, 36 once extended (``lifecycle.time_allowed``):
+  ended after it, or no end reported and past it now.
+- *where people went*, by advice outcome: the place of safety used when the officer
+  detained; otherwise the community route advised, else "not detained" or "not reported".
 - percentiles are nearest-rank; the median is the middle value (mean of the two middle).
 """
 
@@ -19,12 +27,12 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from advice_line.clock import LONDON
+from advice_line.clock import LONDON, utcnow
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -46,6 +54,8 @@ from advice_line.reports import facts
 from advice_line.reports.facts import ADVICE_SEPARATOR
 
 TARGETS = (30, 60)
+#: RCRP: police should be able to hand over and leave within an hour (DOMAIN.md#handover).
+HANDOVER_TARGET_MINUTES = 60
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -124,6 +134,23 @@ def requests_query(
 
 
 @dataclass
+class Detentions:
+    """Detentions the officers reported, followed through (see the module's definitions)."""
+
+    reported: int = 0
+    arrived: int = 0
+    awaiting_handover: int = 0
+    median_handover_minutes: float | None = None
+    p90_handover_minutes: float | None = None
+    handed_over_within_hour: int = 0
+    handed_over_within_hour_percent: float | None = None
+    past_limit_ended: int = 0
+    past_limit_running: int = 0
+    #: advice outcome -> where the person went -> requests
+    where_people_went: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
 class Dashboard:
     """Every figure of the manager's dashboard for one set of filters."""
 
@@ -144,6 +171,7 @@ class Dashboard:
     by_weekday: list[int] = field(default_factory=lambda: [0] * 7)
     by_week: dict[str, dict[str, Any]] = field(default_factory=dict)
     equality: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    detentions: Detentions = field(default_factory=Detentions)
 
 
 def _epoch_hour(moment: datetime) -> int:
@@ -185,8 +213,11 @@ def _percentiles(histogram: dict[float, int]) -> tuple[float | None, float | Non
     return middle, value_at(max(1, math.ceil(0.9 * total)))
 
 
-def dashboard(session: Session, filters: Filters) -> Dashboard:
-    """Compute the dashboard with four grouped queries over the covered requests' facts."""
+def dashboard(session: Session, filters: Filters, *, now: datetime | None = None) -> Dashboard:
+    """Compute the dashboard with six grouped queries over the covered requests' facts.
+
+    ``now`` (the present by default) decides which running detentions are past their limit.
+    """
     facts.bring_up_to_date(session)
     conditions = _conditions(filters)
     board = Dashboard()
@@ -200,8 +231,12 @@ def dashboard(session: Session, filters: Filters) -> Dashboard:
         if tenths is not None
     }
     board.median_answer_seconds, board.p90_answer_seconds = _percentiles(histogram)
-    _advice(session, board, conditions)
+    advice = _advice_rows(session, conditions)
+    _advice(board, advice)
     _call_backs(session, board, conditions)
+    detained = [*conditions, f.detained == 1]
+    _handovers(session, board.detentions, detained, now or utcnow())
+    _where_people_went(session, board.detentions, detained, advice)
     return board
 
 
@@ -250,11 +285,19 @@ def _decision_key(decision: str) -> str:
     return "detained" if decision == OfficerDecision.DETAINED else "not detained"
 
 
-def _advice(session: Session, board: Dashboard, conditions: list[Any]) -> None:
+#: One group of completed records: outcome, route, decision, age band, sex, ethnicity, count.
+AdviceRow = tuple[str, str, str, str, str, str, int]
+
+
+def _advice_rows(session: Session, conditions: list[Any]) -> list[AdviceRow]:
     f = RequestFact
     rows = session.execute(
         select(f.advice, func.count()).where(*conditions, f.advice.is_not(None)).group_by(f.advice)
     )
+    return [cast(AdviceRow, (*str(advice).split(ADVICE_SEPARATOR), n)) for advice, n in rows]
+
+
+def _advice(board: Dashboard, rows: list[AdviceRow]) -> None:
     outcomes: Counter[str] = Counter()
     routes: Counter[str] = Counter()
     table: dict[str, Counter[str]] = defaultdict(Counter)
@@ -263,8 +306,7 @@ def _advice(session: Session, board: Dashboard, conditions: list[Any]) -> None:
         "sex": defaultdict(Counter),
         "ethnicity": defaultdict(Counter),
     }
-    for advice, n in rows:
-        outcome, route, decision, age_band, sex, ethnicity = str(advice).split(ADVICE_SEPARATOR)
+    for outcome, route, decision, age_band, sex, ethnicity, n in rows:
         advised_s136 = outcome == OutcomeCode.S136_ADVISED
         if outcome:
             outcomes[outcome] += n
@@ -306,6 +348,58 @@ def _call_backs(session: Session, board: Dashboard, conditions: list[Any]) -> No
         if minutes is not None:
             histogram[float(minutes)] = count
     board.median_call_back_minutes = _percentiles(histogram)[0]
+
+
+def _handovers(session: Session, board: Detentions, detained: list[Any], now: datetime) -> None:
+    """Counts, minutes from arrival to handover, and detentions past their limit."""
+    f = RequestFact
+    rows = session.execute(
+        select(
+            f.arrived,
+            f.handover_minutes,
+            func.count(),
+            func.sum(f.past_limit),
+            func.sum(case((f.must_end_by < int(now.timestamp()), 1), else_=0)),
+        )
+        .where(*detained)
+        .group_by(f.arrived, f.handover_minutes)
+    )
+    histogram: dict[float, int] = {}
+    for arrived, minutes, count, ended_late, running_late in rows:
+        board.reported += count
+        board.past_limit_ended += ended_late
+        board.past_limit_running += running_late
+        if not arrived:
+            continue
+        board.arrived += count
+        if minutes is None:
+            board.awaiting_handover += count
+            continue
+        histogram[float(minutes)] = count
+        board.handed_over_within_hour += count if minutes <= HANDOVER_TARGET_MINUTES else 0
+    board.median_handover_minutes, board.p90_handover_minutes = _percentiles(histogram)
+    board.handed_over_within_hour_percent = share(board.handed_over_within_hour, board.arrived)
+
+
+def _where_people_went(
+    session: Session, board: Detentions, detained: list[Any], advice: list[AdviceRow]
+) -> None:
+    """Per advice outcome: the place used for detentions, else the route or the decision."""
+    where: dict[str, Counter[str]] = defaultdict(Counter)
+    for outcome, route, decision, *_, n in advice:
+        if decision != OfficerDecision.DETAINED:
+            where[outcome][f"community: {route}" if route else _decision_key(decision)] += n
+    f = RequestFact
+    for key, place, n in session.execute(
+        select(f.advice, f.place_used, func.count())
+        .where(*detained, f.advice.is_not(None))
+        .group_by(f.advice, f.place_used)
+    ):
+        outcome = str(key).split(ADVICE_SEPARATOR)[0]
+        where[outcome][f"detained: {place or 'place not recorded'}"] += n
+    board.where_people_went = {
+        outcome: dict(sorted(places.items())) for outcome, places in sorted(where.items())
+    }
 
 
 @dataclass(frozen=True)
