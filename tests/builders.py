@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -119,3 +120,14 @@ def complete_input(**changes: object) -> lifecycle.RecordInput:
     }
     values.update(changes)
     return lifecycle.RecordInput(**values)  # type: ignore[arg-type]
+
+
+def wrapped_up(session: Session, **request_options: Any) -> tuple[AdviceRequest, int]:
+    """A request a new clinician took, talked on and ended: its record is next."""
+    clinician = add_clinician(session)
+    request = add_request(session, **request_options)
+    lifecycle.accept(session, request.id, clinician.id, now=T0, actor=ACTOR, policy=POLICY)
+    lifecycle.connect(session, request.id, now=T0, actor=ACTOR)
+    lifecycle.end_call(session, request.id, now=T0, actor=ACTOR)
+    session.commit()
+    return request, clinician.id

@@ -46,22 +46,12 @@ from advice_line.models import (
 from advice_line.routing.engine import dispatch
 from advice_line.routing.scheduler import Scheduler
 from advice_line.routing.views import count_available
-from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
+from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input, wrapped_up
 
 S136 = {"outcome": OutcomeCode.S136_ADVISED, "community_route": None, "destination": None}
 HEALTH_BASED = {**S136, "place_of_safety": PlaceOfSafety.HEALTH_BASED}
 POLICE_STATION = {**S136, "place_of_safety": PlaceOfSafety.POLICE_STATION}
 ALL_CONDITIONS = dict.fromkeys(POLICE_STATION_CONDITIONS, True)
-
-
-def _wrapped_up(session: Session, **request_options: Any) -> tuple[AdviceRequest, int]:
-    clinician = add_clinician(session)
-    request = add_request(session, **request_options)
-    lifecycle.accept(session, request.id, clinician.id, now=T0, actor=ACTOR, policy=POLICY)
-    lifecycle.connect(session, request.id, now=T0, actor=ACTOR)
-    lifecycle.end_call(session, request.id, now=T0, actor=ACTOR)
-    session.commit()
-    return request, clinician.id
 
 
 def _complete(
@@ -101,7 +91,7 @@ def _complete(
 def test_s136_is_refused_in_a_private_dwelling_on_the_merged_facts(
     session: Session, officer_said: bool, clinician_says: bool | None, refused: bool
 ) -> None:
-    request, clinician_id = _wrapped_up(session, in_dwelling=officer_said)
+    request, clinician_id = wrapped_up(session, in_dwelling=officer_said)
     errors = _complete(session, request, clinician_id, in_dwelling=clinician_says, **HEALTH_BASED)
     assert ("s136(1A)" in errors.get("outcome", "")) is refused
     assert session.get_one(AdviceRequest, request.id).status == (
@@ -110,7 +100,7 @@ def test_s136_is_refused_in_a_private_dwelling_on_the_merged_facts(
 
 
 def test_s136_asks_about_the_dwelling_when_nobody_answered(session: Session) -> None:
-    request, clinician_id = _wrapped_up(session, in_dwelling=None)
+    request, clinician_id = wrapped_up(session, in_dwelling=None)
     errors = _complete(session, request, clinician_id, **HEALTH_BASED)
     assert "private dwelling" in errors["in_dwelling"]
     assert _complete(session, request, clinician_id, in_dwelling=False, **HEALTH_BASED) == {}
@@ -130,7 +120,7 @@ def test_s136_asks_about_the_dwelling_when_nobody_answered(session: Session) -> 
 def test_a_police_station_is_refused_for_a_child_by_any_indicator(
     session: Session, request_options: dict[str, Any], record_changes: dict[str, Any]
 ) -> None:
-    request, clinician_id = _wrapped_up(session, **request_options)
+    request, clinician_id = wrapped_up(session, **request_options)
     errors = _complete(
         session, request, clinician_id, **POLICE_STATION, **ALL_CONDITIONS, **record_changes
     )
@@ -140,7 +130,7 @@ def test_a_police_station_is_refused_for_a_child_by_any_indicator(
 def test_an_adult_police_station_needs_every_condition_the_officer_gives(
     session: Session,
 ) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     for missing in POLICE_STATION_CONDITIONS:
         given = {**ALL_CONDITIONS, missing: False}
         errors = _complete(session, request, clinician_id, **POLICE_STATION, **given)
@@ -149,7 +139,7 @@ def test_an_adult_police_station_needs_every_condition_the_officer_gives(
 
 
 def test_a_setting_forbids_police_stations_for_everyone(session: Session) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     strict = replace(POLICY, police_stations_allowed=False)
     errors = _complete(
         session, request, clinician_id, policy=strict, **POLICE_STATION, **ALL_CONDITIONS
@@ -189,7 +179,7 @@ def test_a_setting_forbids_police_stations_for_everyone(session: Session) -> Non
 def test_a_record_that_contradicts_itself_is_refused_and_nothing_is_kept(
     session: Session, changes: dict[str, Any], field: str
 ) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     tasks_before = session.scalar(select(func.count(Task.id)))
     assert field in _complete(session, request, clinician_id, **changes)
     assert session.get_one(AdviceRequest, request.id).status == RequestStatus.WRAP_UP
@@ -197,7 +187,7 @@ def test_a_record_that_contradicts_itself_is_refused_and_nothing_is_kept(
 
 
 def test_call_incomplete_asks_only_what_can_be_known(session: Session) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     errors = _complete(
         session,
         request,
@@ -212,7 +202,7 @@ def test_call_incomplete_asks_only_what_can_be_known(session: Session) -> None:
 
 
 def test_safeguarding_accepts_not_known_but_not_silence(session: Session) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     answers: dict[str, bool | None] = dict.fromkeys(lifecycle.SAFEGUARDING_QUESTIONS, None)
     partial = {k: v for k, v in answers.items() if k != "looked_after_child"}
     assert (
@@ -275,7 +265,7 @@ def test_only_the_professions_the_regulations_name_can_qualify() -> None:
 
 
 def test_completing_the_record_keeps_who_gave_the_advice(session: Session) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     assert _complete(session, request, clinician_id) == {}
     record = session.scalars(select(AdviceRecord)).one()
     clinician = session.get_one(Clinician, clinician_id)
@@ -307,7 +297,7 @@ def _child_tasks(session: Session, request_id: int) -> int:
 def test_a_child_request_gets_one_team_safeguarding_task_answered_or_abandoned(
     session: Session,
 ) -> None:
-    answered, clinician_id = _wrapped_up(session, under_18=True)
+    answered, clinician_id = wrapped_up(session, under_18=True)
     assert _child_tasks(session, answered.id) == 1, "from the officer's answer, at queueing"
     assert _complete(session, answered, clinician_id, subject_age_band=AgeBand.UNDER_18) == {}
     assert _child_tasks(session, answered.id) == 1, "and only once"
@@ -321,7 +311,7 @@ def test_a_child_request_gets_one_team_safeguarding_task_answered_or_abandoned(
     )
     lifecycle.abandon(session, abandoned.id, now=T0, actor=ACTOR, policy=POLICY)
     assert _child_tasks(session, abandoned.id) == 1
-    by_age, clinician_id = _wrapped_up(session)
+    by_age, clinician_id = wrapped_up(session)
     assert _child_tasks(session, by_age.id) == 0
     assert (
         _complete(session, by_age, clinician_id, subject_age=15, subject_age_band=AgeBand.UNDER_18)

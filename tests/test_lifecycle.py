@@ -41,7 +41,7 @@ from advice_line.models import (
     TaskKind,
     Timer,
 )
-from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input
+from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request, complete_input, wrapped_up
 
 S = RequestStatus
 
@@ -496,16 +496,6 @@ def test_an_unregistered_nurse_is_not_qualifying(session: Session) -> None:
         )
 
 
-def _wrapped_up(session: Session, **request_options: Any) -> tuple[AdviceRequest, int]:
-    clinician = add_clinician(session)
-    request = add_request(session, **request_options)
-    lifecycle.accept(session, request.id, clinician.id, now=T0, actor=ACTOR, policy=POLICY)
-    lifecycle.connect(session, request.id, now=T0, actor=ACTOR)
-    lifecycle.end_call(session, request.id, now=T0, actor=ACTOR)
-    session.commit()
-    return request, clinician.id
-
-
 @pytest.mark.parametrize(
     ("request_options", "changes", "field", "phrase"),
     [
@@ -554,7 +544,7 @@ def test_the_record_enforces_the_rules_and_saves_nothing_when_wrong(
     field: str,
     phrase: str,
 ) -> None:
-    request, clinician_id = _wrapped_up(session, **request_options)
+    request, clinician_id = wrapped_up(session, **request_options)
     tasks_before = session.scalar(select(func.count(Task.id)))
     with pytest.raises(InvalidInput) as caught:
         lifecycle.complete_record(
@@ -576,7 +566,7 @@ def test_the_record_enforces_the_rules_and_saves_nothing_when_wrong(
 def test_s136_advised_outside_a_dwelling_with_a_health_based_place_closes(
     session: Session,
 ) -> None:
-    request, clinician_id = _wrapped_up(session, in_dwelling=False)
+    request, clinician_id = wrapped_up(session, in_dwelling=False)
     record = lifecycle.complete_record(
         session,
         request.id,
@@ -598,7 +588,7 @@ def test_s136_advised_outside_a_dwelling_with_a_health_based_place_closes(
 def test_safeguarding_yes_answers_create_team_tasks_and_the_follow_up_is_due_when_given(
     session: Session,
 ) -> None:
-    request, clinician_id = _wrapped_up(session)
+    request, clinician_id = wrapped_up(session)
     answers = dict.fromkeys(lifecycle.SAFEGUARDING_QUESTIONS, False)
     answers["children_in_household"] = True
     answers["domestic_abuse"] = True
@@ -627,7 +617,7 @@ def test_safeguarding_yes_answers_create_team_tasks_and_the_follow_up_is_due_whe
 
 
 def test_only_the_advising_clinician_completes_the_record(session: Session) -> None:
-    request, _ = _wrapped_up(session)
+    request, _ = wrapped_up(session)
     stranger = add_clinician(session)
     with pytest.raises(IllegalTransition):
         lifecycle.complete_record(

@@ -58,6 +58,17 @@ def priority_and_skills(
     return priority, sorted(skills)
 
 
+def _apply(request: AdviceRequest, answers: dict[str, object]) -> None:
+    """Set the answers on the request; its priority and skills follow them."""
+    for name, value in answers.items():
+        setattr(request, name, value)
+    request.priority, request.skills_needed = priority_and_skills(
+        risk_to_life=request.risk_to_life,
+        subject_under_18=request.subject_under_18,
+        skills_needed=frozenset(Skill(s) for s in request.skills_needed),
+    )
+
+
 def record_intake(
     session: Session, request_id: int, answers: IntakeAnswers, *, now: datetime, actor: Actor
 ) -> AdviceRequest:
@@ -69,13 +80,7 @@ def record_intake(
     for name in ("claimed_collar_number", "claimed_force"):
         if name in given and len(given[name]) > column_length(AdviceRequest, name):
             raise InvalidInput({name: "is too long"})
-    for name, value in given.items():
-        setattr(request, name, value)
-    request.priority, request.skills_needed = priority_and_skills(
-        risk_to_life=request.risk_to_life,
-        subject_under_18=request.subject_under_18,
-        skills_needed=frozenset(Skill(s) for s in request.skills_needed),
-    )
+    _apply(request, given)
     record_event(
         session,
         actor,
@@ -122,13 +127,7 @@ def answer_key_questions(
     if not given:
         raise InvalidInput({"answers": "Answer at least one of the questions."})
     changed = {k: v for k, v in given.items() if getattr(request, k) != v}
-    for name, value in changed.items():
-        setattr(request, name, value)
-    request.priority, request.skills_needed = priority_and_skills(
-        risk_to_life=request.risk_to_life,
-        subject_under_18=request.subject_under_18,
-        skills_needed=frozenset(Skill(s) for s in request.skills_needed),
-    )
+    _apply(request, changed)
     record_event(
         session,
         actor,
