@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,13 +29,9 @@ from advice_line.console.forms import (
     ActionForm,
     DetentionForm,
     MessageForm,
-    ReassignForm,
     RecordForm,
-    ReferralForm,
-    choices,
 )
 from advice_line.extensions import db
-from advice_line.inputs import parse_id
 from advice_line.lifecycle import law
 from advice_line.lifecycle.detentions import DetentionReport, deadline
 from advice_line.lifecycle.errors import DomainError, InvalidInput
@@ -49,7 +44,6 @@ from advice_line.models import (
     OfficerDecision,
     ReportedVia,
     Role,
-    TaskKind,
 )
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
@@ -361,111 +355,7 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-def _render_tasks(
-    refused_task_id: int | None = None, refused: ReferralForm | None = None, code: int = 200
-) -> tuple[str, int]:
-    """The team's open tasks; a refused "Done" keeps its form, errors beside the fields."""
-    items = views.team_tasks(db.session())
-    forms = {
-        item.task.id: refused
-        if refused is not None and item.task.id == refused_task_id
-        else ReferralForm(formdata=None)
-        for item in items
-        if item.task.kind == TaskKind.SAFEGUARDING or item.task.id == refused_task_id
-    }
-    return (
-        render_template(
-            "console/tasks.html",
-            tasks=items,
-            referral_forms=forms,
-            action_form=ActionForm(formdata=None),
-            me=current_user.id,
-            now=utcnow(),
-        ),
-        code,
-    )
+# The team's pages register themselves on ``bp`` too.
+from advice_line.console import team  # noqa: E402
 
-
-@bp.route("/console/tasks", methods=["GET", "POST"])
-@roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
-def tasks() -> ResponseReturnValue:
-    """The team's open tasks: anyone takes one (``intent=take``) or marks it done
-    (``intent=done``; a safeguarding task with the referral: agency, reference, outcome)."""
-    if request.method == "GET":
-        return _render_tasks()
-    task_id = parse_id(request.form.get("task_id", ""))
-    intent = request.form.get("intent")
-    if task_id is None or intent not in {"take", "done"}:
-        abort(400)
-    form = ReferralForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        return _render_tasks(task_id, form, 400)
-    user_id = current_user.id
-
-    def act(work: Work) -> ResponseReturnValue:
-        if intent == "take":
-            lifecycle.take_task(work.session, task_id, user_id, now=work.now, actor=work.actor)
-            work.tell("The task is yours now.")
-        else:
-            referral = lifecycle.Referral(form.agency.data, form.reference.data, form.outcome.data)
-            lifecycle.complete_task(
-                work.session, task_id, user_id, now=work.now, actor=work.actor, referral=referral
-            )
-            work.tell("Task marked done.")
-        return redirect(url_for("console.tasks"))
-
-    def refused(error: DomainError) -> ResponseReturnValue:
-        if not isinstance(error, InvalidInput):
-            return _flash_refusal("console.tasks")(error)
-        for field, message in error.errors.items():
-            getattr(form, field.removeprefix("referral_"), form.outcome).errors.append(message)
-        return _render_tasks(task_id, form, 400)
-
-    return run(act, _actor(), refused)
-
-
-@bp.route("/console/floor", methods=["GET", "POST"])
-@roles_required(Role.SENIOR_CLINICIAN)
-def floor() -> ResponseReturnValue:
-    """The whole floor for a senior clinician: who is doing what, the queue, escalations."""
-    form = ReassignForm()
-    available = views.marked_available(db.session())
-    form.clinician_id.choices = choices([(str(cid), name) for cid, name in available])
-    if request.method == "POST":
-        request_id = parse_id(request.form.get("request_id", ""))
-        taking = request.form.get("intent") == "take"
-        checked = ActionForm() if taking else form  # taking needs no clinician choice
-        if request_id is None or not checked.validate_on_submit():
-            abort(400)
-        clinician_id = _me() if taking else form.clinician_id.data
-        # Taking without the skills the request needs is the senior's explicit choice.
-        override = taking and request.form.get("override_skills") == "yes"
-
-        step: Callable[..., object] = (
-            functools.partial(lifecycle.take, override_skills=override)
-            if taking
-            else lifecycle.reassign
-        )
-
-        def move(work: Work) -> ResponseReturnValue:
-            step(
-                work.session,
-                request_id,
-                clinician_id,
-                now=work.now,
-                actor=work.actor,
-                policy=work.policy,
-            )
-            work.tell("Done.")
-            return redirect(url_for("console.floor"))
-
-        return run(move, _actor(), _flash_refusal("console.floor"))
-    return render_template(
-        "console/floor.html",
-        people=views.floor(db.session()),
-        queue=views.queue(db.session()),
-        form=form,
-        action_form=ActionForm(),
-    )
+__all__ = ["bp", "team"]

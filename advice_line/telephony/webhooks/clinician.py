@@ -1,0 +1,116 @@
+"""The clinician's phone: the whisper, joining the conference, the senior's alert."""
+
+from __future__ import annotations
+
+from flask import Response, abort, request
+
+from advice_line import lifecycle
+from advice_line.extensions import db
+from advice_line.models import (
+    AdviceRequest,
+    Channel,
+    Offer,
+    RequestStatus,
+)
+from advice_line.telephony import dialer, legs, twiml
+from advice_line.telephony.urls import webhook_url
+from advice_line.telephony.webhooks import (
+    _actor,
+    _sid,
+    _waiting_request,
+    _xml,
+    bp,
+    voice,
+)
+from advice_line.transaction import Work, run
+
+
+def _summary(advice: AdviceRequest) -> str:
+    who = "an unverified caller"
+    if advice.officer is not None:
+        who = f"{advice.officer.name or advice.officer.collar_number}, {advice.officer.force}"
+    elif advice.claimed_collar_number:
+        who = f"officer {advice.claimed_collar_number}, not verified"
+    flags = [
+        text
+        for present, text in (
+            (advice.risk_to_life, "Risk to life."),
+            (advice.subject_under_18, "Person under 18."),
+            (advice.in_dwelling, "In a private dwelling."),
+        )
+        if present
+    ]
+    channel = "" if advice.channel == Channel.VOICE else f" by {advice.channel.value}"
+    return f"Request {advice.reference}{channel} from {who}. {' '.join(flags)}"
+
+
+@bp.post("/voice/whisper/<int:offer_id>")
+@voice
+def whisper(offer_id: int) -> Response:
+    """An on-call clinician answered: tell them who is asking; press 1 to accept."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.outcome is not None:
+        return _xml(twiml.goodbye("This request has already gone to another clinician."))
+    return _xml(
+        twiml.whisper(
+            _summary(offer.request), webhook_url("twilio.whisper_answer", offer_id=offer_id)
+        )
+    )
+
+
+@bp.post("/voice/whisper/<int:offer_id>/answer")
+@voice
+def whisper_answer(offer_id: int) -> Response:
+    """1 accepts and joins the conference; anything else declines and the request moves on."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        abort(404)
+    if request.form.get("Digits") != "1":
+        if offer.outcome is None:
+            run(
+                lambda work: lifecycle.decline_offer(
+                    work.session, offer.id, offer.clinician_id, now=work.now, actor=work.actor
+                ),
+                _actor(),
+            )
+        return _xml(twiml.goodbye("Declined. The request goes to the next clinician."))
+
+    def accepted(work: Work) -> Response:
+        lifecycle.accept_offer(
+            work.session, offer.id, now=work.now, actor=work.actor, policy=work.policy
+        )
+        return _clinician_joins(work, offer.request_id, "Accepted.")
+
+    return run(accepted, _actor(), lambda refused: _xml(twiml.goodbye(f"Sorry, {refused}")))
+
+
+def _clinician_joins(work: Work, request_id: int, preface: str) -> Response:
+    """Put the answering clinician's leg into the conference (or tell them it has ended)."""
+    advice = work.session.get_one(AdviceRequest, request_id)
+    legs.leg_joined(work.session, _sid("CallSid"), now=work.now)
+    if advice.status == RequestStatus.ACCEPTED:
+        lifecycle.connect(work.session, advice.id, now=work.now, actor=work.actor)
+    if advice.status != RequestStatus.CONNECTED:
+        return _xml(twiml.goodbye("This request has ended."))
+    if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
+        preface += " Calling the officer now."
+    return _xml(twiml.join_as_clinician(advice.reference, f"{preface} {_summary(advice)}"))
+
+
+@bp.post("/voice/clinician/<int:request_id>")
+@voice
+def clinician_answered(request_id: int) -> Response:
+    """A clinician who accepted at the console answered their phone: into the conference."""
+    _waiting_request(request_id)
+    return run(
+        lambda work: _clinician_joins(work, request_id, "Connecting you to the officer."),
+        _actor(),
+    )
+
+
+@bp.post("/voice/senior-alert/<int:request_id>")
+@voice
+def senior_alert(request_id: int) -> Response:
+    """What an on-call senior hears when rung about an escalated request."""
+    advice = _waiting_request(request_id)
+    return _xml(twiml.goodbye(f"{dialer.senior_alert_text(advice.reference)} Goodbye."))
