@@ -13,7 +13,7 @@ from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.console.message_queue import RedisQueue
 from advice_line.console.payloads import CheckedPacket
-from advice_line.database import MIGRATIONS, configure_sqlite, engine_options
+from advice_line.database import MIGRATIONS, configure_sqlite, engine_options, warn_if_owner
 from advice_line.extensions import (
     csrf,
     db,
@@ -73,6 +73,8 @@ def create_app(
     )
     with app.app_context():
         configure_sqlite(db.engine)
+        if app.config["ADVICE_LINE_MODE"] == "production":
+            warn_if_owner(db.engine)
 
     from advice_line import cli, effects, health, security, vendor
     from advice_line.auth import routes as auth_routes

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, event, func, select, update
+from sqlalchemy import JSON, bindparam, event, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from advice_line.models.audit import (
+    PSEUDONYMISE_FUNCTION,
     PSEUDONYMISED_SOURCE,
     RETENTION_FUNCTION,
     RETENTION_SETTING,
@@ -109,26 +110,31 @@ def register_sqlite_functions(connection: sqlite3.Connection, info: dict[Any, An
     )
 
 
-@contextmanager
-def pseudonymisation_window(session: Session) -> Iterator[Connection]:
-    """Let statements inside pseudonymise audit events, and change nothing else.
+def _pseudonymise_in_window(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Apply retention's changes (``id``, ``detail``, ``source``) in its window.
 
-    They may remove keys from details and replace a source that is a Twilio SID with
-    ``PSEUDONYMISED_SOURCE``. On PostgreSQL the window is a transaction-local setting, so
-    it closes with the transaction at the latest; on SQLite a flag on the connection,
-    cleared on the way out.
+    On PostgreSQL through the owner's ``audit_event_pseudonymise`` (the app's own role may
+    not execute it: retention runs as the owner); on SQLite under a connection flag the
+    triggers ask for, cleared on the way out.
     """
     connection = session.connection()
-    postgresql = connection.dialect.name == "postgresql"
-    if postgresql:
-        connection.execute(select(func.set_config(RETENTION_SETTING, "on", True)))
+    if connection.dialect.name == "postgresql":
+        argument = bindparam("changes", changes, type_=JSONB)
+        connection.execute(select(getattr(func, PSEUDONYMISE_FUNCTION)(argument)))
+        return
     connection.info[RETENTION_SETTING] = True
     try:
-        yield connection
+        connection.execute(
+            update(AuditEvent)
+            .where(AuditEvent.id == bindparam("event_id"))
+            .values(detail=bindparam("kept", type_=JSON), source=bindparam("new_source")),
+            [
+                {"event_id": c["id"], "kept": c["detail"], "new_source": c["source"]}
+                for c in changes
+            ],
+        )
     finally:
         connection.info.pop(RETENTION_SETTING, None)
-    if postgresql:
-        connection.execute(select(func.set_config(RETENTION_SETTING, "off", True)))
 
 
 def _holds_twilio_sid(value: object) -> bool:
@@ -189,13 +195,7 @@ def pseudonymise_events(
         )
         new_source = PSEUDONYMISED_SOURCE if source and TWILIO_SID.fullmatch(source) else source
         if kept != detail or new_source != source:
-            changes.append({"event_id": event_id, "kept": kept, "new_source": new_source})
+            changes.append({"id": event_id, "detail": kept, "source": new_source})
     if changes:
-        with pseudonymisation_window(session) as connection:
-            connection.execute(
-                update(AuditEvent)
-                .where(AuditEvent.id == bindparam("event_id"))
-                .values(detail=bindparam("kept", type_=JSON), source=bindparam("new_source")),
-                changes,
-            )
+        _pseudonymise_in_window(session, changes)
     return len(changes)

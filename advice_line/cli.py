@@ -10,11 +10,12 @@ from types import FrameType
 
 import click
 from flask import Blueprint, current_app
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from advice_line import retention
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
+from advice_line.database import owner_engine
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
@@ -63,27 +64,31 @@ def seed_history_command(count: int) -> None:
 @bp.cli.command("retention")
 @click.option("--apply", is_flag=True, help="Pseudonymise (without it: a dry run).")
 def retention_command(apply: bool) -> None:
-    """List, then with --apply pseudonymise, requests past their keeping period."""
+    """List, then with --apply pseudonymise, requests past their keeping period.
+
+    Runs as the tables' owner (``OWNER_DATABASE_URL``): only the owner may open the audit
+    log's pseudonymisation window.
+    """
     rules = RetentionRules(
         adult_years=current_app.config["RETENTION_ADULT_YEARS"],
         child_years=current_app.config["RETENTION_CHILD_YEARS"],
         death_years=current_app.config["RETENTION_DEATH_YEARS"],
     )
     now = utcnow()
-    ids = retention.due(db.session(), now, rules)
-    click.echo(
-        f"{len(ids)} requests are past their keeping period (adults {rules.adult_years} years "
-        f"after last contact; under-18s until they are {rules.child_years}, or "
-        f"{rules.child_years} years if the age is unknown; {rules.death_years} years after a "
-        "recorded death)."
-    )
-    if not apply:
-        click.echo("Dry run: nothing changed. Run with --apply to pseudonymise them.")
-        return
-    done = retention.pseudonymise(
-        db.session(), ids, now=now, actor=Actor("system", source="flask retention"), rules=rules
-    )
-    db.session.commit()
+    with owner_engine(db.engine, current_app.config) as engine, Session(engine) as session:
+        ids = retention.due(session, now, rules)
+        click.echo(
+            f"{len(ids)} requests are past their keeping period (adults {rules.adult_years} "
+            f"years after last contact; under-18s until they are {rules.child_years}, or "
+            f"{rules.child_years} years if the age is unknown; {rules.death_years} years "
+            "after a recorded death)."
+        )
+        if not apply:
+            click.echo("Dry run: nothing changed. Run with --apply to pseudonymise them.")
+            return
+        actor = Actor("system", source="flask retention")
+        done = retention.pseudonymise(session, ids, now=now, actor=actor, rules=rules)
+        session.commit()
     click.echo(f"Pseudonymised {done} requests; the run is in the audit log.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -131,6 +132,35 @@ def default_sqlite_url(instance_path: str) -> str:
     return "sqlite:///" + str(Path(instance_path) / "advice_line.sqlite3")
 
 
+#: The app's group role on PostgreSQL (README, "Database roles"): a plain identifier.
+DEFAULT_DATABASE_APP_ROLE = "advice_line_app"
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _database_url(raw: str) -> str:
+    """The URL with PostgreSQL's driver named (psycopg 3)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw.removeprefix(prefix)
+    return raw
+
+
+def _database_settings(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """The app's database URL, the owner's (migrations, retention) and the app's role."""
+    database_url = _database_url(env.get("DATABASE_URL") or default_sqlite_url(instance_path))
+    app_role = env.get("DATABASE_APP_ROLE") or DEFAULT_DATABASE_APP_ROLE
+    if not ROLE_NAME.fullmatch(app_role):
+        raise ConfigurationError(
+            "DATABASE_APP_ROLE must be a PostgreSQL role name of lower-case letters, digits "
+            f"and underscores, not {app_role!r}"
+        )
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "OWNER_DATABASE_URL": _database_url(env.get("OWNER_DATABASE_URL") or database_url),
+        "DATABASE_APP_ROLE": app_role,
+    }
+
+
 def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict[str, Any]:
     """Build the Flask config from environment variables; raise on anything unsafe."""
     env = os.environ if env is None else env
@@ -147,11 +177,6 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
             "Set ADVICE_LINE_MODE=demo to run with demo secrets."
         )
-    database_url = env.get("DATABASE_URL") or default_sqlite_url(instance_path)
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     escalation_text = env.get("ESCALATION_STEPS", "30:any_qualifying,60:senior_alert")
     metrics_token = env.get("METRICS_TOKEN", "")
     if metrics_token and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
@@ -164,7 +189,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
     return _twilio_settings(env, mode) | {
         "ADVICE_LINE_MODE": mode,
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": database_url,
+        **_database_settings(env, instance_path),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "LOG_FORMAT": log_format,
         "METRICS_TOKEN": metrics_token or None,

@@ -1,17 +1,26 @@
-"""The database engine's set-up: pool options, SQLite made fit for many writers, migrations."""
+"""The database engine's set-up: pool options, SQLite made fit for many writers, migrations.
+
+Two roles on PostgreSQL (README, "Database roles"): the app connects with
+``DATABASE_URL`` as a role that owns nothing; migrations and retention run as the owner
+of the tables (``OWNER_DATABASE_URL``, the same URL unless set).
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from advice_line.audit import register_sqlite_functions
 
+logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: The Alembic (Flask-Migrate) folder, installed with the package.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -81,3 +90,51 @@ def configure_sqlite(engine: Engine) -> None:
         elif state is None:
             cursor.execute("BEGIN")
             connection.info["sqlite_transaction"] = "read"
+
+
+@contextmanager
+def owner_engine(app_engine: Engine, config: Mapping[str, Any]) -> Iterator[Engine]:
+    """The engine of the tables' owner: the app's own when both URLs are the same."""
+    url = config["OWNER_DATABASE_URL"]
+    if url == config["SQLALCHEMY_DATABASE_URI"]:
+        yield app_engine
+        return
+    engine = create_engine(url, **engine_options(url))
+    configure_sqlite(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+#: Whether this session's role has the privileges of the audit log's owner.
+OWNS_AUDIT_LOG = (
+    "SELECT pg_catalog.pg_has_role(current_user, relowner, 'USAGE') "
+    "FROM pg_catalog.pg_class WHERE oid = to_regclass('audit_event')"
+)
+
+
+def warn_if_owner(engine: Engine) -> None:
+    """Log an error on the first connection if the app connects as the tables' owner.
+
+    Such a role could disable the audit log's triggers and rewrite it. The app still
+    starts: refusing would turn a deployment mistake into an outage of the line.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "first_connect")
+    def _check(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(OWNS_AUDIT_LOG)
+            owns = cursor.fetchone()
+        finally:
+            cursor.close()
+            dbapi_connection.rollback()
+        if owns and owns[0]:
+            logger.error(
+                "DATABASE_URL connects as the owner of the tables (or a superuser): this "
+                "role could rewrite the audit log. Connect as a member of the app's role "
+                "and run migrations with OWNER_DATABASE_URL (README, Database roles)."
+            )

@@ -89,6 +89,27 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+def drop_roles(*names: str) -> None:
+    """Drop test roles with every privilege granted to them (roles span the cluster)."""
+    admin = create_engine(service_url("TEST_DATABASE_URL", "PostgreSQL"))
+    with admin.begin() as connection:
+        for name in names:
+            exists = text("SELECT 1 FROM pg_roles WHERE rolname = :name")
+            if connection.scalar(exists, {"name": name}):
+                connection.execute(text(f'DROP OWNED BY "{name}"'))
+                connection.execute(text(f'DROP ROLE "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def app_role(database_url: str) -> Iterator[str]:
+    """A unique ``DATABASE_APP_ROLE`` for a test that migrates; dropped afterwards."""
+    name = f"t_app_{uuid.uuid4().hex[:12]}"
+    yield name
+    if database_url.startswith("postgresql"):
+        drop_roles(name)
+
+
 @pytest.fixture
 def redis_url() -> str:
     """The test Redis server's URL."""

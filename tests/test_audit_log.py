@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from advice_line.audit import SYSTEM, Actor, pseudonymisation_window, record_event
+from advice_line.audit import SYSTEM, Actor, record_event
 from advice_line.extensions import db
 from advice_line.models import AuditEvent
+from advice_line.models.audit import RETENTION_SETTING
 from tests.builders import T0, add_request
 
 INTAKE = {"claimed_collar_number": "MP1234", "claimed_force": "Met", "risk_to_life": True}
+
+
+@contextmanager
+def pseudonymisation_window(session: Session) -> Iterator[Connection]:
+    """Open retention's window by hand, as only the tables' owner can (the tests' role).
+
+    On PostgreSQL the transaction-local setting, honoured for the owner only; on SQLite
+    the connection flag behind the function the app registers.
+    """
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        connection.execute(text("SET LOCAL advice_line.retention = 'on'"))
+    connection.info[RETENTION_SETTING] = True
+    try:
+        yield connection
+    finally:
+        connection.info.pop(RETENTION_SETTING, None)
+    if postgresql:
+        connection.execute(text("SET LOCAL advice_line.retention = 'off'"))
 
 
 def audit_rows(engine: Engine) -> list[tuple[int, str, object]]:

@@ -14,7 +14,6 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from advice_line import create_app
-from advice_line.audit import pseudonymisation_window
 from advice_line.database import MIGRATIONS
 from advice_line.extensions import db
 from advice_line.models import (
@@ -27,6 +26,7 @@ from advice_line.models import (
     RequestStatus,
 )
 from tests.conftest import demo_env
+from tests.test_audit_log import pseudonymisation_window
 
 AUDIT_TRIGGERS_DOWN_REVISION = "282f5cfd7026"
 SID_SOURCES_DOWN_REVISION = "1359beec0ab5"
@@ -39,8 +39,8 @@ def test_there_is_a_single_head() -> None:
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
 
 
-def test_migrations_build_the_schema_the_models_describe(database_url: str) -> None:
-    app = create_app({"TESTING": True}, env=demo_env(database_url))
+def test_migrations_build_the_schema_the_models_describe(database_url: str, app_role: str) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
     with app.app_context():
         try:
             flask_migrate.upgrade()
@@ -56,8 +56,10 @@ def test_migrations_build_the_schema_the_models_describe(database_url: str) -> N
             db.engine.dispose()
 
 
-def test_the_audit_log_migration_adds_and_removes_its_triggers(database_url: str) -> None:
-    app = create_app({"TESTING": True}, env=demo_env(database_url))
+def test_the_audit_log_migration_adds_and_removes_its_triggers(
+    database_url: str, app_role: str
+) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
     forge = text("UPDATE audit_event SET action = 'request.forged'")
     with app.app_context():
         try:
@@ -96,16 +98,17 @@ def _audit_triggers() -> set[str]:
                 text(
                     "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
                     "WHERE tgrelid = 'audit_event'::regclass AND NOT tgisinternal "
-                    "UNION ALL SELECT pg_get_functiondef('audit_event_append_only'::regproc)"
+                    "UNION ALL SELECT pg_get_functiondef('audit_event_append_only'::regproc) "
+                    "UNION ALL SELECT pg_get_functiondef('audit_event_pseudonymise'::regproc)"
                 )
             ).all()
     return {" ".join(definition.split()) for definition in found}
 
 
 def test_the_sid_sources_migration_builds_the_models_triggers_and_undoes_them(
-    database_url: str,
+    database_url: str, app_role: str
 ) -> None:
-    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
     pseudonymise = text("UPDATE audit_event SET source = 'pseudonymised'")
     with app.app_context():
         try:
@@ -155,9 +158,11 @@ def _check_constraints() -> dict[str, set[tuple[str | None, str]]]:
     }
 
 
-def test_migrations_build_the_check_constraints_the_models_describe(database_url: str) -> None:
+def test_migrations_build_the_check_constraints_the_models_describe(
+    database_url: str, app_role: str
+) -> None:
     """compare_metadata does not see CHECK constraints; a new enum value needs one too."""
-    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
     with app.app_context():
         try:
             flask_migrate.upgrade()
@@ -173,9 +178,9 @@ def test_migrations_build_the_check_constraints_the_models_describe(database_url
 
 
 def test_the_detention_facts_migration_works_out_the_facts_already_stored(
-    database_url: str,
+    database_url: str, app_role: str
 ) -> None:
-    app = create_app({"TESTING": True}, env=demo_env(database_url))
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
     received = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     arrived = received + timedelta(hours=2)
     with app.app_context():

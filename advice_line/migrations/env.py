@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from advice_line.database import owner_engine
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -19,10 +21,8 @@ def get_engine():
 
 
 def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
-    except AttributeError:
-        return str(get_engine().url).replace("%", "%%")
+    # Migrations run as the tables' owner (OWNER_DATABASE_URL), not as the app's role.
+    return current_app.config["OWNER_DATABASE_URL"].replace("%", "%%")
 
 
 # add your model's MetaData object here
@@ -85,9 +85,10 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
+    with (
+        owner_engine(get_engine(), current_app.config) as connectable,
+        connectable.connect() as connection,
+    ):
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

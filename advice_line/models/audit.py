@@ -1,13 +1,19 @@
 """The append-only audit log, enforced by the database as well as the ORM.
 
-Triggers refuse every UPDATE and DELETE of ``audit_event`` (and TRUNCATE on PostgreSQL),
-whoever sends them. One narrow exception serves retention: inside a pseudonymisation
-window (``advice_line.audit.pseudonymisation_window``) an UPDATE may remove keys from
+Triggers refuse every UPDATE and DELETE of ``audit_event`` (and TRUNCATE on PostgreSQL;
+on SQLite an INSERT that would replace a row), whoever sends them. One narrow exception
+serves retention: inside its pseudonymisation window an UPDATE may remove keys from
 ``detail`` and replace a ``source`` that is a Twilio SID (a CallSid or MessageSid) with
-'pseudonymised', and change nothing else. The window is the transaction-local setting
-``advice_line.retention = 'on'`` on PostgreSQL and, on SQLite, the connection function
-``advice_line_retention()`` that only the app registers. The same SQL is in the migrations
-that added and changed it (migrations keep their own copy, as history).
+'pseudonymised', and change nothing else.
+
+On PostgreSQL the window is the function ``audit_event_pseudonymise(changes)``: its own
+``SET advice_line.retention = 'on'`` holds only while it runs, and the triggers honour
+the setting only for a role with the privileges of the table's owner, so a session that
+sets it itself gains nothing. Nobody else may execute the function (EXECUTE is revoked
+from PUBLIC), and the app connects as a role that owns nothing (README, "Database
+roles"). On SQLite the window is the connection function ``advice_line_retention()``
+that only the app registers. The same SQL is in the migrations that added and changed it
+(migrations keep their own copy, as history).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from advice_line.models.base import Base
 
 RETENTION_SETTING = "advice_line.retention"
 RETENTION_FUNCTION = "advice_line_retention"
+#: PostgreSQL's pseudonymisation window: the owner's function that applies the changes.
+PSEUDONYMISE_FUNCTION = "audit_event_pseudonymise"
 #: What retention leaves as the source of an event a Twilio SID caused (the triggers'
 #: literal 'pseudonymised'; the only sources they let it replace are Twilio SIDs).
 PSEUDONYMISED_SOURCE = "pseudonymised"
@@ -44,12 +52,16 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
 
-POSTGRESQL_APPEND_ONLY = (
-    """
+POSTGRESQL_TRIGGER_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND current_setting('advice_line.retention', true) = 'on' THEN
+    IF TG_OP = 'UPDATE' AND current_setting('advice_line.retention', true) = 'on'
+        AND pg_catalog.pg_has_role(
+            current_user,
+            (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID),
+            'USAGE')
+    THEN
         IF to_jsonb(NEW) - 'detail' - 'source' = to_jsonb(OLD) - 'detail' - 'source'
             AND (NEW.source IS NOT DISTINCT FROM OLD.source
                  OR (NEW.source = 'pseudonymised' AND OLD.source ~ '^[A-Z]{2}[0-9a-fA-F]{32}$'))
@@ -62,12 +74,44 @@ BEGIN
     RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP;
 END
 $$
-""",
-    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
-    "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
-    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
-)
+"""
+
+
+def postgresql_append_only(schema: str) -> tuple[str, ...]:
+    """PostgreSQL's triggers and pseudonymisation function, for the schema they live in.
+
+    The function's search path is pinned to that schema; it runs as its caller
+    (SECURITY INVOKER), so even a role later granted EXECUTE by mistake would be refused
+    by the triggers unless it has the owner's privileges.
+    """
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return (
+        POSTGRESQL_TRIGGER_FUNCTION,
+        "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+        "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
+        "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
+        f"""
+CREATE FUNCTION audit_event_pseudonymise(changes jsonb) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = {quoted}, pg_temp
+SET advice_line.retention = 'on'
+AS $$
+DECLARE
+    changed integer;
+BEGIN
+    UPDATE audit_event AS event
+    SET detail = change.detail::json, source = change.source
+    FROM jsonb_to_recordset(changes) AS change(id integer, detail jsonb, source text)
+    WHERE event.id = change.id;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$$
+""",  # noqa: S608 - the schema is quoted as an identifier above
+        "REVOKE ALL ON FUNCTION audit_event_pseudonymise(jsonb) FROM PUBLIC",
+    )
+
 
 SQLITE_APPEND_ONLY = (
     """
@@ -98,20 +142,34 @@ BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END
 CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
 BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END
 """,
+    # INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers.
+    """
+CREATE TRIGGER audit_event_no_replace BEFORE INSERT ON audit_event
+WHEN EXISTS (SELECT 1 FROM audit_event WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: REPLACE refused'); END
+""",
 )
 
-APPEND_ONLY = {"postgresql": POSTGRESQL_APPEND_ONLY, "sqlite": SQLITE_APPEND_ONLY}
+
+def append_only(connection: sa.Connection) -> tuple[str, ...]:
+    """The statements that make ``audit_event`` append-only on this connection's database."""
+    if connection.dialect.name == "postgresql":
+        return postgresql_append_only(connection.scalar(sa.text("SELECT current_schema()")))
+    if connection.dialect.name == "sqlite":
+        return SQLITE_APPEND_ONLY
+    raise NotImplementedError(f"no audit triggers for {connection.dialect.name}")
 
 
 @sa.event.listens_for(AuditEvent.__table__, "after_create")
 def _create_triggers(_table: sa.Table, connection: sa.Connection, **_: Any) -> None:
     """Create the append-only triggers with the table (``create_all``: tests, benchmarks)."""
-    for statement in APPEND_ONLY.get(connection.dialect.name, ()):
+    for statement in append_only(connection):
         connection.execute(sa.text(statement))
 
 
 @sa.event.listens_for(AuditEvent.__table__, "after_drop")
 def _drop_trigger_function(_table: sa.Table, connection: sa.Connection, **_: Any) -> None:
-    """Drop PostgreSQL's trigger function with the table (the triggers go with it)."""
+    """Drop PostgreSQL's functions with the table (the triggers go with it)."""
     if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("DROP FUNCTION IF EXISTS audit_event_pseudonymise(jsonb)"))
         connection.execute(sa.text("DROP FUNCTION IF EXISTS audit_event_append_only()"))
