@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import pytest
 from flask import Flask
@@ -79,6 +80,32 @@ def test_plain_sql_cannot_change_or_delete_audit_events(app: Flask, session: Ses
         refused(db.engine, "TRUNCATE advice_request CASCADE")
 
     assert audit_rows(db.engine) == before
+
+
+def test_no_insert_can_replace_an_audit_event(app: Flask, session: Session) -> None:
+    add_request(session)
+    session.commit()
+    before = audit_rows(db.engine)
+    into = "INTO audit_event (id, occurred_at, actor_kind, action, detail)"
+    forged = f"VALUES ({before[0][0]}, '2026-11-29 12:00:00', 'system', 'request.forged', '{{}}')"
+    attacks = [f"INSERT {into} {forged} ON CONFLICT (id) DO UPDATE SET action = 'request.forged'"]
+    if db.engine.dialect.name == "sqlite":
+        # REPLACE deletes the row it collides with without firing DELETE triggers.
+        attacks += [f"INSERT OR REPLACE {into} {forged}", f"REPLACE {into} {forged}"]
+        attacks += [f"INSERT OR IGNORE {into} {forged}"]
+    for attack in attacks:
+        refused(db.engine, attack)
+    if db.engine.dialect.name == "sqlite":  # another client, without the app's functions
+        with closing(sqlite3.connect(db.engine.url.database or "")) as other:
+            for attack in attacks:
+                refusal = "append-only|no such function: advice_line_retention"
+                with pytest.raises(sqlite3.DatabaseError, match=refusal), other:
+                    other.execute(attack)
+
+    assert audit_rows(db.engine) == before
+    add_request(session)
+    session.commit()
+    assert len(audit_rows(db.engine)) > len(before), "new events are still appended"
 
 
 def test_retention_window_only_removes_detail_keys(app: Flask, session: Session) -> None:

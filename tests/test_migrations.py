@@ -227,3 +227,76 @@ def test_the_detention_facts_migration_works_out_the_facts_already_stored(
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+ROLES_DOWN_REVISION = "5c2e0d8a41f7"
+APP_ROLE_PRIVILEGES = text(
+    "SELECT has_table_privilege(:role, 'audit_event', 'SELECT'), "
+    "has_table_privilege(:role, 'audit_event', 'INSERT'), "
+    "has_table_privilege(:role, 'audit_event', 'UPDATE'), "
+    "has_table_privilege(:role, 'audit_event', 'DELETE'), "
+    "has_table_privilege(:role, 'audit_event', 'TRUNCATE'), "
+    "has_table_privilege(:role, 'advice_request', 'UPDATE'), "
+    "has_table_privilege(:role, 'alembic_version', 'SELECT'), "
+    "has_function_privilege(:role, 'audit_event_pseudonymise(jsonb)', 'EXECUTE')"
+)
+
+
+def test_the_roles_migration_grants_the_app_role_what_it_needs_and_takes_it_back(
+    database_url: str, app_role: str
+) -> None:
+    app = create_app({"TESTING": True}, env=demo_env(database_url, DATABASE_APP_ROLE=app_role))
+    replace = text(
+        "INSERT OR REPLACE INTO audit_event (id, occurred_at, actor_kind, action, detail) "
+        "SELECT id, occurred_at, actor_kind, 'request.forged', detail FROM audit_event"
+    )
+    with app.app_context():
+        try:
+            flask_migrate.upgrade()
+            with db.engine.begin() as connection:
+                connection.execute(
+                    insert(AuditEvent).values(
+                        occurred_at=datetime.now(UTC), actor_kind="system", action="test", detail={}
+                    )
+                )
+            if db.engine.dialect.name == "sqlite":
+                with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as c:
+                    c.execute(replace)
+                flask_migrate.downgrade(revision=ROLES_DOWN_REVISION)
+                with db.engine.begin() as connection:
+                    connection.execute(replace)  # the hole the migration closes
+                flask_migrate.upgrade()
+                with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as c:
+                    c.execute(replace)
+                return
+            role = {"role": app_role}
+            with db.engine.begin() as connection:
+                granted = tuple(connection.execute(APP_ROLE_PRIVILEGES, role).one())
+                connection.execute(text("CREATE TABLE added_later (id serial PRIMARY KEY)"))
+                added_later = connection.scalar(
+                    text(
+                        "SELECT has_table_privilege(:role, 'added_later', 'INSERT') "
+                        "AND has_sequence_privilege(:role, 'added_later_id_seq', 'USAGE')"
+                    ),
+                    role,
+                )
+                connection.execute(text("DROP TABLE added_later"))
+            assert granted == (True, True, False, False, False, True, False, False)
+            assert added_later, "tables a later migration adds are granted too"
+            flask_migrate.downgrade(revision=ROLES_DOWN_REVISION)
+            with db.engine.connect() as connection:
+                left = connection.execute(
+                    text(
+                        "SELECT has_schema_privilege(:role, current_schema(), 'USAGE'), "
+                        "has_table_privilege(:role, 'advice_request', 'SELECT'), "
+                        "to_regprocedure('audit_event_pseudonymise(jsonb)') IS NOT NULL"
+                    ),
+                    role,
+                ).one()
+            assert tuple(left) == (False, False, False)
+            flask_migrate.upgrade()
+            with db.engine.connect() as connection:
+                assert tuple(connection.execute(APP_ROLE_PRIVILEGES, role).one()) == granted
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -6,8 +6,8 @@ serves retention: inside its pseudonymisation window an UPDATE may remove keys f
 ``detail`` and replace a ``source`` that is a Twilio SID (a CallSid or MessageSid) with
 'pseudonymised', and change nothing else.
 
-On PostgreSQL the window is the function ``audit_event_pseudonymise(changes)``: its own
-``SET advice_line.retention = 'on'`` holds only while it runs, and the triggers honour
+On PostgreSQL the window is the function ``audit_event_pseudonymise(changes)``: it turns
+``advice_line.retention`` on only while its UPDATE runs, and the triggers honour
 the setting only for a role with the privileges of the table's owner, so a session that
 sets it itself gains nothing. Nobody else may execute the function (EXECUTE is revoked
 from PUBLIC), and the app connects as a role that owns nothing (README, "Database
@@ -95,16 +95,17 @@ def postgresql_append_only(schema: str) -> tuple[str, ...]:
 CREATE FUNCTION audit_event_pseudonymise(changes jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = {quoted}, pg_temp
-SET advice_line.retention = 'on'
 AS $$
 DECLARE
     changed integer;
 BEGIN
+    PERFORM set_config('advice_line.retention', 'on', true);
     UPDATE audit_event AS event
     SET detail = change.detail::json, source = change.source
     FROM jsonb_to_recordset(changes) AS change(id integer, detail jsonb, source text)
     WHERE event.id = change.id;
     GET DIAGNOSTICS changed = ROW_COUNT;
+    PERFORM set_config('advice_line.retention', 'off', true);
     RETURN changed;
 END
 $$

@@ -64,16 +64,17 @@ PSEUDONYMISE = """
 CREATE FUNCTION audit_event_pseudonymise(changes jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = {schema}, pg_temp
-SET advice_line.retention = 'on'
 AS $$
 DECLARE
     changed integer;
 BEGIN
+    PERFORM set_config('advice_line.retention', 'on', true);
     UPDATE audit_event AS event
     SET detail = change.detail::json, source = change.source
     FROM jsonb_to_recordset(changes) AS change(id integer, detail jsonb, source text)
     WHERE event.id = change.id;
     GET DIAGNOSTICS changed = ROW_COUNT;
+    PERFORM set_config('advice_line.retention', 'off', true);
     RETURN changed;
 END
 $$
@@ -92,6 +93,17 @@ BEGIN
     IF pg_catalog.pg_has_role('{name}', current_user, 'USAGE') THEN
         RAISE EXCEPTION 'DATABASE_APP_ROLE % has the privileges of the owner %: '
             'the app must connect as a role that owns nothing', '{name}', current_user;
+    END IF;
+END
+$$
+"""
+
+GRANTED = """
+DO $$
+BEGIN
+    IF NOT pg_catalog.has_schema_privilege('{name}', current_schema(), 'USAGE') THEN
+        RAISE EXCEPTION 'could not grant % USAGE on schema %: the role running the '
+            'migrations must own the schema (README, Database roles)', '{name}', current_schema();
     END IF;
 END
 $$
@@ -138,6 +150,7 @@ def _postgresql_upgrade():
         f"GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO {role}",
     ):
         op.execute(statement)
+    op.execute(GRANTED.format(name=name))
 
 
 def _postgresql_downgrade():
