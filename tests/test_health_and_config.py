@@ -81,6 +81,19 @@ def test_postgres_urls_use_psycopg_3() -> None:
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
 
 
+def test_migrations_and_retention_use_the_owners_url_when_one_is_given() -> None:
+    app = create_app(env={"ADVICE_LINE_MODE": "demo", "DATABASE_URL": "postgres://app@h/db"})
+    assert app.config["OWNER_DATABASE_URL"] == "postgresql+psycopg://app@h/db"
+    assert app.config["DATABASE_APP_ROLE"] == "advice_line_app"
+    owner_env = {"OWNER_DATABASE_URL": "postgresql://owner@h/db", "DATABASE_APP_ROLE": "line_app"}
+    app = create_app(
+        env={"ADVICE_LINE_MODE": "demo", "DATABASE_URL": "postgres://app@h/db"} | owner_env
+    )
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://app@h/db"
+    assert app.config["OWNER_DATABASE_URL"] == "postgresql+psycopg://owner@h/db"
+    assert app.config["DATABASE_APP_ROLE"] == "line_app"
+
+
 def test_sqlite_in_the_instance_folder_is_the_default() -> None:
     app = create_app(env={"ADVICE_LINE_MODE": "demo"})
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + os.path.join(
@@ -103,6 +116,8 @@ def test_sqlite_in_the_instance_folder_is_the_default() -> None:
         ("QUALIFYING_PROFESSIONS", " , "),
         ("LOG_FORMAT", "xml"),
         ("METRICS_TOKEN", "too-short"),
+        ("DATABASE_APP_ROLE", 'app"; DROP TABLE audit_event; --'),
+        ("DATABASE_APP_ROLE", "Advice-Line"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(name: str, value: str) -> None:
