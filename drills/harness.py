@@ -55,6 +55,7 @@ def app_env(database_url: str, twilio_api: str, **extra: str) -> dict[str, str]:
         "PUBLIC_BASE_URL": PUBLIC,
         "TWILIO_API_BASE_URL": twilio_api,
         "FALLBACK_NUMBER": FALLBACK,
+        **_ROLES.get(database_url, {}),
         **extra,
     }
 
@@ -162,19 +163,48 @@ def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
+#: What a drilled app needs besides ``DATABASE_URL`` on a schema ``postgres_schema`` made:
+#: the owner's URL (migrations) and the app's role.
+_ROLES: dict[str, dict[str, str]] = {}
+
+
 @contextmanager
 def postgres_schema(base_url: str = SHARED_POSTGRES) -> Iterator[str]:
-    """Yield a URL whose connections use a fresh private schema; drop it afterwards."""
+    """Yield the URL of a login in the app's role, on a fresh private schema of its own owner.
+
+    The roles are made as the README's "Database roles" says, so the drilled app runs as a
+    role that owns nothing; schema and roles (shared by the whole server, so uniquely
+    named) are dropped afterwards.
+    """
     admin = create_engine(base_url)
-    schema = f"drill_{uuid.uuid4().hex[:10]}"
+    suffix = uuid.uuid4().hex[:10]
+    schema = f"drill_{suffix}"
+    owner, app_role, login = (f"drill_{suffix}_{kind}" for kind in ("own", "app", "web"))
+    password = uuid.uuid4().hex
     with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        connection.execute(text(f"CREATE ROLE {owner} LOGIN PASSWORD '{password}'"))
+        connection.execute(text(f"CREATE ROLE {app_role} NOLOGIN"))
+        connection.execute(
+            text(f"CREATE ROLE {login} LOGIN PASSWORD '{password}' IN ROLE {app_role}")
+        )
+        connection.execute(text(f'CREATE SCHEMA "{schema}" AUTHORIZATION {owner}'))
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    app_url = url.set(username=login, password=password).render_as_string(hide_password=False)
+    _ROLES[app_url] = {
+        "OWNER_DATABASE_URL": url.set(username=owner, password=password).render_as_string(
+            hide_password=False
+        ),
+        "DATABASE_APP_ROLE": app_role,
+    }
     try:
-        yield url.render_as_string(hide_password=False)
+        yield app_url
     finally:
+        _ROLES.pop(app_url, None)
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(text(f"DROP OWNED BY {login}, {app_role}, {owner}"))
+            for role in (login, app_role, owner):
+                connection.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
 
 

@@ -102,11 +102,11 @@ def drop_roles(*names: str) -> None:
 
 
 @pytest.fixture
-def app_role(database_url: str) -> Iterator[str]:
+def app_role() -> Iterator[str]:
     """A unique ``DATABASE_APP_ROLE`` for a test that migrates; dropped afterwards."""
     name = f"t_app_{uuid.uuid4().hex[:12]}"
     yield name
-    if database_url.startswith("postgresql"):
+    if os.environ.get("TEST_DATABASE_URL"):
         drop_roles(name)
 
 

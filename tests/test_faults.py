@@ -11,6 +11,12 @@ from drills import kill9, postgres_down, redis_down
 pytestmark = [pytest.mark.slow, pytest.mark.drill]
 
 
+@pytest.fixture(autouse=True)
+def _unique_app_role(app_role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migrations grant a role of the test's own, not one the shared server keeps."""
+    monkeypatch.setenv("DATABASE_APP_ROLE", app_role)
+
+
 def test_kill_9_under_load_loses_nothing_acknowledged_and_fires_each_timer_once(
     database_url: str, tmp_path: Path
 ) -> None:
