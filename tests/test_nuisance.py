@@ -324,6 +324,9 @@ def test_a_senior_closes_a_silent_caller_as_a_nuisance_call_and_their_call_ends(
     assert "Closed as a nuisance call" in page
     assert "Silent, 20 calls" in page
     assert views.queue(session) == []
+    dashboard = sign_in(app, "morgan").get("/reports/").get_data(as_text=True)
+    assert '<dd class="nhsuk-summary-list__value" id="nuisance">1</dd>' in dashboard
+    assert '<dd class="nhsuk-summary-list__value">0 / 0</dd>' in dashboard, "not queued"
     hang_up(twilio, sid)
     assert session.scalar(select(func.count(Task.id))) == 0, "no call-back for a nuisance"
 

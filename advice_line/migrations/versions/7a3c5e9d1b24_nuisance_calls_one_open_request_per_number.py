@@ -6,7 +6,10 @@ that limit, how many later calls or messages joined it, and when a senior closed
 nuisance call (it is then cancelled). The queue's index orders by standing too, and
 requests are found by caller number and time (joining and the limit). Requests already
 stored with neither a verified officer nor any answer get the standing the app now gives.
-Every change is a plain ADD COLUMN or index, so SQLite need not rebuild the table.
+Each request's fact row gains whether it was closed as a nuisance call, and every
+request's facts are worked out again here (moved from 5c2e0d8a41f7: the app's SQL always
+matches the newest schema). Every change is a plain ADD COLUMN or index, so SQLite need
+not rebuild a table.
 
 Revision ID: 7a3c5e9d1b24
 Revises: 5c2e0d8a41f7
@@ -34,6 +37,9 @@ def upgrade():
         sa.Column('over_limit', sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.add_column('advice_request', sa.Column('nuisance_at', sa.DateTime(timezone=True)))
+    op.add_column(
+        'request_fact', sa.Column('nuisance', sa.SmallInteger(), nullable=False, server_default='0')
+    )
     op.drop_index('ix_advice_request_queue', table_name='advice_request')
     op.create_index(
         'ix_advice_request_queue',
@@ -53,8 +59,13 @@ def upgrade():
         " AND risk_to_life IS NULL AND subject_under_18 IS NULL AND in_dwelling IS NULL"
     )
 
+    from advice_line.reports.facts import refresh
+
+    refresh(op.get_bind())
+
 
 def downgrade():
+    op.drop_column('request_fact', 'nuisance')
     op.drop_index('ix_advice_request_caller_number', table_name='advice_request')
     op.drop_index('ix_advice_request_queue', table_name='advice_request')
     op.create_index(
