@@ -12,7 +12,11 @@ from typing import Any, TypeVar
 from limits import parse_many
 
 from advice_line.lifecycle.errors import InvalidInput
-from advice_line.lifecycle.policy import parse_escalation_steps, parse_professions
+from advice_line.lifecycle.policy import (
+    parse_escalation_steps,
+    parse_professions,
+    parse_request_limit,
+)
 from advice_line.logs import LOG_FORMATS
 from advice_line.phones import normalise
 
@@ -214,6 +218,9 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "QUALIFYING_PROFESSIONS": _parsed(
             parse_professions,
             env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic"),
+        ),
+        "NEW_REQUESTS_PER_NUMBER": _parsed(
+            parse_request_limit, env.get("NEW_REQUESTS_PER_NUMBER") or "6 per hour"
         ),
         "MAX_CONTENT_LENGTH": _int(
             env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024

@@ -71,6 +71,7 @@ PSEUDONYMISED = "pseudonymised"
 IDENTIFYING_AUDIT_DETAIL = {
     "request.intake": ("claimed_collar_number", "claimed_force"),
     "request.cancelled": ("reason",),
+    "request.nuisance": ("reason",),
     "task.done": ("referral_agency",),
 }
 CHILD_UNTIL = 18

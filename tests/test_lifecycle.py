@@ -179,6 +179,7 @@ def _drive_to(session: Session, status: RequestStatus) -> tuple[AdviceRequest, i
 
 def _attempts(session: Session, request: AdviceRequest, clinician_id: int) -> dict[str, Any]:
     other = add_clinician(session)
+    senior = add_clinician(session, role=Role.SENIOR_CLINICIAN, status=ClinicianStatus.AWAY)
     session.commit()
     return {
         "queue": lambda: lifecycle.queue_request(
@@ -204,13 +205,16 @@ def _attempts(session: Session, request: AdviceRequest, clinician_id: int) -> di
         "fail_connection": lambda: lifecycle.fail_connection(
             session, request.id, now=T0, actor=ACTOR, policy=POLICY
         ),
+        "nuisance": lambda: lifecycle.mark_nuisance(
+            session, request.id, senior.user_id, now=T0, actor=ACTOR, reason="silent, again"
+        ),
     }
 
 
 LEGAL = {
-    S.RECEIVED: {"queue", "abandon", "cancel"},
-    S.QUEUED: {"offer", "accept", "abandon", "cancel"},
-    S.OFFERED: {"accept", "abandon", "cancel"},
+    S.RECEIVED: {"queue", "abandon", "cancel", "nuisance"},
+    S.QUEUED: {"offer", "accept", "abandon", "cancel", "nuisance"},
+    S.OFFERED: {"accept", "abandon", "cancel", "nuisance"},
     S.ACCEPTED: {"connect", "fail_connection", "abandon"},
     S.CONNECTED: {"end_call"},
     S.WRAP_UP: {"complete"},
@@ -228,6 +232,7 @@ ALL_STEPS = [
     "abandon",
     "cancel",
     "fail_connection",
+    "nuisance",
 ]
 
 

@@ -218,7 +218,8 @@ def test_silence_and_nonsense_reprompt_then_carry_on_with_safe_defaults(
     assert document.find("Dial/Conference") is not None
     request = only_request(session)
     assert request.status == RequestStatus.QUEUED
-    assert request.risk_to_life is True, "unanswered risk question must not lower priority"
+    assert request.risk_to_life is None, "silence is no answer, never a guessed yes"
+    assert request.priority == Priority.RISK_TO_LIFE, "unanswered risk must not lower priority"
     assert request.subject_under_18 is None
     assert request.in_dwelling is None
     assert request.officer_verified is False
@@ -240,7 +241,9 @@ def test_waiting_officers_hear_their_place_and_later_are_offered_a_call_back(
     twilio: Twilio, session: Session, officer: Officer, app: Flask
 ) -> None:
     first, second = call_sid(), call_sid()
-    known_officer_call(twilio, first)
+    document = incoming(twilio, UNKNOWN_NUMBER, first)  # another caller, who answers all
+    for digits in ("4321", "1", "2", "2", "2"):
+        document = answer(twilio, document, first, digits=digits)
     document = known_officer_call(twilio, second)
     wait_url = attribute(document, "Dial/Conference", "waitUrl")
     held = twilio.twiml(wait_url, {"CallSid": second})

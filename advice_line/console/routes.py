@@ -39,11 +39,13 @@ from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
+    AuditEvent,
     Detention,
     Message,
     OfficerDecision,
     ReportedVia,
     Role,
+    Standing,
 )
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
@@ -160,6 +162,12 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
     ).all()
     record = db.session.scalar(select(AdviceRecord).where(AdviceRecord.request_id == advice.id))
     detention = db.session.scalar(select(Detention).where(Detention.request_id == advice.id))
+    nuisance = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.request_id == advice.id, AuditEvent.action == "request.nuisance")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     return (
         render_template(
             "console/request.html",
@@ -174,6 +182,9 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
             child=law.under_18_by_any_indicator(advice, record),
             message_form=MessageForm(),
             action_form=ActionForm(),
+            nuisance=nuisance,
+            standing=views.STANDING_LABELS[Standing(advice.standing)],
+            senior=current_user.role == Role.SENIOR_CLINICIAN,
         ),
         code,
     )

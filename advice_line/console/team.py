@@ -1,4 +1,4 @@
-"""The team's pages: everyone's open tasks, and the senior's floor."""
+"""The team's pages: everyone's open tasks, the senior's floor, nuisance calls closed."""
 
 from __future__ import annotations
 
@@ -149,3 +149,24 @@ def floor() -> ResponseReturnValue:
         form=form,
         action_form=ActionForm(),
     )
+
+
+@bp.post("/console/requests/<int:request_id>/nuisance")
+@roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
+def nuisance(request_id: int) -> ResponseReturnValue:
+    """A senior closes a request as a nuisance call, with a reason; the domain refuses
+    anyone else with the reason why (docs/DOMAIN.md#nuisance-calls)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    reason = request.form.get("reason", "")
+    user_id = current_user.id
+    back = "console.floor" if current_user.role == Role.SENIOR_CLINICIAN else "console.console"
+
+    def close(work: Work) -> ResponseReturnValue:
+        advice = lifecycle.mark_nuisance(
+            work.session, request_id, user_id, now=work.now, actor=work.actor, reason=reason
+        )
+        work.tell(f"{advice.reference} closed as a nuisance call.")
+        return redirect(url_for(back))
+
+    return run(close, _actor(), _flash_refusal(back))

@@ -52,16 +52,19 @@ from advice_line.lifecycle.requests import (
     connect,
     create_request,
     end_call,
+    join,
     mark_answer_target_breached,
+    mark_nuisance,
     queue_request,
     request_call_back,
     widen,
 )
-from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, TAKEN, WAITING
+from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, FINISHED, TAKEN, WAITING
 from advice_line.lifecycle.tasks import Referral, complete_task, take_task
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "FINISHED",
     "MANUAL_STATUSES",
     "SAFEGUARDING_QUESTIONS",
     "TAKEN",
@@ -89,7 +92,9 @@ __all__ = [
     "extend_detention",
     "fail_connection",
     "is_qualifying",
+    "join",
     "mark_answer_target_breached",
+    "mark_nuisance",
     "offer_request",
     "queue_request",
     "reassign",

@@ -27,6 +27,7 @@ from advice_line.models import (
     Priority,
     RequestStatus,
     Skill,
+    Standing,
 )
 from advice_line.models.base import column_length
 
@@ -58,8 +59,29 @@ def priority_and_skills(
     return priority, sorted(skills)
 
 
+#: What a caller can tell the line: who they are and the key questions.
+ANSWER_FIELDS = (
+    "claimed_collar_number",
+    "claimed_force",
+    "risk_to_life",
+    "subject_under_18",
+    "in_dwelling",
+)
+
+
+def standing_of(request: AdviceRequest) -> Standing:
+    """Where the request stands within its priority (docs/DOMAIN.md#priorities): past the
+    per-number limit, unverified with no answers, or answered (or a verified officer)."""
+    if request.over_limit:
+        return Standing.OVER_LIMIT
+    answered = any(getattr(request, name) is not None for name in ANSWER_FIELDS)
+    if request.officer_verified or answered:
+        return Standing.ANSWERED
+    return Standing.UNVERIFIED_SILENT
+
+
 def _apply(request: AdviceRequest, answers: dict[str, object]) -> None:
-    """Set the answers on the request; its priority and skills follow them."""
+    """Set the answers on the request; its priority, skills and standing follow them."""
     for name, value in answers.items():
         setattr(request, name, value)
     request.priority, request.skills_needed = priority_and_skills(
@@ -67,6 +89,7 @@ def _apply(request: AdviceRequest, answers: dict[str, object]) -> None:
         subject_under_18=request.subject_under_18,
         skills_needed=frozenset(Skill(s) for s in request.skills_needed),
     )
+    request.standing = standing_of(request)
 
 
 def record_intake(

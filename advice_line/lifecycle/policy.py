@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -54,6 +55,24 @@ def parse_professions(text: str) -> tuple[str, ...]:
     return names
 
 
+PERIODS = {"minute": 60, "hour": 3600, "day": 86400}
+REQUEST_LIMIT = re.compile(r"\s*(\d+)\s+per\s+(\d+\s+)?(minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+def parse_request_limit(text: str) -> tuple[int, timedelta]:
+    """Parse ``"6 per hour"`` (or ``"10 per 2 hours"``); raise ``ValueError`` saying what is
+    wrong."""
+    found = REQUEST_LIMIT.fullmatch(text)
+    count = int(found.group(1)) if found else 0
+    periods = int(found.group(2) or 1) if found else 0
+    if found is None or count < 1 or periods < 1:
+        raise ValueError(
+            f"NEW_REQUESTS_PER_NUMBER must look like '6 per hour' (at least 1, per minute, "
+            f"hour or day, such as '10 per 2 hours'), not {text!r}"
+        )
+    return count, timedelta(seconds=periods * PERIODS[found.group(3).lower()])
+
+
 @dataclass(frozen=True)
 class RoutingPolicy:
     """How requests are offered, widened and timed."""
@@ -74,6 +93,10 @@ class RoutingPolicy:
     detention_limit: timedelta = timedelta(hours=24)
     detention_extension: timedelta = timedelta(hours=12)
     detention_warning: timedelta = timedelta(hours=2)
+    #: New requests one number may open in ``new_requests_window`` before the next ones
+    #: are ranked after the others of their priority (docs/DOMAIN.md#nuisance-calls).
+    new_requests_per_number: int = 6
+    new_requests_window: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RoutingPolicy:
@@ -90,6 +113,8 @@ class RoutingPolicy:
             qualifying_professions=frozenset(
                 Profession(p) for p in config["QUALIFYING_PROFESSIONS"]
             ),
+            new_requests_per_number=config["NEW_REQUESTS_PER_NUMBER"][0],
+            new_requests_window=config["NEW_REQUESTS_PER_NUMBER"][1],
         )
 
     def level_steps(self) -> list[tuple[timedelta, EscalationLevel]]:

@@ -1,4 +1,4 @@
-"""Requests: open, intake, queue, connect, end, abandon, call back, cancel, widen."""
+"""Requests: open, join, queue, connect, end, abandon, call back, cancel, nuisance, widen."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
 from advice_line.lifecycle import signals
-from advice_line.lifecycle.answers import priority_and_skills
+from advice_line.lifecycle.answers import priority_and_skills, standing_of
 from advice_line.lifecycle.errors import (
     IllegalTransition,
     InvalidInput,
@@ -17,6 +17,7 @@ from advice_line.lifecycle.errors import (
 from advice_line.lifecycle.law import under_18_by_any_indicator
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.steps import (
+    FINISHED,
     WAITING,
     accepted_offer,
     add_task,
@@ -34,10 +35,12 @@ from advice_line.models import (
     ClinicianStatus,
     EscalationLevel,
     RequestStatus,
+    Role,
     Skill,
     TaskKind,
     Timer,
     TimerKind,
+    User,
 )
 from advice_line.models.base import column_length
 
@@ -58,6 +61,8 @@ class NewRequest:
     risk_to_life: bool | None = None
     subject_under_18: bool | None = None
     skills_needed: frozenset[Skill] = frozenset()
+    #: Past the per-number limit on new requests: ranked after others of its priority.
+    over_limit: bool = False
 
 
 def create_request(
@@ -93,8 +98,11 @@ def create_request(
         priority=priority,
         skills_needed=skills,
         escalation_level=EscalationLevel.SKILLS_REQUIRED,
+        over_limit=new.over_limit,
+        joined_contacts=0,
         received_at=now,
     )
+    request.standing = standing_of(request)
     session.add(request)
     session.flush()
     record_event(
@@ -104,7 +112,11 @@ def create_request(
         now=now,
         request_id=request.id,
         subject=("advice_request", request.id),
-        detail={"channel": new.channel.value, "priority": int(priority)},
+        detail={
+            "channel": new.channel.value,
+            "priority": int(priority),
+            **({"over_limit": True} if new.over_limit else {}),
+        },
     )
     session.flush()
     signals.request_changed.send(request, old_status=None, action="created")
@@ -228,6 +240,70 @@ def cancel(
         actor=actor,
         action="cancelled",
         detail={"reason": reason},
+    )
+    return request
+
+
+def join(
+    session: Session, request_id: int, channel: Channel, *, now: datetime, actor: Actor
+) -> AdviceRequest:
+    """Another call or message from the caller's number joins their open request
+    (docs/DOMAIN.md#one-open-request-per-number): counted, audited, shown to the clinician."""
+    request = request_for_update(session, request_id)
+    if request.status in FINISHED:
+        raise IllegalTransition(f"Request {request.reference} is over; open a new one.")
+    request.joined_contacts += 1
+    record_event(
+        session,
+        actor,
+        "request.joined",
+        now=now,
+        request_id=request.id,
+        subject=("advice_request", request.id),
+        detail={"channel": channel.value, "contacts": request.joined_contacts + 1},
+    )
+    session.flush()
+    signals.request_changed.send(request, old_status=request.status, action="joined")
+    return request
+
+
+def mark_nuisance(
+    session: Session,
+    request_id: int,
+    user_id: int,
+    *,
+    now: datetime,
+    actor: Actor,
+    reason: str,
+) -> AdviceRequest:
+    """A senior clinician closes a waiting request as a nuisance call, with a reason: it is
+    cancelled, marked, and audited as ``request.nuisance`` (docs/DOMAIN.md#nuisance-calls).
+
+    Only before anyone has spoken to the caller: once a clinician has, their record says
+    what happened (every conversation has a record).
+    """
+    reason = reason.strip()
+    if not reason or len(reason) > LONG_TEXT:
+        raise InvalidInput({"reason": f"Give a reason of 1 to {LONG_TEXT} characters."})
+    user = session.get(User, user_id)
+    if user is None or not user.active or user.role != Role.SENIOR_CLINICIAN:
+        raise IllegalTransition("Only a senior clinician may mark a request as a nuisance call.")
+    request = request_for_update(session, request_id)
+    if request.status not in WAITING | {RequestStatus.RECEIVED}:
+        raise IllegalTransition(
+            f"{request.reference} is {request.status.value.replace('_', ' ')}: only a request "
+            "nobody has taken can be closed as a nuisance call."
+        )
+    withdraw_pending_offer(session, request, now=now, actor=actor)
+    request.nuisance_at = now
+    move(
+        session,
+        request,
+        RequestStatus.CANCELLED,
+        now=now,
+        actor=actor,
+        action="nuisance",
+        detail={"reason": reason, "by_user_id": user_id},
     )
     return request
 

@@ -45,6 +45,9 @@ ALLOWED_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     S.CANCELLED: frozenset(),
 }
 
+#: Final statuses: a request in one is over, and the caller's next contact opens a new one.
+FINISHED = frozenset({S.CLOSED, S.ABANDONED, S.CANCELLED})
+
 
 WAITING = frozenset({S.QUEUED, S.OFFERED})
 

@@ -42,6 +42,7 @@ from advice_line.models.request import (
     RcrpPhase,
     RequestStatus,
     Sex,
+    Standing,
 )
 from advice_line.models.task import Task, TaskKind
 from advice_line.models.telephony import (
@@ -96,6 +97,7 @@ __all__ = [
     "Sex",
     "Shift",
     "Skill",
+    "Standing",
     "Task",
     "TaskKind",
     "Timer",

@@ -69,6 +69,8 @@ class RequestFact(Base):
     past_limit: Mapped[int] = mapped_column(sa.SmallInteger)
     #: While the detention runs (arrived, no end reported): its limit, in Unix seconds.
     must_end_by: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: 1 when a senior closed the request as a nuisance call (never queued), else 0.
+    nuisance: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
     #: Where a detained person was taken.
     place_used: Mapped[PlaceOfSafetyUsed | None] = mapped_column(
         str_enum(PlaceOfSafetyUsed, "place_of_safety_used")

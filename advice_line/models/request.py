@@ -53,6 +53,17 @@ class Priority(enum.IntEnum):
     ROUTINE = 3
 
 
+class Standing(enum.IntEnum):
+    """Place within a priority, lower first (docs/DOMAIN.md#priorities)."""
+
+    #: A verified officer, or a caller who answered the menu or the key questions.
+    ANSWERED = 0
+    #: Neither a registered number nor any answer: the safe defaults, shown as such.
+    UNVERIFIED_SILENT = 1
+    #: A new request past the per-number limit (``NEW_REQUESTS_PER_NUMBER``).
+    OVER_LIMIT = 2
+
+
 class AgeBand(enum.StrEnum):
     """The person's age band (as the Home Office s136 return groups ages)."""
 
@@ -97,7 +108,10 @@ class AdviceRequest(Base):
 
     __tablename__ = "advice_request"
     __table_args__ = (
-        sa.Index("ix_advice_request_queue", "status", "priority", "waiting_since", "id"),
+        sa.Index(
+            "ix_advice_request_queue", "status", "priority", "standing", "waiting_since", "id"
+        ),
+        sa.Index("ix_advice_request_caller_number", "caller_number", "received_at"),
         sa.Index("ix_advice_request_received_at", "received_at"),
         sa.CheckConstraint("subject_age BETWEEN 0 AND 120", name="subject_age_in_range"),
     )
@@ -129,6 +143,12 @@ class AdviceRequest(Base):
     rcrp_phase: Mapped[RcrpPhase | None] = mapped_column(str_enum(RcrpPhase, "rcrp_phase"))
     area: Mapped[str | None] = mapped_column(sa.String(80))
     priority: Mapped[Priority] = mapped_column(sa.SmallInteger)
+    #: Place within the priority (``Standing``); follows the answers and the limit.
+    standing: Mapped[Standing] = mapped_column(sa.SmallInteger, server_default="0")
+    #: Opened past the per-number limit on new requests (kept once set).
+    over_limit: Mapped[bool] = mapped_column(server_default=sa.false())
+    #: Later calls or messages from the same number that joined this request.
+    joined_contacts: Mapped[int] = mapped_column(server_default="0")
     skills_needed: Mapped[list[Skill]] = mapped_column(sa.JSON, default=list)
     escalation_level: Mapped[EscalationLevel] = mapped_column(
         str_enum(EscalationLevel, "escalation_level"), default=EscalationLevel.SKILLS_REQUIRED
@@ -144,6 +164,8 @@ class AdviceRequest(Base):
     closed_at: Mapped[datetime | None]
     abandoned_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    #: When a senior closed it as a nuisance call (its status is then ``cancelled``).
+    nuisance_at: Mapped[datetime | None]
 
     officer: Mapped[Officer | None] = relationship()
     offers: Mapped[list[Offer]] = relationship(

@@ -94,6 +94,7 @@ def facts_query(dialect: str) -> sa.Select[Any]:
             *_request_columns(dialect, queued, abandoned, taker),
             case((record.status == RecordStatus.COMPLETE, advice)),
             *_detention_columns(dialect),
+            case((r.nuisance_at.is_not(None), 1), else_=0),
         )
         .outerjoin(Officer, Officer.id == r.officer_id)
         .outerjoin(record, record.request_id == r.id)
@@ -186,6 +187,7 @@ FACT_COLUMNS = (
     "past_limit",
     "must_end_by",
     "place_used",
+    "nuisance",
 )
 
 

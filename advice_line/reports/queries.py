@@ -4,6 +4,8 @@ Definitions (shown on the dashboard too):
 - *volume*: requests first received in the period (Europe/London dates).
 - *queued*: those that reached the queue and were not cancelled; the base of the answer
   and abandonment rates.
+- *nuisance calls*: requests a senior closed as nuisance calls (cancelled): counted in
+  the volume, never in queued, answered, abandoned or the outcomes.
 - *time to answer*: from first queued to a clinician taking the request.
 - *answered within N s*: queued requests taken within N seconds, as a share of queued.
 - times to answer are measured to the tenth of a second.
@@ -161,6 +163,7 @@ class Dashboard:
     median_answer_seconds: float | None = None
     p90_answer_seconds: float | None = None
     abandoned: int = 0
+    nuisance: int = 0
     abandonment_rate: float | None = None
     median_call_back_minutes: float | None = None
     call_backs_outstanding: int = 0
@@ -252,6 +255,7 @@ def _volumes(session: Session, board: Dashboard, conditions: list[Any]) -> None:
                 func.sum(f.queued),
                 func.count(f.answer_tenths),
                 func.sum(f.abandoned),
+                func.sum(f.nuisance),
                 *(func.sum(case((f.answer_tenths <= t * 10, 1), else_=0)) for t in TARGETS),
             )
             .where(*conditions)
@@ -260,7 +264,7 @@ def _volumes(session: Session, board: Dashboard, conditions: list[Any]) -> None:
         .all()
     )
     weeks: dict[date, list[int]] = {}
-    for hour, count, queued, _answered, _abandoned, within, *_ in rows:
+    for hour, count, queued, _answered, _abandoned, _nuisance, within, *_ in rows:
         local = datetime.fromtimestamp(hour * 3600, LONDON)
         weekday = local.weekday()
         board.by_hour[local.hour] += count
@@ -269,8 +273,8 @@ def _volumes(session: Session, board: Dashboard, conditions: list[Any]) -> None:
         week[0] += count
         week[1] += queued
         week[2] += within
-    totals = [sum(column) for column in zip(*rows, strict=True)] or [0] * (5 + len(TARGETS))
-    _, board.volume, board.queued, board.answered, board.abandoned, *hits = totals
+    totals = [sum(column) for column in zip(*rows, strict=True)] or [0] * (6 + len(TARGETS))
+    _, board.volume, board.queued, board.answered, board.abandoned, board.nuisance, *hits = totals
     board.answered_within = {t: share(n, board.queued) for t, n in zip(TARGETS, hits, strict=True)}
     board.abandonment_rate = share(board.abandoned, board.queued)
     board.by_week = {

@@ -29,16 +29,26 @@ from advice_line.models import (
     RequestStatus,
     Role,
     Shift,
+    Standing,
     Task,
     User,
 )
 
-#: The order requests are served in: priority, then the longest waiting, then the first made.
+#: The order requests are served in: priority; within it answered (or verified) callers,
+#: then unverified callers with no answers, then numbers past their limit
+#: (docs/DOMAIN.md#priorities); then the longest waiting, then the first made.
 QUEUE_ORDER: tuple[InstrumentedAttribute[Any], ...] = (
     AdviceRequest.priority,
+    AdviceRequest.standing,
     AdviceRequest.waiting_since,
     AdviceRequest.id,
 )
+#: How each standing is shown wherever a request is (queue, console, floor, whisper).
+STANDING_LABELS = {
+    Standing.ANSWERED: None,
+    Standing.UNVERIFIED_SILENT: "unverified, no answers",
+    Standing.OVER_LIMIT: "over the limit for this number",
+}
 #: A request a clinician holds: taken, and not yet closed.
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
 #: An offer whose clinician holds (or held) its request.
@@ -67,6 +77,8 @@ def _request_card(request: AdviceRequest, record: AdviceRecord | None = None) ->
         "in_dwelling": facts.in_dwelling,
         "unanswered": list(facts.unanswered),
         "unverified": not request.officer_verified,
+        "standing": STANDING_LABELS[Standing(request.standing)],
+        "joined_contacts": request.joined_contacts,
         "escalation": request.escalation_level.value,
         "breached": request.answer_target_breached_at is not None,
         "waiting_since": _iso(request.waiting_since),
@@ -280,16 +292,21 @@ def team_tasks(session: Session) -> list[TeamTask]:
 
 
 def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:
-    """The live board: queue length, longest wait, clinicians available, breaches now."""
-    waiting, oldest, breached = session.execute(
+    """The live board: queue length (and how many of those are unverified callers with no
+    answers, or over their number's limit), longest wait, clinicians available, breaches."""
+    waiting, oldest, breached, silent, over_limit = session.execute(
         select(
             func.count(AdviceRequest.id),
             func.min(AdviceRequest.waiting_since),
             func.count(AdviceRequest.answer_target_breached_at),
+            func.count(sa.case((AdviceRequest.standing == Standing.UNVERIFIED_SILENT, 1))),
+            func.count(sa.case((AdviceRequest.standing == Standing.OVER_LIMIT, 1))),
         ).where(AdviceRequest.status.in_(WAITING))
     ).one()
     return {
         "waiting": waiting,
+        "unverified_no_answers": silent,
+        "over_limit": over_limit,
         "longest_wait_seconds": int((now - oldest).total_seconds()) if oldest else None,
         "available": count_available(session, now=now, policy=policy),
         "breaches_now": breached,

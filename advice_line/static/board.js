@@ -6,6 +6,8 @@
   socket.on("disconnect", () => set("board-live", "Reconnecting…"));
   socket.on("board", (board) => {
     set("board-waiting", board.waiting);
+    set("board-silent", board.unverified_no_answers);
+    set("board-over-limit", board.over_limit);
     set("board-longest", board.longest_wait_seconds === null ? "–" : board.longest_wait_seconds + " s");
     set("board-available", board.available);
     set("board-breaches", board.breaches_now);

@@ -26,7 +26,9 @@
     if (request.in_dwelling) list.push(["dwelling", "nhsuk-tag--grey"]);
     const unanswered = (request.unanswered || []).map((name) => questions[name] || name);
     if (unanswered.length) list.push(["not answered: " + unanswered.join(", "), "nhsuk-tag--orange"]);
-    if (request.unverified) list.push(["unverified officer", "nhsuk-tag--orange"]);
+    if (request.standing) list.push([request.standing, "nhsuk-tag--orange"]);
+    else if (request.unverified) list.push(["unverified officer", "nhsuk-tag--orange"]);
+    if (request.joined_contacts) list.push(["called again: " + request.joined_contacts, "nhsuk-tag--grey"]);
     if (request.channel !== "voice") list.push([request.channel, "nhsuk-tag--blue"]);
     if (request.breached) list.push(["past target", "nhsuk-tag--orange"]);
     return list.map(([label, style]) => text("strong", label, "nhsuk-tag " + style));

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.jobs import after_commit
+from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Channel, Clinician, RequestStatus
-from advice_line.telephony.callers import TERMINAL
 from advice_line.telephony.dialer import ring_clinician_in, ring_officer
 from advice_line.telephony.legs import clinician_on_phone
 
@@ -34,7 +34,7 @@ def call_officer_back(
     request = session.get(AdviceRequest, request_id)
     if request is None or not request.caller_number:
         raise InvalidInput({"request": "There is no officer number to call back."})
-    if request.status in TERMINAL:
+    if request.status in FINISHED:
         original = request
         request = lifecycle.create_request(
             session,

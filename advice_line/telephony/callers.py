@@ -1,17 +1,24 @@
-"""Who is calling the line, and whether a request of theirs is over (calls and messages)."""
+"""Who is calling the line, which open request of theirs a new contact joins, and whether
+their number is past the limit on new requests (docs/DOMAIN.md#nuisance-calls)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import InvalidInput
-from advice_line.models import OfficerPhone, RequestStatus
+from advice_line.lifecycle.policy import RoutingPolicy
+from advice_line.models import AdviceRequest, Channel, OfficerPhone, RequestStatus
 from advice_line.models.officer import Officer
 from advice_line.phones import normalise
 
-#: A request in one of these is over: the officer's next contact opens a new one.
-TERMINAL = frozenset({RequestStatus.CLOSED, RequestStatus.ABANDONED, RequestStatus.CANCELLED})
+#: The officer is still waiting or talking: another contact from the number joins it.
+IN_PROGRESS = frozenset(RequestStatus) - FINISHED - {RequestStatus.WRAP_UP}
+MESSAGE_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP})
 
 
 def caller_number(raw: str) -> str | None:
@@ -29,3 +36,34 @@ def identify_officer(session: Session, number: str | None) -> Officer | None:
     return session.scalars(
         select(Officer).join(OfficerPhone).where(OfficerPhone.number == number)
     ).one_or_none()
+
+
+def open_request(
+    session: Session,
+    number: str,
+    *,
+    statuses: Collection[RequestStatus] = IN_PROGRESS,
+    channels: Collection[Channel] = tuple(Channel),
+) -> AdviceRequest | None:
+    """The number's latest request in one of ``statuses`` by one of ``channels``."""
+    return session.scalars(
+        select(AdviceRequest)
+        .where(
+            AdviceRequest.caller_number == number,
+            AdviceRequest.status.in_(statuses),
+            AdviceRequest.channel.in_(channels),
+        )
+        .order_by(AdviceRequest.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def past_limit(session: Session, number: str, *, now: datetime, policy: RoutingPolicy) -> bool:
+    """Whether the number has already opened the most new requests allowed in the window."""
+    opened = session.scalar(
+        select(func.count(AdviceRequest.id)).where(
+            AdviceRequest.caller_number == number,
+            AdviceRequest.received_at > now - policy.new_requests_window,
+        )
+    )
+    return (opened or 0) >= policy.new_requests_per_number

@@ -29,6 +29,7 @@ from advice_line.models import (
     CallLeg,
     Channel,
     Clinician,
+    LegRole,
     Offer,
     OfferOutcome,
 )
@@ -59,8 +60,10 @@ def on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
 
 
 def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
-    """Connect the people once a clinician has taken a request."""
+    """Connect the people once a clinician has taken a request; hang up on a nuisance."""
     session = object_session(request)
+    if action == "nuisance" and session is not None:
+        hang_up_officer(session, request)
     if action != "accepted" or session is None:
         return
     offer = session.scalars(
@@ -79,6 +82,19 @@ def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     if clinician.phone and not on_phone:
         number = clinician.phone
         after_commit(session, lambda: ring_clinician_in(request_id, clinician_id, number))
+
+
+def hang_up_officer(session: Session, request: AdviceRequest) -> None:
+    """End the officer's live calls on the request once the change commits."""
+    live = session.scalars(
+        select(CallLeg.call_sid).where(
+            CallLeg.request_id == request.id,
+            CallLeg.role == LegRole.OFFICER,
+            CallLeg.status.not_in(ENDED_CALL_STATUSES),
+        )
+    )
+    for call_sid in live:
+        after_commit(session, functools.partial(stop_ringing, call_sid))
 
 
 def ring_for_offer(offer_id: int, number: str) -> None:
@@ -107,7 +123,7 @@ def ring_for_offer(offer_id: int, number: str) -> None:
 
 
 def stop_ringing(call_sid: str) -> None:
-    """Hang up a whisper call whose offer has gone (best effort: it would only say so)."""
+    """Hang up a call: a whisper whose offer has gone, a nuisance caller (best effort)."""
     try:
         gateway().end_call(call_sid)
     except GatewayError as error:

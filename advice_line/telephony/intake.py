@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
@@ -21,7 +21,12 @@ from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, CallLeg, CallStatus, Channel, LegRole
 from advice_line.models.officer import Officer
 from advice_line.routing.views import queue_position
-from advice_line.telephony.callers import caller_number, identify_officer
+from advice_line.telephony.callers import (
+    caller_number,
+    identify_officer,
+    open_request,
+    past_limit,
+)
 from advice_line.telephony.twiml import RISK_ADVICE
 
 MAX_ATTEMPTS = 2
@@ -46,31 +51,61 @@ QUESTIONS = {
         "Are you in a private home, its garden or outbuildings? Press 1 for yes, 2 for no."
     ),
 }
-#: What intake assumes when an answer never comes: nothing that lowers priority.
-SAFE_DEFAULTS: dict[Step, object] = {Step.RISK: True}
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """An officer's call as the line took it: its request, who is calling, and whether it
+    joined the request their number already had open."""
+
+    request: AdviceRequest
+    officer: Officer | None
+    joined: bool
 
 
 def open_voice_request(
-    session: Session, *, call_sid: str, caller: str, now: datetime, actor: Actor
-) -> tuple[AdviceRequest, Officer | None]:
-    """Open a request for an incoming call, once per CallSid (Twilio may retry)."""
+    session: Session,
+    *,
+    call_sid: str,
+    caller: str,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+) -> IncomingCall:
+    """Take an incoming call, once per CallSid (Twilio may retry): it joins the number's
+    open call request, or opens one (marked if the number is past its limit).
+
+    A withheld number joins nothing and counts towards no limit: it could be anyone.
+    """
     leg = session.scalars(select(CallLeg).where(CallLeg.call_sid == call_sid)).one_or_none()
     if leg is not None:
-        request = session.get_one(AdviceRequest, leg.request_id)
-        return request, request.officer if request.officer_verified else None
+        earlier = session.get_one(AdviceRequest, leg.request_id)
+        first_leg = session.scalar(
+            select(func.min(CallLeg.id)).where(
+                CallLeg.request_id == earlier.id, CallLeg.role == LegRole.OFFICER
+            )
+        )
+        officer = earlier.officer if earlier.officer_verified else None
+        return IncomingCall(earlier, officer, joined=first_leg != leg.id)
     number = caller_number(caller)
     officer = identify_officer(session, number)
-    request = lifecycle.create_request(
-        session,
-        lifecycle.NewRequest(
-            channel=Channel.VOICE,
-            officer_id=officer.id if officer else None,
-            officer_verified=officer is not None,
-            caller_number=number or caller[:40],
-        ),
-        now=now,
-        actor=actor,
-    )
+    request = open_request(session, number, channels=(Channel.VOICE,)) if number else None
+    if request is not None:
+        lifecycle.join(session, request.id, Channel.VOICE, now=now, actor=actor)
+    else:
+        request = lifecycle.create_request(
+            session,
+            lifecycle.NewRequest(
+                channel=Channel.VOICE,
+                officer_id=officer.id if officer else None,
+                officer_verified=officer is not None,
+                caller_number=number or caller[:40],
+                over_limit=number is not None
+                and past_limit(session, number, now=now, policy=policy),
+            ),
+            now=now,
+            actor=actor,
+        )
     session.add(
         CallLeg(
             call_sid=call_sid,
@@ -82,7 +117,17 @@ def open_voice_request(
         )
     )
     session.flush()
-    return request, officer
+    return IncomingCall(request, officer, joined=request.joined_contacts > 0)
+
+
+def joined_greeting(request: AdviceRequest) -> str:
+    """What a caller whose call joined their open request hears before the conference."""
+    if request.status in lifecycle.WAITING:
+        return (
+            f"Advice Line. You are already in the queue with request {request.reference}, "
+            "and you keep your place."
+        )
+    return f"Advice Line. A clinician has your request {request.reference}. Joining you now."
 
 
 def steps_for(request: AdviceRequest) -> list[Step]:
@@ -208,6 +253,8 @@ def hold_message(
     call_back_after: timedelta,
 ) -> str:
     """What the waiting officer hears now: place, expected wait, and the call-back option."""
+    if request.status in lifecycle.FINISHED:
+        return "This request has ended."
     if request.status not in lifecycle.WAITING:
         return "A clinician is joining you now."
     position = queue_position(session, request)

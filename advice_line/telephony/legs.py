@@ -71,6 +71,8 @@ def _officer_left(
     session: Session, leg: CallLeg, *, now: datetime, actor: Actor, policy: RoutingPolicy
 ) -> str:
     request = session.get_one(AdviceRequest, leg.request_id)
+    if officer_on_line(session, request.id):
+        return "another call from the officer is still on the line"
     if request.status == RequestStatus.CONNECTED:
         lifecycle.end_call(session, request.id, now=now, actor=actor)
         return "call ended: wrap-up"

@@ -27,10 +27,17 @@ from advice_line.models import (
     Offer,
     OfficerDecision,
     ReportedVia,
+    RequestStatus,
 )
 from advice_line.models.officer import Officer
 from advice_line.routing.views import queue_position
-from advice_line.telephony.callers import TERMINAL, caller_number, identify_officer
+from advice_line.telephony.callers import (
+    MESSAGE_CHANNELS,
+    caller_number,
+    identify_officer,
+    open_request,
+    past_limit,
+)
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.intake import expected_wait, spoken_wait
 from advice_line.telephony.protocol import GatewayError
@@ -92,17 +99,12 @@ def _said(answers: lifecycle.KeyAnswers) -> str:
     )
 
 
-def _open_message_request(session: Session, number: str) -> AdviceRequest | None:
-    return session.scalars(
-        select(AdviceRequest)
-        .where(
-            AdviceRequest.caller_number == number,
-            AdviceRequest.channel.in_([Channel.SMS, Channel.WHATSAPP]),
-            AdviceRequest.status.not_in(TERMINAL),
-        )
-        .order_by(AdviceRequest.id.desc())
-        .limit(1)
-    ).one_or_none()
+def _open_request(session: Session, number: str) -> AdviceRequest | None:
+    """The request a message joins: the number's request in progress on any channel, else
+    its message thread still in wrap-up (the clinician writing it up reads the thread)."""
+    return open_request(session, number) or open_request(
+        session, number, statuses=(RequestStatus.WRAP_UP,), channels=MESSAGE_CHANNELS
+    )
 
 
 def _belongs_to(request: AdviceRequest | None, number: str, officer: Officer | None) -> bool:
@@ -152,21 +154,23 @@ def receive_message(
         if not _belongs_to(request, number, officer):
             request = None
     else:
-        request = _open_message_request(session, number)
+        request = _open_request(session, number)
         answers = parse_key_answers(text) if request is not None else None
+        if request is not None and request.channel == Channel.VOICE:
+            lifecycle.join(session, request.id, _channel(sender), now=now, actor=actor)
         if request is not None and answers is not None:
             reply = _answer(session, request, answers, now=now, actor=actor, policy=policy)
         elif request is not None:
             reply = f"Added to {request.reference}. The clinician will see it."
         else:
-            channel = Channel.WHATSAPP if sender.startswith("whatsapp:") else Channel.SMS
             request = lifecycle.create_request(
                 session,
                 lifecycle.NewRequest(
-                    channel=channel,
+                    channel=_channel(sender),
                     officer_id=officer.id if officer else None,
                     officer_verified=officer is not None,
                     caller_number=number,
+                    over_limit=past_limit(session, number, now=now, policy=policy),
                 ),
                 now=now,
                 actor=actor,
@@ -189,6 +193,10 @@ def receive_message(
     )
     session.flush()
     return reply
+
+
+def _channel(sender: str) -> Channel:
+    return Channel.WHATSAPP if sender.startswith("whatsapp:") else Channel.SMS
 
 
 def _via(sender: str) -> ReportedVia:

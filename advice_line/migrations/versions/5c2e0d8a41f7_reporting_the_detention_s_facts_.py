@@ -4,8 +4,9 @@ Each request's fact row gains what the dashboard's detention figures count: whet
 officer reported detaining the person and whether they arrived at a place of safety, the
 whole minutes (rounded up) from arrival to handover, whether the detention ended after
 its limit, the limit itself while it runs (Unix seconds) and the place used, with an
-index of the detained requests by hour. Every request's facts are then worked out again,
-here rather than in 1359beec0ab5, because the app's SQL always matches the newest schema.
+index of the detained requests by hour. Every request's facts are then worked out again
+by the newest migration that changes what they are made of (7a3c5e9d1b24), because the
+app's SQL always matches the newest schema.
 
 Revision ID: 5c2e0d8a41f7
 Revises: b98597db0180
@@ -38,10 +39,8 @@ def upgrade():
     with op.batch_alter_table('request_fact', schema=None) as batch_op:
         for flag in FLAGS:
             batch_op.alter_column(flag, server_default=None, existing_type=sa.SmallInteger(), existing_nullable=False)
-
-    from advice_line.reports.facts import refresh
-
-    refresh(op.get_bind())
+    # Every request's facts are worked out again by the newest migration that changes
+    # what they are made of (7a3c5e9d1b24): the app's SQL always matches the newest schema.
 
 
 def downgrade():

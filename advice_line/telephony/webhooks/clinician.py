@@ -11,7 +11,9 @@ from advice_line.models import (
     Channel,
     Offer,
     RequestStatus,
+    Standing,
 )
+from advice_line.routing import views
 from advice_line.telephony import dialer, legs, twiml
 from advice_line.telephony.urls import webhook_url
 from advice_line.telephony.webhooks import (
@@ -26,7 +28,7 @@ from advice_line.transaction import Work, run
 
 
 def _summary(advice: AdviceRequest) -> str:
-    who = "an unverified caller"
+    who = f"a caller: {views.STANDING_LABELS[Standing(advice.standing)] or 'unverified'}"
     if advice.officer is not None:
         who = f"{advice.officer.name or advice.officer.collar_number}, {advice.officer.force}"
     elif advice.claimed_collar_number:

@@ -37,12 +37,20 @@ def incoming_call() -> Response:
     call_sid, caller = _sid("CallSid"), _param("From", 60)
     if not call_sid:
         abort(400, "CallSid is required")
-    advice, officer = run(
+    call = run(
         lambda work: intake.open_voice_request(
-            work.session, call_sid=call_sid, caller=caller, now=work.now, actor=work.actor
+            work.session,
+            call_sid=call_sid,
+            caller=caller,
+            now=work.now,
+            actor=work.actor,
+            policy=work.policy,
         ),
         _actor(),
     )
+    advice, officer = call.request, call.officer
+    if call.joined and advice.status != RequestStatus.RECEIVED:
+        return _join_officer(advice, intake.joined_greeting(advice))
     if officer is not None:
         greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
     else:
@@ -65,7 +73,8 @@ def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") 
 @bp.post("/voice/intake/<int:request_id>/<step>", endpoint="intake")
 @voice
 def intake_answer(request_id: int, step: str) -> Response:
-    """One answer during intake; silence or nonsense asks again, then uses a safe default."""
+    """One answer during intake; silence or nonsense asks again, then leaves it unanswered
+    (an unanswered risk question ranks as risk to life: the safe default)."""
     advice = _waiting_request(request_id)
     try:
         current = Step(step)
@@ -79,8 +88,6 @@ def intake_answer(request_id: int, step: str) -> Response:
     answer = intake.interpret(current, heard, current_app.config["FORCES"])
     if answer is None and attempt < intake.MAX_ATTEMPTS:
         return _ask(advice, current, attempt=attempt + 1, preface="Sorry, I didn't get that.")
-    if answer is None:
-        answer = intake.SAFE_DEFAULTS.get(current)
 
     def answered(work: Work) -> Response:
         if advice.status == RequestStatus.RECEIVED:
