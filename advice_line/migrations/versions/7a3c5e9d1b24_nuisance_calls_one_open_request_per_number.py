@@ -12,7 +12,7 @@ matches the newest schema). Every change is a plain ADD COLUMN or index, so SQLi
 not rebuild a table.
 
 Revision ID: 7a3c5e9d1b24
-Revises: 5c2e0d8a41f7
+Revises: 7bc685ed5569
 Create Date: 2026-11-29 20:45:00.000000
 
 """
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7a3c5e9d1b24'
-down_revision = '5c2e0d8a41f7'
+down_revision = '7bc685ed5569'
 branch_labels = None
 depends_on = None
 
