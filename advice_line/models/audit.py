@@ -9,7 +9,7 @@ serves retention: inside its pseudonymisation window an UPDATE may remove keys f
 On PostgreSQL the window is the function ``audit_event_pseudonymise(changes)``: it turns
 ``advice_line.retention`` on only while its UPDATE runs, and the triggers honour
 the setting only for a role with the privileges of the table's owner, so a session that
-sets it itself gains nothing. Nobody else may execute the function (EXECUTE is revoked
+sets it itself gains nothing. Only the owner may execute the function (EXECUTE is revoked
 from PUBLIC), and the app connects as a role that owns nothing (README, "Database
 roles"). On SQLite the window is the connection function ``advice_line_retention()``
 that only the app registers. The same SQL is in the migrations that added and changed it
