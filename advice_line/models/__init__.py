@@ -9,9 +9,11 @@ from advice_line.models.clinician import (
     Profession,
     RegistrationBody,
     Role,
+    SessionEnd,
     Shift,
     Skill,
     User,
+    UserSession,
 )
 from advice_line.models.detention import (
     Conveyance,
@@ -93,6 +95,7 @@ __all__ = [
     "RequestFact",
     "RequestStatus",
     "Role",
+    "SessionEnd",
     "Sex",
     "Shift",
     "Skill",
@@ -101,4 +104,5 @@ __all__ = [
     "Timer",
     "TimerKind",
     "User",
+    "UserSession",
 ]
