@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -271,6 +272,7 @@ def test_sign_out_and_deactivation_on_one_process_disconnect_consoles_on_another
         page = requests.get(f"{first_url}/console", headers={"Cookie": amira}, timeout=10).text
         token = re.search(r'name="csrf-token" content="([^"]+)"', page)
         assert token is not None
+        asked = time.monotonic()
         response = requests.post(
             f"{first_url}/logout",
             data={"csrf_token": token.group(1)},
@@ -280,8 +282,10 @@ def test_sign_out_and_deactivation_on_one_process_disconnect_consoles_on_another
         )
         assert response.status_code == 302
         assert signed_out.wait(10), "the other process's socket was not disconnected"
+        print(f"disconnected elsewhere {time.monotonic() - asked:.3f} s after sign-out began")
         assert bens_console.connected, "only the signed-out session's sockets"
         environment = {**os.environ, **demo_env(postgres_url, **extra)}
+        asked = time.monotonic()
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "advice_line", "deactivate-user", "ben"],
             cwd=PROJECT_ROOT,
@@ -290,6 +294,7 @@ def test_sign_out_and_deactivation_on_one_process_disconnect_consoles_on_another
             capture_output=True,
         )
         assert deactivated.wait(10), "the deactivated user's socket was not disconnected"
+        print(f"disconnected {time.monotonic() - asked:.3f} s after the command began")
         assert (
             requests.get(
                 f"{second_url}/console/api/state", headers={"Cookie": amira}, timeout=10
