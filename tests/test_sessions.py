@@ -190,6 +190,31 @@ def test_an_event_on_a_socket_whose_session_ended_elsewhere_is_refused_and_disco
     assert not console.is_connected()
 
 
+def test_the_sweep_disconnects_a_silent_socket_whose_session_expired_or_ended_elsewhere(
+    app: Flask, demo: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live board sends no events: the process's sweep ends it all the same."""
+    board = connect(app, sign_in(app, "morgan"))
+    console = connect(app, sign_in(app, "amira"))
+    started = row_of(demo, "morgan").started_at
+    clock_at(monkeypatch, started + timedelta(minutes=20))
+    assert sessions.sweep(server.server) == []
+    assert board.is_connected()
+    clock_at(monkeypatch, started + timedelta(minutes=40))
+    assert sessions.sweep(server.server) == [], "an open socket counts as use: never idle"
+    assert board.is_connected()
+    row = row_of(demo, "amira")
+    row.ended_at, row.ended_reason = utcnow(), SessionEnd.SIGNED_OUT  # by a process unreached
+    demo.commit()
+    assert sessions.sweep(server.server) == [row.id]
+    assert not console.is_connected()
+    assert board.is_connected()
+    clock_at(monkeypatch, started + timedelta(hours=12))
+    assert len(sessions.sweep(server.server)) == 1
+    assert not board.is_connected()
+    assert row_of(demo, "morgan").ended_reason == SessionEnd.EXPIRED
+
+
 def test_deactivation_ends_every_session_and_socket_and_sign_in(app: Flask, demo: Session) -> None:
     first, second = sign_in(app, "amira"), sign_in(app, "amira")
     console = connect(app, first)

@@ -5,17 +5,23 @@ Flask-Login's user loader (``signed_in_staff``) lets a cookie in only while its
 deactivation ends every copy of the cookie, and no session outlives ``SESSION_HOURS``
 from sign-in or ``SESSION_IDLE_MINUTES`` unused, however often its cookie is re-sent.
 Sockets opened with a session join its room and its user's room; ending the session
-closes those rooms, which disconnects the sockets on every process.
+closes those rooms, which disconnects the sockets on every process. While a process holds
+such sockets it also sweeps their sessions every ``SWEEP_SECONDS``: an open socket counts
+as use, and one whose session has ended, expired or was ended where no message queue
+reached this process is disconnected even if it never sends an event.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
-from flask import current_app, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
@@ -28,6 +34,10 @@ from advice_line.transaction import Work, run
 
 #: Where the signed cookie keeps the session's id.
 SESSION_ID = "session_id"
+#: How often a process checks the sessions of its open sockets.
+SWEEP_SECONDS = 30
+_SWEEPING = "session_sweep"
+log = logging.getLogger(__name__)
 
 
 def rules() -> lifecycle.SessionRules:
@@ -92,3 +102,53 @@ def end_sockets(room: str) -> None:
 def end_users_sockets(user_id: int) -> None:
     """Disconnect every socket of a staff member (after a deactivation is committed)."""
     end_sockets(user_room(user_id))
+
+
+def sweep(server: Any) -> list[str]:
+    """Disconnect this process's sockets whose session is no longer in force; return those."""
+    rooms = server.manager.rooms.get("/", {})
+    held = [room.removeprefix("session:") for room in rooms if str(room).startswith("session:")]
+    if not held:
+        return []
+    with Session(db.engine) as own:
+        in_force = lifecycle.sessions_in_force(own, held, now=utcnow(), rules=rules())
+        own.commit()
+    ended = [session_id for session_id in held if session_id not in in_force]
+    for session_id in ended:
+        server.close_room(session_room(session_id))
+    return ended
+
+
+def watch_sockets() -> None:
+    """Sweep this process's sockets' sessions while it holds any (started on connect).
+
+    Not in tests, whose apps come and go within a second: they call ``sweep`` directly.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.testing or app.extensions.get(_SWEEPING):
+        return
+    app.extensions[_SWEEPING] = True
+    socketio.start_background_task(_sweep_while_held, app, socketio.server)
+
+
+def _holds_sessions(server: Any) -> bool:
+    return any(str(room).startswith("session:") for room in server.manager.rooms.get("/", {}))
+
+
+def _sweep_while_held(app: Flask, server: Any) -> None:
+    try:
+        while True:
+            socketio.sleep(SWEEP_SECONDS)
+            if not _holds_sessions(server):
+                return
+            with app.app_context():
+                try:
+                    sweep(server)
+                except SQLAlchemyError as error:
+                    log.warning(
+                        "Could not check the sessions of open consoles (%s); trying again in %d s",
+                        type(error).__name__,
+                        SWEEP_SECONDS,
+                    )
+    finally:
+        app.extensions[_SWEEPING] = False

@@ -12,6 +12,7 @@ from flask_socketio import emit, join_room
 
 from advice_line import lifecycle, metrics
 from advice_line.audit import Actor
+from advice_line.auth import sessions
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
@@ -82,6 +83,7 @@ def failed(_error: Exception) -> Ack:
 def _join_session_rooms() -> None:
     join_room(session_room(current_user.session_id))
     join_room(user_room(current_user.id))
+    sessions.watch_sockets()
 
 
 @socketio.on("connect")

@@ -62,6 +62,7 @@ from advice_line.lifecycle.staff import (
     deactivate_user,
     end_session,
     session_in_force,
+    sessions_in_force,
     start_session,
 )
 from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, TAKEN, WAITING
@@ -109,6 +110,7 @@ __all__ = [
     "request_call_back",
     "save_draft",
     "session_in_force",
+    "sessions_in_force",
     "set_clinician_status",
     "start_session",
     "sweep_lost_consoles",

@@ -46,6 +46,16 @@ def _ended_by_time(row: UserSession, now: datetime, rules: SessionRules) -> Sess
     return None
 
 
+def _used(row: UserSession, now: datetime, rules: SessionRules) -> bool:
+    """Whether an open row is still in force; end it (with the reason) or note the use."""
+    reason = _ended_by_time(row, now, rules)
+    if reason is not None:
+        row.ended_at, row.ended_reason = now, reason
+    elif now - row.last_seen_at >= SEEN_EVERY:
+        row.last_seen_at = now
+    return reason is None
+
+
 def session_in_force(
     session: Session, session_id: str, user_id: int, *, now: datetime, rules: SessionRules
 ) -> bool:
@@ -56,15 +66,21 @@ def session_in_force(
     row = session.get(UserSession, session_id)
     if row is None or row.user_id != user_id or row.ended_at is not None:
         return False
-    reason = _ended_by_time(row, now, rules)
-    if reason is not None:
-        row.ended_at, row.ended_reason = now, reason
-    elif now - row.last_seen_at >= SEEN_EVERY:
-        row.last_seen_at = now
-    else:
-        return True
+    in_force = _used(row, now, rules)
     session.flush()
-    return reason is None
+    return in_force
+
+
+def sessions_in_force(
+    session: Session, session_ids: list[str], *, now: datetime, rules: SessionRules
+) -> set[str]:
+    """Of sessions with a socket open (which counts as use), those still in force."""
+    rows = session.scalars(
+        select(UserSession).where(UserSession.id.in_(session_ids), UserSession.ended_at.is_(None))
+    ).all()
+    in_force = {row.id for row in rows if _used(row, now, rules)}
+    session.flush()
+    return in_force
 
 
 def end_session(session: Session, session_id: str, *, now: datetime) -> None:
