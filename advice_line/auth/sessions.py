@@ -106,7 +106,7 @@ def end_users_sockets(user_id: int) -> None:
 
 def sweep(server: Any) -> list[str]:
     """Disconnect this process's sockets whose session is no longer in force; return those."""
-    rooms = server.manager.rooms.get("/", {})
+    rooms = list(server.manager.rooms.get("/", {}))
     held = [room.removeprefix("session:") for room in rooms if str(room).startswith("session:")]
     if not held:
         return []
@@ -132,7 +132,7 @@ def watch_sockets() -> None:
 
 
 def _holds_sessions(server: Any) -> bool:
-    return any(str(room).startswith("session:") for room in server.manager.rooms.get("/", {}))
+    return any(str(room).startswith("session:") for room in list(server.manager.rooms.get("/", {})))
 
 
 def _sweep_while_held(app: Flask, server: Any) -> None:
