@@ -11,7 +11,7 @@ from flask import Flask
 
 from advice_line.clock import london
 from advice_line.config import settings_from_env
-from advice_line.console.message_queue import RedisQueue
+from advice_line.console.message_queue import LocalRooms, RedisQueue
 from advice_line.console.payloads import CheckedPacket
 from advice_line.database import MIGRATIONS, configure_sqlite, engine_options, warn_if_owner
 from advice_line.extensions import (
@@ -60,16 +60,14 @@ def create_app(
     from advice_line.console import events  # noqa: F401 - declares the socket handlers
 
     socketio.server_options.pop("client_manager", None)
-    queue = (
-        {"client_manager": RedisQueue(app.config["REDIS_URL"])} if app.config["REDIS_URL"] else {}
-    )
+    rooms = RedisQueue(app.config["REDIS_URL"]) if app.config["REDIS_URL"] else LocalRooms()
     socketio.init_app(
         app,
         async_mode=socketio_async_mode(),
         message_queue=app.config["REDIS_URL"],
         max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
         serializer=CheckedPacket,
-        **queue,
+        client_manager=rooms,
     )
     with app.app_context():
         configure_sqlite(db.engine)
@@ -78,14 +76,15 @@ def create_app(
 
     from advice_line import cli, effects, health, security, vendor
     from advice_line.auth import routes as auth_routes
-    from advice_line.auth.roles import Staff
+    from advice_line.auth.sessions import signed_in_staff
     from advice_line.console import routes as console_routes
     from advice_line.public import routes as public_routes
     from advice_line.reports import routes as report_routes
     from advice_line.telephony import webhooks
 
     security.init_app(app)
-    login_manager.user_loader(Staff.load)
+    security.trust_proxies(app)
+    login_manager.user_loader(signed_in_staff)
     effects.wire()
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(health.bp)

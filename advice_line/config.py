@@ -108,27 +108,49 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
 
 
 DEFAULT_LOGIN_RATE_LIMIT = "10 per minute"
+DEFAULT_LOGIN_ADDRESS_RATE_LIMIT = "30 per minute"
 DEFAULT_MAX_REQUEST_BYTES = 128 * 1024
+#: More proxies than this in front of the app is not a deployment, it is a mistake.
+MAX_TRUSTED_PROXIES = 5
 
 
-def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
-    """Failed sign-ins allowed per address and username (``off`` turns the limit off)."""
-    text = env.get("LOGIN_RATE_LIMIT") or DEFAULT_LOGIN_RATE_LIMIT
+def _limit(env: Mapping[str, str], name: str, default: str) -> str | None:
+    """A rate limit such as '10 per minute', or None for ``off``."""
+    text = env.get(name) or default
     if text.strip().lower() == "off":
-        return {"RATELIMIT_ENABLED": False, "LOGIN_RATE_LIMIT": None}
+        return None
     try:
         parse_many(text)
     except ValueError:
         raise ConfigurationError(
-            f"LOGIN_RATE_LIMIT must look like '10 per minute' (or be 'off'), not {text!r}"
+            f"{name} must look like '10 per minute' (or be 'off'), not {text!r}"
         ) from None
+    return text
+
+
+def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
+    """Failed sign-ins allowed per address and username, and per address (``off``: none)."""
+    per_username = _limit(env, "LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE_LIMIT)
+    per_address = _limit(env, "LOGIN_ADDRESS_RATE_LIMIT", DEFAULT_LOGIN_ADDRESS_RATE_LIMIT)
     return {
-        "RATELIMIT_ENABLED": True,
-        "LOGIN_RATE_LIMIT": text,
+        "RATELIMIT_ENABLED": bool(per_username or per_address),
+        "LOGIN_RATE_LIMIT": per_username,
+        "LOGIN_ADDRESS_RATE_LIMIT": per_address,
         # Rate-limit counters live beside the socket message queue when there is one, so
         # every process counts together; one process counts in memory.
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
     }
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> int:
+    """How many proxies in front of the app set X-Forwarded-For (ProxyFix trusts that many)."""
+    proxies = _int(env, "TRUSTED_PROXIES", 0)
+    if proxies > MAX_TRUSTED_PROXIES:
+        raise ConfigurationError(
+            f"TRUSTED_PROXIES is the number of proxies in front of the app (0 to "
+            f"{MAX_TRUSTED_PROXIES}), not {proxies}"
+        )
+    return proxies
 
 
 def default_sqlite_url(instance_path: str) -> str:
@@ -210,7 +232,12 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "RETENTION_CHILD_YEARS": _int(env, "RETENTION_CHILD_YEARS", 25, minimum=1),
         "RETENTION_DEATH_YEARS": _int(env, "RETENTION_DEATH_YEARS", 8, minimum=1),
         "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
+        # A session lasts SESSION_HOURS from sign-in and ends after SESSION_IDLE_MINUTES
+        # unused (auth/sessions.py); the cookie is not re-issued on every request.
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(env, "SESSION_HOURS", 12, minimum=1)),
+        "SESSION_IDLE_MINUTES": _int(env, "SESSION_IDLE_MINUTES", 30, minimum=1),
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        "TRUSTED_PROXIES": _trusted_proxies(env),
         # A form's CSRF token lasts as long as the session that holds it (SESSION_HOURS),
         # not Flask-WTF's default hour, so a long record is not refused and lost.
         "WTF_CSRF_TIME_LIMIT": None,

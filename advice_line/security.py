@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app
+import logging
+
+from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+log = logging.getLogger(__name__)
 
 #: Scripts, styles and connections only from this site (no inline script, no eval); the
 #: NHS.UK frontend's stylesheet fetches its Frutiger fonts from the NHS's own asset host.
@@ -43,3 +48,27 @@ def add_security_headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Add the security headers to every response of ``app``."""
     app.after_request(add_security_headers)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Take the client's address (and scheme) from the ``TRUSTED_PROXIES`` nearest proxies.
+
+    Without it, behind a proxy every client has the proxy's address, and the sign-in
+    limits would hold everyone at once: a request that arrives forwarded while no proxy
+    is trusted is logged once, in words an operator can act on.
+    """
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        return
+    warned: list[bool] = []
+
+    @app.before_request
+    def warn_if_forwarded() -> None:
+        if not warned and "X-Forwarded-For" in request.headers:
+            warned.append(True)
+            log.warning(
+                "A request came through a proxy (X-Forwarded-For) but TRUSTED_PROXIES is 0: "
+                "every client has the proxy's address, so one client's failed sign-ins hold "
+                "everyone. Set TRUSTED_PROXIES to the number of proxies in front of the app."
+            )

@@ -329,3 +329,38 @@ def test_pages_have_no_serious_accessibility_violations(
     assert serious == []
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1366, "fits a laptop screen without sideways scrolling"
+
+
+def test_what_the_clinician_types_in_the_record_is_kept_across_a_reload(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, database = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    text_message(base, "+447700900201", "Man on bridge parapet, distressed")
+    amira.locator("#offer-reference", has_text="AL-1").wait_for()
+    amira.get_by_role("button", name="Accept", exact=True).click()
+    amira.get_by_role("link", name="AL-1 (connected)").click()
+    amira.get_by_label("Rationale").press_sequentially("Calm now; his sister is with him.")
+    amira.get_by_label("Where the person is going now").fill("Sister's flat")
+    status = amira.locator("#draft-status")
+    status.filter(has_text=re.compile(r"^Draft saved \d{2}:\d{2}$")).wait_for()
+    assert amira.url.endswith("/console/requests/1"), "saved without leaving the page"
+    amira.reload()
+    assert amira.get_by_label("Rationale").input_value() == "Calm now; his sister is with him."
+    assert amira.get_by_label("Where the person is going now").input_value() == "Sister's flat"
+    assert request_status(database, "AL-1") == "connected", "a draft only"
+
+
+def test_signing_out_closes_the_console_in_every_browser_holding_the_session(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    amira = open_console(chromium, browsers, base, "amira")
+    elsewhere = browsers.open(chromium)
+    elsewhere.context.add_cookies(amira.context.cookies())  # a copied cookie
+    elsewhere.goto(f"{base}/console")
+    elsewhere.get_by_text("Connected").wait_for()
+    amira.get_by_role("button", name=re.compile("^Sign out")).click()
+    amira.get_by_role("button", name="Sign in").wait_for()
+    elsewhere.wait_for_url(re.compile(r"/login"))  # disconnected, reloaded, sent to sign in
+    elsewhere.get_by_role("button", name="Sign in").wait_for()

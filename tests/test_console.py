@@ -266,8 +266,8 @@ def test_events_from_a_deactivated_account_are_refused(
     answer = socket.emit(
         event, {"status": "available", "request_id": 1, "offer_id": 1}, callback=True
     )
-    assert answer["status"] == 403
-    socket.disconnect()
+    assert answer == {"error": "Your session has ended: sign in again.", "status": 401}
+    assert not socket.is_connected(), "and the socket is ended"
 
 
 # --- live console ---------------------------------------------------------------------

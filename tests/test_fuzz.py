@@ -123,9 +123,13 @@ def assert_nothing_half_done(session: Session) -> None:
 
 @pytest.fixture
 def app_env(fake_twilio: FakeTwilio) -> dict[str, str]:
-    # Examples repeat usernames (the empty one most), which the sign-in limit would hold
-    # up; tests/test_security.py tests the limit.
-    return {**twilio_env(fake_twilio.base_url), "LOGIN_RATE_LIMIT": "off"}
+    # Examples repeat usernames (the empty one most) and all come from one address, which
+    # the sign-in limits would hold up; tests/test_sign_in_limits.py tests the limits.
+    return {
+        **twilio_env(fake_twilio.base_url),
+        "LOGIN_RATE_LIMIT": "off",
+        "LOGIN_ADDRESS_RATE_LIMIT": "off",
+    }
 
 
 PARAMETER_NAMES = [

@@ -28,10 +28,12 @@ class Staff(UserMixin):  # type: ignore[misc]
     display_name: str
     role: Role
     clinician_id: int | None
+    #: The server-side session this user signed in with (``auth.sessions``).
+    session_id: str | None = None
 
     @classmethod
-    def load(cls, user_id: str) -> Staff | None:
-        """Load an active staff member by id (Flask-Login's user loader)."""
+    def load(cls, user_id: str, session_id: str | None = None) -> Staff | None:
+        """Load an active staff member by id, in the session ``session_id``."""
         if not user_id.isdigit():
             return None
         user = db.session.get(User, int(user_id))
@@ -40,7 +42,7 @@ class Staff(UserMixin):  # type: ignore[misc]
         clinician_id = db.session.scalar(
             db.select(Clinician.id).where(Clinician.user_id == user.id)
         )
-        return cls(user.id, user.username, user.display_name, user.role, clinician_id)
+        return cls(user.id, user.username, user.display_name, user.role, clinician_id, session_id)
 
     def get_id(self) -> str:
         """Return the session's user id."""

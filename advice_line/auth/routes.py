@@ -19,16 +19,15 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.security import check_password_hash
 
-from advice_line.audit import Actor, record_event
-from advice_line.auth.forms import SignInForm
+from advice_line.auth import sessions
+from advice_line.auth.forms import MAX_USERNAME, SignInForm, normalise_username
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
 from advice_line.models import User
-from advice_line.transaction import run
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
@@ -72,20 +71,53 @@ def _is_demo_password(password: str) -> bool:
 
 
 def _address_and_username() -> str:
-    """Count failed sign-ins per client address and username tried."""
-    return f"{get_remote_address()}/{request.form.get('username', '')[:80].casefold()}"
+    """Count failed sign-ins per client address and username, cleaned as the lookup cleans it."""
+    username = normalise_username(request.form.get("username", ""))[:MAX_USERNAME]
+    return f"{get_remote_address()}/{username}"
 
 
 def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _login_limit_off() -> bool:
+    return current_app.config["LOGIN_RATE_LIMIT"] is None
+
+
+def _address_limit() -> str:
+    return str(current_app.config["LOGIN_ADDRESS_RATE_LIMIT"])
+
+
+def _address_limit_off() -> bool:
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"] is None
+
+
 def _failed(response: Response) -> bool:
     return response.status_code != 302
 
 
+#: The two sign-in limits, told apart in the 429 page by their messages.
+_USERNAME = "for this username from this address"
+_ADDRESS = "from this address"
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_address_and_username, methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    _address_limit,
+    key_func=get_remote_address,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=_address_limit_off,
+    error_message=_ADDRESS,
+)
+@limiter.limit(
+    _login_limit,
+    key_func=_address_and_username,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=_login_limit_off,
+    error_message=_USERNAME,
+)
 def login() -> ResponseReturnValue:
     """Sign in with username and password."""
     form = SignInForm()
@@ -100,13 +132,7 @@ def login() -> ResponseReturnValue:
         else:
             staff = Staff.load(str(user.id))
             assert staff is not None
-            session.clear()
-            session.permanent = True
-            login_user(staff)
-            run(
-                lambda work: record_event(work.session, work.actor, "auth.signed_in", now=work.now),
-                Actor("user", user.id, request.remote_addr),
-            )
+            sessions.sign_in(staff)
             return redirect(_local_path(request.args.get("next", "")) or _home())
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
 
@@ -116,15 +142,18 @@ def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
     """Show the sign-in page with a plain explanation (429) instead of signing in."""
     form = SignInForm()
     form.password.errors = [
-        f"Too many failed sign-ins for this username (the limit is {error.limit.limit}). "
-        "Wait, then try again."
+        f"Too many failed sign-ins {error.description} (the limit is {error.limit.limit}). "
+        "Wait, then try again, or sign in from another network: "
+        "a limit holds only the address that failed."
     ]
     return render_template("auth/login.html", form=form), 429
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Sign out (POST with the CSRF token)."""
-    logout_user()
-    session.clear()
+    """Sign out (POST with the CSRF token): every copy of the session ends, and its sockets."""
+    if current_user.is_authenticated:
+        sessions.sign_out(current_user._get_current_object())
+    else:
+        session.clear()
     return redirect(url_for("auth.login"))

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_login import current_user
+from flask_socketio import disconnect as end_this_socket
 from flask_socketio import emit, join_room
 
 from advice_line import lifecycle, metrics
 from advice_line.audit import Actor
+from advice_line.auth import sessions
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
 from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
+from advice_line.console.message_queue import session_room, user_room
 from advice_line.console.payloads import checked
 from advice_line.extensions import db, socketio
 from advice_line.inputs import MAX_ID
@@ -24,6 +27,7 @@ from advice_line.transaction import Work, current_policy, run
 
 Ack = dict[str, Any]
 log = logging.getLogger(__name__)
+SESSION_ENDED = "Your session has ended: sign in again."
 
 
 def _actor() -> Actor:
@@ -48,7 +52,14 @@ def _refused(error: DomainError) -> Ack:
 
 
 def _run(step: Callable[[Work, int], object]) -> Ack:
-    """Run one domain step for the signed-in clinician; answer ok or a plain error."""
+    """Run one domain step for the signed-in clinician; answer ok or a plain error.
+
+    Every event loads the user through the session again: a socket whose session has
+    ended (signed out, deactivated, expired, idle) is refused and disconnected.
+    """
+    if not current_user.is_authenticated:
+        end_this_socket()
+        return {"error": SESSION_ENDED, "status": 401}
     try:
         me = _clinician_id()
     except PermissionError:
@@ -69,10 +80,21 @@ def failed(_error: Exception) -> Ack:
     return {"error": "That could not be done.", "status": 500}
 
 
+def _join_session_rooms() -> None:
+    join_room(session_room(current_user.session_id))
+    join_room(user_room(current_user.id))
+    sessions.watch_sockets()
+
+
 @socketio.on("connect")
 def connect(_auth: Any = None) -> bool:
-    """Clinicians join their console, managers the live board; nobody else connects."""
+    """Clinicians join their console, managers the live board; nobody else connects.
+
+    Each socket also joins its session's and its user's rooms, which signing out or a
+    deactivation closes (``auth.sessions``), disconnecting it on whichever process holds it.
+    """
     if role_allowed(MANAGER_ROLES):
+        _join_session_rooms()
         join_room(MANAGERS)
         emit("board", views.board(db.session(), utcnow(), current_policy()))
         metrics.console_connected()
@@ -80,6 +102,7 @@ def connect(_auth: Any = None) -> bool:
     if not role_allowed(CONSOLE_ROLES) or current_user.clinician_id is None:
         return False
     clinician_id = int(current_user.clinician_id)
+    _join_session_rooms()
     join_room(CONSOLES)
     join_room(clinician_room(clinician_id))
     run(lambda work: lifecycle.console_seen(work.session, clinician_id, now=work.now), _actor())

@@ -5,6 +5,12 @@ so once, in words an operator can act on (and once more when it is back), instea
 bare errors on every push; and the listener retries every couple of seconds instead of
 backing off to a minute, so pushes resume soon after Redis returns. Pushes to consoles on
 this process never depend on Redis.
+
+Both managers here (``LocalRooms`` for one process, ``RedisQueue`` for many) also end
+sockets: closing a session's or a user's room (``end_sockets``) disconnects every socket
+in it, on every process, so a signed-out or deactivated user's consoles stop at once and
+leave every room they were pushed to. python-socketio has no "disconnect a room", but it
+already carries ``close_room`` to every process, so that is the message used.
 """
 
 from __future__ import annotations
@@ -20,6 +26,36 @@ import socketio
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 2.0
+#: Closing a room named with one of these disconnects its sockets instead of only emptying it.
+ENDING_ROOMS = ("session:", "user:")
+
+
+def session_room(session_id: str) -> str:
+    """The room of every socket opened with one sign-in session."""
+    return f"session:{session_id}"
+
+
+def user_room(user_id: int) -> str:
+    """The room of every socket of one staff member."""
+    return f"user:{user_id}"
+
+
+def _disconnect_members(manager: socketio.Manager, room: str, namespace: str | None) -> None:
+    """Disconnect this process's sockets in ``room`` if it is a session's or a user's."""
+    if not isinstance(room, str) or not room.startswith(ENDING_ROOMS):
+        return
+    namespace = namespace or "/"
+    for sid, _eio_sid in list(manager.get_participants(namespace, room)):
+        manager.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+
+
+class LocalRooms(socketio.Manager):  # type: ignore[misc]
+    """The rooms of one process; closing a session's or user's room disconnects its sockets."""
+
+    def close_room(self, room: str, namespace: str | None) -> Any:
+        """Disconnect the room's sockets if it ends a session, then empty it."""
+        _disconnect_members(self, room, namespace)
+        return super().close_room(room, namespace)
 
 
 class RedisQueue(socketio.RedisManager):  # type: ignore[misc]
@@ -48,6 +84,11 @@ class RedisQueue(socketio.RedisManager):  # type: ignore[misc]
         if not self.reachable:
             self.reachable = True
             log.info("Redis is reachable again: console updates reach every process")
+
+    def _handle_close_room(self, message: dict[str, Any]) -> None:
+        """Closing a session's or user's room (here or on another process) disconnects it."""
+        _disconnect_members(self, message.get("room", ""), message.get("namespace"))
+        super()._handle_close_room(message)
 
     def _publish(self, data: Any) -> None:
         try:

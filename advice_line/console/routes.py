@@ -205,7 +205,12 @@ def save_record(request_id: int) -> ResponseReturnValue:
     """Save a draft, or complete the record and close the request; errors beside fields."""
     advice = _own_request(request_id)
     form = _record_form(advice)
+    # The page's script saves a draft as the clinician types: it is answered in JSON.
+    autosave = request.form.get("intent") == "autosave"
     if not form.validate_on_submit():
+        if autosave:
+            first = next(iter(form.errors.values()), ["check the form"])
+            return jsonify(error=f"Draft not saved: {first[0]}"), 400
         return _render_request(advice, form, 400)
     completing = request.form.get("intent") == "complete"
     me = _me()
@@ -226,6 +231,8 @@ def save_record(request_id: int) -> ResponseReturnValue:
             lifecycle.save_draft(
                 work.session, advice.id, me, record, now=work.now, actor=work.actor
             )
+        if autosave:
+            return jsonify(saved_at=work.now.astimezone(LONDON).strftime("%H:%M"))
         work.tell("Record completed; the request is closed." if completing else "Draft saved.")
         return redirect(
             url_for(
@@ -234,6 +241,8 @@ def save_record(request_id: int) -> ResponseReturnValue:
         )
 
     def refused(error: DomainError) -> ResponseReturnValue:
+        if autosave:
+            return jsonify(error=f"Draft not saved: {error}"), 400
         if isinstance(error, InvalidInput):
             for field, message in error.errors.items():
                 name = ERROR_FIELDS.get(field, field)

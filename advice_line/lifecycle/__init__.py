@@ -59,6 +59,14 @@ from advice_line.lifecycle.requests import (
     request_call_back,
     widen,
 )
+from advice_line.lifecycle.staff import (
+    SessionRules,
+    deactivate_user,
+    end_session,
+    session_in_force,
+    sessions_in_force,
+    start_session,
+)
 from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, FINISHED, TAKEN, WAITING
 from advice_line.lifecycle.tasks import Referral, complete_task, take_task
 
@@ -75,6 +83,7 @@ __all__ = [
     "NewRequest",
     "RecordInput",
     "Referral",
+    "SessionRules",
     "abandon",
     "accept",
     "accept_offer",
@@ -86,8 +95,10 @@ __all__ = [
     "connect",
     "console_seen",
     "create_request",
+    "deactivate_user",
     "decline_offer",
     "end_call",
+    "end_session",
     "expire_offer",
     "extend_detention",
     "fail_connection",
@@ -103,7 +114,10 @@ __all__ = [
     "report_decision",
     "request_call_back",
     "save_draft",
+    "session_in_force",
+    "sessions_in_force",
     "set_clinician_status",
+    "start_session",
     "sweep_lost_consoles",
     "take",
     "take_task",

@@ -9,9 +9,11 @@ from advice_line.models.clinician import (
     Profession,
     RegistrationBody,
     Role,
+    SessionEnd,
     Shift,
     Skill,
     User,
+    UserSession,
 )
 from advice_line.models.detention import (
     Conveyance,
@@ -94,6 +96,7 @@ __all__ = [
     "RequestFact",
     "RequestStatus",
     "Role",
+    "SessionEnd",
     "Sex",
     "Shift",
     "Skill",
@@ -103,4 +106,5 @@ __all__ = [
     "Timer",
     "TimerKind",
     "User",
+    "UserSession",
 ]

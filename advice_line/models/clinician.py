@@ -172,3 +172,28 @@ class Shift(Base):
     ends_at: Mapped[datetime]
 
     clinician: Mapped[Clinician] = relationship(back_populates="shifts")
+
+
+class SessionEnd(enum.StrEnum):
+    """Why a sign-in session ended."""
+
+    SIGNED_OUT = "signed_out"
+    DEACTIVATED = "deactivated"
+    EXPIRED = "expired"
+    IDLE = "idle"
+
+
+class UserSession(Base):
+    """One sign-in: its id is in the signed cookie, and only an open row lets the cookie in."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (
+        sa.CheckConstraint("(ended_at IS NULL) = (ended_reason IS NULL)", name="ended_with_reason"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[SessionEnd | None] = mapped_column(str_enum(SessionEnd, "session_end"))

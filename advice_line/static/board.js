@@ -3,7 +3,10 @@
   const socket = io({ transports: ["websocket", "polling"] });
   const set = (id, value) => { document.getElementById(id).textContent = value; };
   socket.on("connect", () => set("board-live", "Live"));
-  socket.on("disconnect", () => set("board-live", "Reconnecting…"));
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect") window.location.reload();  // the session ended
+    else set("board-live", "Reconnecting…");
+  });
   socket.on("board", (board) => {
     set("board-waiting", board.waiting);
     set("board-silent", board.unverified_no_answers);

@@ -103,7 +103,11 @@
   }
 
   socket.on("connect", () => { $("connection").textContent = "Connected"; });
-  socket.on("disconnect", () => { $("connection").textContent = "Reconnecting…"; });
+  // The server ends a signed-out or deactivated session's sockets: reload to the sign-in page.
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect") window.location.reload();
+    else $("connection").textContent = "Reconnecting…";
+  });
   socket.on("queue", (data) => { queue = data; drawQueue(); });
   socket.on("mine", (data) => { mine = data; drawMine(); });
   document.querySelectorAll("[data-status]").forEach((button) => {

@@ -10,7 +10,10 @@
     return td;
   }
   socket.on("connect", () => { document.getElementById("floor-live").textContent = "Live"; });
-  socket.on("disconnect", () => { document.getElementById("floor-live").textContent = "Reconnecting…"; });
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect") window.location.reload();  // the session ended
+    else document.getElementById("floor-live").textContent = "Reconnecting…";
+  });
   socket.on("floor", (people) => {
     document.getElementById("floor-people").replaceChildren(...people.map((p) => {
       const row = document.createElement("tr");
