@@ -20,6 +20,7 @@ from advice_line.extensions import db
 from advice_line.history import seed_history
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
+from advice_line.telephony import outbox
 from advice_line.transaction import current_policy
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -88,13 +89,14 @@ def retention_command(apply: bool) -> None:
 
 
 def build_scheduler(name: str) -> Scheduler:
-    """Create a scheduler on the app's database with the configured policy."""
+    """Create a scheduler on the app's database with the configured policy and the outbox."""
     return Scheduler(
         sessionmaker(bind=db.engine),
         current_policy(),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
         context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]
+        duties=[outbox.send_due],
     )
 
 

@@ -14,7 +14,7 @@ import time
 
 from benchmarks import QUICK
 
-BENCHMARKS = ("routing", "webhooks", "consoles", "reports", "soak")
+BENCHMARKS = ("routing", "webhooks", "dialling", "consoles", "reports", "soak")
 
 
 def main() -> int:
