@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
@@ -50,8 +51,13 @@ def _placed_at(twilio: FakeTwilio, engine: Engine, request_id: int) -> float | N
 
 
 def _cancel(engine: Engine, request_id: int) -> None:
-    with Session(engine) as session, session.begin():
-        lifecycle.cancel(session, request_id, now=utcnow(), actor=ACTOR, reason="measured")
+    for _ in range(5):  # the app's scheduler may hold the same rows: try again
+        try:
+            with Session(engine) as session, session.begin():
+                lifecycle.cancel(session, request_id, now=utcnow(), actor=ACTOR, reason="measured")
+            return
+        except DBAPIError:
+            time.sleep(0.2)
 
 
 def _measure(database_url: str, label: str) -> Rows:

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 FIRST_RETRY = timedelta(seconds=1)  # then 2, 4, 8, 16 s: about half a minute in all
 LONGEST_RETRY = timedelta(seconds=60)
+#: A new row is its nudge's for this long; only then does the scheduler take it (so a
+#: scheduler tick does not wait on Twilio for rows already on their way).
+NUDGE_GRACE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,18 @@ def sender_name() -> str:
 
 
 def send_due(now: datetime | None = None, limit: int = 100) -> int:
-    """Place every row that is due or was left 'sending' past its claim; return how many."""
+    """Place every row that is due or was left 'sending' past its claim; return how many.
+
+    A row not yet tried is left to its nudge for ``NUDGE_GRACE``.
+    """
     now = now or utcnow()
     with Session(db.engine) as session:
         due = session.scalars(
             select(OutboxItem.id)
-            .where(_claimable(now))
+            .where(
+                _claimable(now),
+                or_(OutboxItem.attempts > 0, OutboxItem.created_at <= now - NUDGE_GRACE),
+            )
             .order_by(OutboxItem.due_at, OutboxItem.id)
             .limit(limit)
         ).all()
