@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from advice_line import lifecycle
+from advice_line import lifecycle, retention
 from advice_line.audit import Actor
 from advice_line.cli import build_scheduler
 from advice_line.models import (
@@ -28,6 +28,7 @@ from advice_line.models import (
     OutboxState,
     RequestStatus,
 )
+from advice_line.retention import RetentionRules
 from advice_line.routing.engine import dispatch
 from advice_line.telephony import gateway as gateways
 from advice_line.telephony import messages, outbox
@@ -238,3 +239,20 @@ def test_the_database_refuses_a_sent_row_without_twilio_s_sid(
         session.commit()
     session.rollback()
     assert rows(session)[0].state == OutboxState.PENDING
+
+
+def test_retention_removes_the_outbox_rows_with_the_numbers_and_messages_they_hold(
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    request, clinician_id = _accepted_message_request(session, twilio)
+    messages.reply_to_officer(
+        session, request.id, clinician_id, "Call 999 now", now=datetime.now(UTC), actor=ACTOR
+    )
+    session.commit()
+    assert [row.state for row in rows(session)] == [OutboxState.SENT]
+    retention.pseudonymise(
+        session, [request.id], now=datetime.now(UTC), actor=ACTOR, rules=RetentionRules()
+    )
+    session.commit()
+    assert rows(session) == []
+    assert session.scalars(select(Message).where(Message.request_id == request.id)).all() == []
