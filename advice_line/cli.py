@@ -22,6 +22,7 @@ from advice_line.history import seed_history
 from advice_line.lifecycle.errors import DomainError
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
+from advice_line.telephony import outbox
 from advice_line.transaction import current_policy
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -115,13 +116,14 @@ def deactivate_user_command(username: str) -> None:
 
 
 def build_scheduler(name: str) -> Scheduler:
-    """Create a scheduler on the app's database with the configured policy."""
+    """Create a scheduler on the app's database with the configured policy and the outbox."""
     return Scheduler(
         sessionmaker(bind=db.engine),
         current_policy(),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
         context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]
+        duties=[outbox.send_due],
     )
 
 

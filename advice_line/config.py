@@ -242,6 +242,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         # not Flask-WTF's default hour, so a long record is not refused and lost.
         "WTF_CSRF_TIME_LIMIT": None,
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
+        "OUTBOX_LEASE_SECONDS": _int(env, "OUTBOX_LEASE_SECONDS", 30, minimum=15),
         "QUALIFYING_PROFESSIONS": _parsed(
             parse_professions,
             env.get("QUALIFYING_PROFESSIONS", "doctor,nurse,amhp,occupational_therapist,paramedic"),

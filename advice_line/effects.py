@@ -4,13 +4,18 @@ A domain step changes rows, writes its audit event and sends a signal, all insid
 caller's transaction (``advice_line.transaction.run``). What follows from it is wired
 here, in the order it happens (docs/ARCHITECTURE.md draws the path):
 
-1. Inside the transaction, as it commits: the reports' facts of every request the
-   transaction touched are rewritten once (``reports.facts``).
-2. After the commit, never after a rollback (``jobs``): consoles, the senior's floor and
-   the managers' board are pushed what changed (``console.live``), and phones are rung
-   or stopped (``telephony.dialer``), on-call seniors are rung when a request escalates
-   and none is at a console, and a texting officer waiting past the answer target is
-   told the expected wait (``telephony.messages``).
+1. Inside the transaction: calls and messages the line must place are written as outbox
+   rows (``telephony.outbox``): phones rung by ``telephony.dialer`` (an offer's whisper,
+   the taker into the conference, the officer called back, on-call seniors when a
+   request escalates and none is at a console) and a texting officer waiting past the
+   answer target told the expected wait (``telephony.messages``). As it commits, the
+   reports' facts of every request the transaction touched are rewritten once
+   (``reports.facts``).
+2. After the commit, never after a rollback (``jobs``): each outbox row written is
+   nudged to go out at once (the scheduler's ``outbox.send_due`` retries and recovers
+   what a nudge did not place); consoles, the senior's floor and the managers' board are
+   pushed what changed (``console.live``) and a withdrawn offer's ringing is stopped:
+   both may be lost with the process, and neither matters then.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from advice_line import jobs
 from advice_line.console import live
 from advice_line.lifecycle import signals
 from advice_line.reports import facts
-from advice_line.telephony import dialer, messages
+from advice_line.telephony import dialer, messages, outbox
 
 
 def wire() -> None:
@@ -28,6 +33,9 @@ def wire() -> None:
     facts.keep_in_step()
     # 2. after the commit
     jobs.run_after_commit()
+    for deliveries in (dialer.DELIVERIES, messages.DELIVERIES):
+        for purpose, delivery in deliveries.items():
+            outbox.handle(purpose, delivery)
     for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
         signal.connect(live.on_request, weak=False)
     signals.senior_alert.connect(live.on_senior_alert, weak=False)

@@ -1,8 +1,10 @@
 """Work that talks to the outside world, run only after the transaction that asked commits.
 
-Domain signals fire inside a transaction; a subscriber that must call Twilio (or emit to
-sockets) queues a job here instead. Jobs run after COMMIT, never after a rollback, each
-in the background (a greenlet under gevent) or inline when ``JOBS_INLINE`` is set (tests).
+Domain signals fire inside a transaction; a subscriber that must emit to sockets queues a
+job here instead. Calls and messages to place are outbox rows (``telephony.outbox``),
+durable; their job here is only the nudge that places them at once. Jobs run after
+COMMIT, never after a rollback, each in the background (a greenlet under gevent) or
+inline when ``JOBS_INLINE`` is set (tests).
 Jobs open their own sessions: the committing one is finished.
 """
 

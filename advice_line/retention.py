@@ -61,6 +61,7 @@ from advice_line.models import (
     CallLeg,
     Detention,
     Message,
+    OutboxItem,
     Task,
 )
 from advice_line.models.base import UTCDateTime
@@ -236,6 +237,9 @@ def pseudonymise(
                 call_sid=literal(f"{PSEUDONYMISED}-", String) + cast(CallLeg.id, String),
             )
         )
+        # The outbox's settled rows hold numbers and message bodies; they go first (a row
+        # refers to its message).
+        session.execute(delete(OutboxItem).where(OutboxItem.request_id.in_(batch)))
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
         facts.refresh(session, batch)
         audit_events += pseudonymise_events(

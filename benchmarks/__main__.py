@@ -14,7 +14,7 @@ import time
 
 from benchmarks import QUICK
 
-BENCHMARKS = ("routing", "webhooks", "consoles", "reports", "retention", "soak")
+BENCHMARKS = ("routing", "webhooks", "dialling", "consoles", "reports", "retention", "soak")
 
 
 def main() -> int:

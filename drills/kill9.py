@@ -4,6 +4,11 @@ Officers keep calling and texting; the demo's phone-only clinicians are offered 
 (whisper calls placed through the fake Twilio, never answered), offers time out after
 two seconds. The whole gunicorn (master and worker) is SIGKILLed, stays down longer than
 an offer lasts, and is started again on the same database.
+
+The fake Twilio holds each answer back (``TWILIO_DELAY``) after recording the call or
+message, so the kill finds outbox rows committed but not yet placed and rows out at Twilio
+whose answer never came. Counted at the fake Twilio afterwards: every row is settled, and
+every call or message Twilio accepted is exactly one row's (none lost, none twice).
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
-from advice_line.models import AdviceRequest, AuditEvent, CallLeg, Message, Offer, Timer
+from advice_line.models import (
+    OPEN_STATES,
+    AdviceRequest,
+    AuditEvent,
+    CallLeg,
+    Message,
+    Offer,
+    OutboxItem,
+    OutboxState,
+    Timer,
+)
 from advice_line.models.request import OfferOutcome, RequestStatus
 from drills.harness import ACCOUNT, TOKEN, AppServer, Findings, app_env, migrate_and_seed
 from drills.load import OfficerLoad
@@ -24,6 +39,8 @@ from tests.fake_twilio import FakeTwilio
 
 OFFER_SECONDS = 2
 LATE_SECONDS = 5  # an offer that expired while down must time out this soon after
+TWILIO_DELAY = 0.3  # seconds the fake Twilio takes to answer, after recording
+LEASE_SECONDS = 15  # a dead process's claim on an outbox row lapses after this
 SETTINGS = {
     "SCHEDULER_IN_PROCESS": "true",
     "SCHEDULER_INTERVAL_MS": "100",
@@ -32,12 +49,13 @@ SETTINGS = {
     "REOFFER_AFTER_SECONDS": "0",
     "ANSWER_TARGET_SECONDS": "3",
     "ESCALATION_STEPS": "2:any_qualifying,4:senior_alert",
+    "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
 }
 
 
 def run(database_url: str, label: str, folder: Path, *, load_seconds: float = 6) -> Findings:
     """Load, kill -9, stay down past the offer timeout, restart, load again, then check."""
-    twilio = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN)
+    twilio = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN, delay=TWILIO_DELAY)
     findings = Findings()
     twilio.start()
     env = app_env(database_url, twilio.base_url, **SETTINGS)
@@ -53,12 +71,18 @@ def run(database_url: str, label: str, folder: Path, *, load_seconds: float = 6)
         killed_at = datetime.now(UTC)
         with Session(engine) as session:
             pending = set(session.scalars(select(Offer.id).where(Offer.outcome.is_(None))))
+            in_flight = dict(
+                session.execute(
+                    select(OutboxItem.id, OutboxItem.state).where(OutboxItem.state.in_(OPEN_STATES))
+                ).all()
+            )
         time.sleep(OFFER_SECONDS + 2)
         server.start()
         restarted_at = datetime.now(UTC)
         time.sleep(load_seconds)
         load.stop()
         checked_at = _timers_caught_up(engine)
+        _outbox_settled(engine, set(in_flight))
         server.stop()
         seen = load.acknowledged
         findings.figure(
@@ -73,12 +97,17 @@ def run(database_url: str, label: str, folder: Path, *, load_seconds: float = 6)
             _check_nothing_lost(session, findings, label, load)
             _check_offers_moved_on(session, findings, label, pending, killed_at, restarted_at)
             _check_timers(session, findings, label, checked_at)
+            _check_outbox(session, findings, label, twilio, in_flight)
     finally:
         load.stop()
         server.stop()
         engine.dispose()
         twilio.stop()
     log = server.log()
+    findings.figure(
+        f"{label}: outbox rows found in Twilio's list after the restart (not placed again)",
+        str(log.count("had reached Twilio")),
+    )
     findings.check(
         f"{label}: server log free of tracebacks", "Traceback" not in log, server.log_path.name
     )
@@ -99,6 +128,60 @@ def _timers_caught_up(engine: Engine, patience: float = 20) -> datetime:
         if not overdue or time.monotonic() > deadline:
             return now
         time.sleep(0.5)
+
+
+def _outbox_settled(engine: Engine, ids: set[int], patience: float = LEASE_SECONDS + 15) -> None:
+    """Wait (a while) until the rows open at the kill are settled (a claim lapses first)."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            waiting = session.scalar(
+                select(func.count(OutboxItem.id)).where(
+                    OutboxItem.id.in_(ids), OutboxItem.state.in_(OPEN_STATES)
+                )
+            )
+        if not waiting:
+            return
+        time.sleep(0.5)
+
+
+def _check_outbox(
+    session: Session,
+    findings: Findings,
+    label: str,
+    twilio: FakeTwilio,
+    in_flight: dict[int, OutboxState],
+) -> None:
+    """The rows open at the kill all settled; Twilio got each call or message once."""
+    at_kill = Counter(in_flight.values())
+    findings.figure(
+        f"{label}: outbox rows waiting / out at Twilio when killed",
+        f"{at_kill[OutboxState.PENDING]} / {at_kill[OutboxState.SENDING]}",
+    )
+    settled = dict(
+        session.execute(
+            select(OutboxItem.id, OutboxItem.state).where(OutboxItem.id.in_(in_flight))
+        ).all()
+    )
+    still_open = [i for i, state in settled.items() if state in OPEN_STATES]
+    findings.check(
+        f"{label}: every outbox row open at the kill settled after the restart (none lost)",
+        bool(in_flight) and not still_open,
+        ", ".join(f"{n} {state}" for state, n in Counter(settled.values()).items()),
+    )
+    rows = session.execute(select(OutboxItem.state, OutboxItem.twilio_sid)).all()
+    recorded = {sid for state, sid in rows if state == OutboxState.SENT and sid is not None}
+    accepted = [*twilio.calls(), *twilio.messages()]
+    asked = Counter((r.form["To"], r.form.get("Url") or r.form.get("Body")) for r in accepted)
+    twice = [key for key, count in asked.items() if count > 1]
+    lost = recorded - {r.sid for r in accepted}
+    unrecorded = len(accepted) - len(recorded & {r.sid for r in accepted})
+    findings.check(
+        f"{label}: no call or message reached the fake Twilio twice; every sent row's is there",
+        bool(accepted) and not twice and not lost,
+        f"{len(accepted)} accepted, {len(recorded)} rows sent, {len(twice)} twice; "
+        f"{unrecorded} still out when the server was stopped at the end",
+    )
 
 
 def _check_nothing_lost(

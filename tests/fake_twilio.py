@@ -4,7 +4,10 @@ It checks HTTP Basic auth, validates every request against Twilio's own OpenAPI
 description (the Calls and Messages operations), applies the rules the description
 leaves out (exactly one of Url/Twiml/ApplicationSid), and answers with Twilio-shaped
 bodies, including Twilio's errors: 21211 (invalid 'To' number), 20429 (too many
-requests) and 500.
+requests) and 500. It lists the calls and messages it accepted (GET Calls.json and
+Messages.json, filtered by To and From, newest first, as Twilio does), which the outbox
+reads to reconcile a request whose answer it never saw; ``delay`` holds each answer back
+after the call or message is recorded, to open that window for the kill -9 drill.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,8 @@ class Received:
     path: str
     form: dict[str, str]
     sid: str
+    at: float = field(default_factory=time.monotonic)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -49,6 +57,7 @@ class FakeTwilio:
     refused: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     failures: list[tuple[int, int]] = field(default_factory=list)
     base_url: str = ""
+    delay: float = 0.0
 
     def start(self) -> None:
         """Serve on a free loopback port in a background thread."""
@@ -108,6 +117,10 @@ class FakeTwilio:
         if self.failures:
             status, code = self.failures.pop(0)
             return self._error(status, code, "Simulated failure")
+        listed = {"calls": CALLS, "messages": MESSAGES}
+        for key, pattern in listed.items():
+            if request.method == "GET" and pattern.match(request.path):
+                return self._list(key, request.path, request.args.to_dict())
         if calls := CALLS.match(request.path):
             return self._create_call(request.path, calls.group(1), form)
         if call := CALL.match(request.path):
@@ -128,17 +141,49 @@ class FakeTwilio:
             return self._error(400, 21211, f"The 'To' number {form['To']} is not valid.")
         return self._respond(path, form, "CA", {"status": "queued", "to": form["To"]})
 
+    def _resource(self, received: Received, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "sid": received.sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "date_created": format_datetime(received.created),
+            "uri": received.path.removesuffix(".json") + f"/{received.sid}.json",
+            **{k.lower(): v for k, v in extra.items()},
+        }
+
     def _respond(
         self, path: str, form: dict[str, str], prefix: str, extra: dict[str, Any]
     ) -> Response:
-        sid = extra.get("sid") or prefix + uuid.uuid4().hex
-        self.received.append(Received(path=path, form=form, sid=sid))
-        body = {
-            "sid": sid,
-            "account_sid": self.account_sid,
-            "api_version": "2010-04-01",
-            "date_created": "Mon, 23 Nov 2026 03:00:00 +0000",
-            "uri": path.removesuffix(".json") + f"/{sid}.json",
-            **{k.lower(): v for k, v in extra.items()},
-        }
+        received = Received(path=path, form=form, sid=extra.get("sid") or prefix + uuid.uuid4().hex)
+        self.received.append(received)
+        if self.delay:
+            time.sleep(self.delay)  # recorded, but the app has not heard yet
+        body = self._resource(received, extra)
         return Response(json.dumps(body), status=201, mimetype="application/json")
+
+    def _list(self, key: str, path: str, args: dict[str, str]) -> Response:
+        """Twilio's list: filtered by To and From, newest first, one page."""
+        found = [
+            r
+            for r in reversed(self.calls() if key == "calls" else self.messages())
+            if all(r.form.get(name) == args[name] for name in ("To", "From") if name in args)
+        ]
+        size = int(args.get("PageSize", 50))
+        items = [
+            self._resource(
+                r, {"to": r.form["To"], "from": r.form["From"], "body": r.form.get("Body")}
+            )
+            for r in found[:size]
+        ]
+        page = {
+            key: items,
+            "page": 0,
+            "page_size": size,
+            "start": 0,
+            "end": max(len(items) - 1, 0),
+            "uri": path,
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+        }
+        return Response(json.dumps(page), status=200, mimetype="application/json")

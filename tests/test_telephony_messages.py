@@ -217,7 +217,7 @@ def test_the_clinician_replies_by_message_through_twilio(
 ) -> None:
     request, clinician_id = _accepted_message_request(session, twilio, sender)
     assert fake_twilio.calls() == [], "a console acceptance of a message request rings nobody"
-    message = messages.queue_reply(
+    message = messages.reply_to_officer(
         session,
         request.id,
         clinician_id,
@@ -226,8 +226,8 @@ def test_the_clinician_replies_by_message_through_twilio(
         actor=ACTOR,
     )
     message_id = message.id
+    assert fake_twilio.messages() == [], "nothing is sent before the reply is stored"
     session.commit()
-    messages.send_reply(message_id)
     (sent,) = fake_twilio.messages()
     assert sent.form["To"] == sender
     assert sent.form["From"] == (f"whatsapp:{LINE_NUMBER}" if "whatsapp" in sender else LINE_NUMBER)
@@ -253,12 +253,11 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
     request, clinician_id = _accepted_message_request(session, twilio)
     request.caller_number = INVALID_NUMBER
     session.commit()
-    message = messages.queue_reply(
+    message = messages.reply_to_officer(
         session, request.id, clinician_id, "Hello", now=datetime.now(UTC), actor=ACTOR
     )
     message_id = message.id
     session.commit()
-    messages.send_reply(message_id)
     session.rollback()  # end this session's snapshot: the job wrote on its own connection
     stored = session.get_one(Message, message_id)
     assert stored.delivery == "failed"

@@ -24,6 +24,13 @@ from advice_line.models.detention import (
     ReportedVia,
 )
 from advice_line.models.officer import Officer, OfficerPhone
+from advice_line.models.outbox import (
+    OPEN_STATES,
+    OutboxItem,
+    OutboxKind,
+    OutboxPurpose,
+    OutboxState,
+)
 from advice_line.models.record import (
     AdviceRecord,
     CommunityRoute,
@@ -59,6 +66,7 @@ from advice_line.models.timer import Timer, TimerKind
 
 __all__ = [
     "ENDED_CALL_STATUSES",
+    "OPEN_STATES",
     "AdviceRecord",
     "AdviceRequest",
     "AgeBand",
@@ -83,6 +91,10 @@ __all__ = [
     "Officer",
     "OfficerDecision",
     "OfficerPhone",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxPurpose",
+    "OutboxState",
     "OutcomeCode",
     "PlaceOfSafety",
     "PlaceOfSafetyUsed",

@@ -4,13 +4,16 @@ Timers are rows; a scheduler claims one due timer at a time with ``FOR UPDATE SK
 LOCKED`` (PostgreSQL) or under SQLite's single writer lock, marks it fired and acts in
 the same transaction, so several schedulers on one database never fire a timer twice and
 a restart forgets nothing.
+
+Other duties (the outbox's sender, which talks to Twilio and so is not the domain's)
+are handed in by whoever builds the scheduler and run at the end of each tick.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
@@ -77,6 +80,7 @@ class Scheduler:
         interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
         context: Callable[[], AbstractContextManager[object]] = nullcontext,
+        duties: Sequence[Callable[[datetime], object]] = (),
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
@@ -86,6 +90,7 @@ class Scheduler:
         self.actor = Actor("scheduler", source=name)
         self.stopping = threading.Event()
         self.context = context
+        self.duties = duties
 
     def fire_due_timers(self, limit: int = 1000) -> int:
         """Fire due timers one per transaction; return how many were fired."""
@@ -146,11 +151,13 @@ class Scheduler:
         return len(lost)
 
     def tick(self) -> None:
-        """Fire due timers, notice lost consoles, then route (in the app's context)."""
+        """Fire due timers, notice lost consoles, route, then the duties (in the app's context)."""
         with self.context():
             self.fire_due_timers()
             self.sweep_presence()
             self.dispatch()
+            for duty in self.duties:
+                duty(self.clock())
 
     def run_forever(self) -> None:
         """Tick every interval until ``stop`` is called; errors are logged, never fatal."""

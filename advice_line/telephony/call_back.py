@@ -8,12 +8,11 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
-from advice_line.jobs import after_commit
 from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Channel, Clinician, RequestStatus
-from advice_line.telephony.dialer import ring_clinician_in, ring_officer
+from advice_line.telephony.dialer import ring_clinician_in, ring_officer_back
 from advice_line.telephony.legs import clinician_on_phone
 
 
@@ -63,13 +62,11 @@ def call_officer_back(
         lifecycle.queue_request(session, request.id, now=now, actor=actor, policy=policy)
     if request.status == RequestStatus.ACCEPTED:
         lifecycle.request_call_back(session, request.id, now=now, actor=actor)
-        number, clinician = request.caller_number, session.get_one(Clinician, clinician_id)
-        target = request.id
-        assert number is not None
-        after_commit(session, lambda: ring_officer(target, number))
-        if clinician.phone and not clinician_on_phone(session, target, clinician_id):
-            phone = clinician.phone
-            after_commit(session, lambda: ring_clinician_in(target, clinician_id, phone))
+        clinician = session.get_one(Clinician, clinician_id)
+        assert request.caller_number is not None
+        ring_officer_back(session, request.id, request.caller_number)
+        if clinician.phone and not clinician_on_phone(session, request.id, clinician_id):
+            ring_clinician_in(session, request.id, clinician_id, clinician.phone)
         return request
     lifecycle.request_call_back(session, request.id, now=now, actor=actor)
     lifecycle.accept(session, request.id, clinician_id, now=now, actor=actor, policy=policy)

@@ -1,9 +1,12 @@
-"""Phone calls the line places itself, in answer to domain signals, after the commit.
+"""Phone calls the line places itself, in answer to domain signals.
 
 - An offer to a clinician who is not at a console rings their phone with a whisper.
 - A voice request accepted at a console rings the clinician's phone into the conference.
 - A request whose officer asked for a call-back (or an SMS request taken by phone) rings
   the officer into the conference once a clinician has taken it.
+- A request that escalates with no senior at a console rings the on-call seniors.
+Each call is an outbox row written in the signal's transaction (``outbox.enqueue``) and
+placed once committed; what follows a placed call or a refusal is here (``DELIVERIES``).
 Any refusal from Twilio passes the request on; it is never lost.
 """
 
@@ -20,8 +23,8 @@ from sqlalchemy.orm import Session, object_session
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
-from advice_line.extensions import db
 from advice_line.jobs import after_commit
+from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import (
     ENDED_CALL_STATUSES,
@@ -32,9 +35,13 @@ from advice_line.models import (
     LegRole,
     Offer,
     OfferOutcome,
+    OutboxItem,
+    OutboxKind,
+    OutboxPurpose,
+    RequestStatus,
 )
 from advice_line.routing import views
-from advice_line.telephony import legs
+from advice_line.telephony import legs, outbox
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.protocol import GatewayError
 from advice_line.telephony.urls import webhook_url
@@ -51,8 +58,15 @@ def on_offer_changed(offer: Offer, action: str, **_: Any) -> None:
         return
     clinician = offer.clinician
     if action == "offered" and clinician.phone and not clinician.on_console:
-        offer_id, number = offer.id, clinician.phone
-        after_commit(session, lambda: ring_for_offer(offer_id, number))
+        outbox.enqueue(
+            session,
+            OutboxPurpose.OFFER,
+            request_id=offer.request_id,
+            to=clinician.phone,
+            url=webhook_url("twilio.whisper", offer_id=offer.id),
+            offer_id=offer.id,
+            clinician_id=clinician.id,
+        )
     elif action in {OfferOutcome.TIMED_OUT, OfferOutcome.RESCINDED}:
         for leg in session.scalars(select(CallLeg).where(CallLeg.offer_id == offer.id)):
             if leg.status not in ENDED_CALL_STATUSES and leg.joined_at is None:
@@ -70,18 +84,15 @@ def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
         select(Offer).where(Offer.request_id == request.id, Offer.outcome == OfferOutcome.ACCEPTED)
     ).one()
     clinician = session.get_one(Clinician, offer.clinician_id)
-    request_id, clinician_id = request.id, clinician.id
     on_phone = legs.clinician_on_phone(session, request.id, clinician.id)
     call_back = request.call_back_requested_at is not None
     by_message = request.channel != Channel.VOICE
     if (call_back or (by_message and on_phone)) and request.caller_number:
-        officer_number = request.caller_number
-        after_commit(session, lambda: ring_officer(request_id, officer_number))
+        ring_officer_back(session, request.id, request.caller_number)
     elif by_message or not legs.officer_on_line(session, request.id):
         return
     if clinician.phone and not on_phone:
-        number = clinician.phone
-        after_commit(session, lambda: ring_clinician_in(request_id, clinician_id, number))
+        ring_clinician_in(session, request.id, clinician.id, clinician.phone)
 
 
 def hang_up_officer(session: Session, request: AdviceRequest) -> None:
@@ -97,29 +108,27 @@ def hang_up_officer(session: Session, request: AdviceRequest) -> None:
         after_commit(session, functools.partial(stop_ringing, call_sid))
 
 
-def ring_for_offer(offer_id: int, number: str) -> None:
-    """Ring an on-call clinician with the offer; if Twilio refuses, pass the request on."""
-    try:
-        placed = gateway().place_call(number, webhook_url("twilio.whisper", offer_id=offer_id))
-    except GatewayError:
-        with Session(db.engine) as session, session.begin():
-            offer = session.get_one(Offer, offer_id)
-            if offer.outcome is None:
-                lifecycle.decline_offer(
-                    session, offer.id, offer.clinician_id, now=utcnow(), actor=ACTOR
-                )
-        return
-    with Session(db.engine) as session, session.begin():
-        offer = session.get_one(Offer, offer_id)
-        legs.add_placed_leg(
-            session,
-            call_sid=placed.sid,
-            request_id=offer.request_id,
-            clinician_id=offer.clinician_id,
-            offer_id=offer.id,
-            number=number,
-            now=utcnow(),
-        )
+def ring_officer_back(session: Session, request_id: int, number: str) -> None:
+    """Call the officer back into the request's conference, once committed."""
+    outbox.enqueue(
+        session,
+        OutboxPurpose.OFFICER_BACK,
+        request_id=request_id,
+        to=number,
+        url=webhook_url("twilio.officer_called_back", request_id=request_id),
+    )
+
+
+def ring_clinician_in(session: Session, request_id: int, clinician_id: int, number: str) -> None:
+    """Ring the clinician who took the request into its conference, once committed."""
+    outbox.enqueue(
+        session,
+        OutboxPurpose.CLINICIAN_IN,
+        request_id=request_id,
+        to=number,
+        url=webhook_url("twilio.clinician_answered", request_id=request_id),
+        clinician_id=clinician_id,
+    )
 
 
 def stop_ringing(call_sid: str) -> None:
@@ -130,48 +139,73 @@ def stop_ringing(call_sid: str) -> None:
         log.info("could not stop the call %s: Twilio error %s", call_sid, error.code)
 
 
-def ring_clinician_in(request_id: int, clinician_id: int, number: str) -> None:
-    """Ring the accepting clinician into the conference; if refused, re-queue."""
-    try:
-        placed = gateway().place_call(
-            number, webhook_url("twilio.clinician_answered", request_id=request_id)
-        )
-    except GatewayError:
-        with Session(db.engine) as session, session.begin():
-            try:
-                lifecycle.fail_connection(
-                    session, request_id, now=utcnow(), actor=ACTOR, policy=current_policy()
-                )
-            except DomainError:
-                log.info("request %s moved on before the clinician could be rung", request_id)
-        return
-    with Session(db.engine) as session, session.begin():
-        legs.add_placed_leg(
-            session,
-            call_sid=placed.sid,
-            request_id=request_id,
-            clinician_id=clinician_id,
-            offer_id=None,
-            number=number,
-            now=utcnow(),
-        )
+def _open_offer(session: Session, item: OutboxItem) -> bool:
+    return session.get_one(Offer, item.offer_id).outcome is None
 
 
-def ring_officer(request_id: int, number: str) -> None:
-    """Call the officer back into the request's conference."""
+def _offer_placed(session: Session, item: OutboxItem, sid: str) -> None:
+    offer = session.get_one(Offer, item.offer_id)
+    legs.add_placed_leg(
+        session,
+        call_sid=sid,
+        request_id=offer.request_id,
+        clinician_id=offer.clinician_id,
+        offer_id=offer.id,
+        number=item.payload["to"],
+        now=utcnow(),
+    )
+    if offer.outcome is not None:  # withdrawn while the call was being placed
+        after_commit(session, functools.partial(stop_ringing, sid))
+
+
+def _offer_given_up(session: Session, item: OutboxItem, _error: str) -> None:
+    offer = session.get_one(Offer, item.offer_id)
+    if offer.outcome is None:
+        lifecycle.decline_offer(session, offer.id, offer.clinician_id, now=utcnow(), actor=ACTOR)
+
+
+def _still_theirs(session: Session, item: OutboxItem) -> bool:
+    request = session.get_one(AdviceRequest, item.request_id)
+    taker = session.scalars(
+        select(Offer.clinician_id).where(
+            Offer.request_id == request.id, Offer.outcome == OfferOutcome.ACCEPTED
+        )
+    ).one_or_none()
+    assert item.clinician_id is not None
+    return (
+        request.status == RequestStatus.ACCEPTED
+        and taker == item.clinician_id
+        and not legs.clinician_on_phone(session, request.id, item.clinician_id)
+    )
+
+
+def _leg_placed(session: Session, item: OutboxItem, sid: str) -> None:
+    legs.add_placed_leg(
+        session,
+        call_sid=sid,
+        request_id=item.request_id,
+        clinician_id=item.clinician_id,
+        number=item.payload["to"],
+        now=utcnow(),
+    )
+
+
+def _connection_given_up(session: Session, item: OutboxItem, _error: str) -> None:
     try:
-        placed = gateway().place_call(
-            number, webhook_url("twilio.officer_called_back", request_id=request_id)
-        )
-    except GatewayError as error:
-        log.warning(
-            "could not call the officer back on request %s: Twilio error %s", request_id, error.code
-        )
-        return
-    with Session(db.engine) as session, session.begin():
-        legs.add_placed_leg(
-            session, call_sid=placed.sid, request_id=request_id, number=number, now=utcnow()
-        )
+        with session.begin_nested():
+            lifecycle.fail_connection(
+                session, item.request_id, now=utcnow(), actor=ACTOR, policy=current_policy()
+            )
+    except DomainError:
+        log.info("request %s moved on before the clinician could be rung", item.request_id)
+
+
+def _not_ended(session: Session, item: OutboxItem) -> bool:
+    return session.get_one(AdviceRequest, item.request_id).status not in FINISHED
+
+
+def _officer_given_up(_session: Session, item: OutboxItem, error: str) -> None:
+    log.warning("could not call the officer back on request %s: %s", item.request_id, error)
 
 
 def on_senior_alert(request: AdviceRequest, **_: Any) -> None:
@@ -186,36 +220,52 @@ def on_senior_alert(request: AdviceRequest, **_: Any) -> None:
     if not phones:
         log.warning("request %s escalated and no senior clinician is on shift", request.id)
         return
-    request_id = request.id
-    after_commit(session, lambda: alert_seniors(request_id, phones))
-
-
-def alert_seniors(request_id: int, phones: list[tuple[int, str]]) -> None:
-    """Ring each on-call senior with the alert; text whoever cannot be rung; audit it."""
-    reached: dict[str, str] = {}
-    with Session(db.engine) as session:
-        reference = session.get_one(AdviceRequest, request_id).reference
     for clinician_id, phone in phones:
-        try:
-            gateway().place_call(phone, webhook_url("twilio.senior_alert", request_id=request_id))
-            reached[str(clinician_id)] = "rung"
-        except GatewayError:
-            try:
-                gateway().send_message(phone, senior_alert_text(reference))
-                reached[str(clinician_id)] = "texted"
-            except GatewayError as error:
-                log.warning("could not reach senior %s: Twilio error %s", clinician_id, error.code)
-                reached[str(clinician_id)] = "not reached"
-    with Session(db.engine) as session, session.begin():
-        record_event(
+        outbox.enqueue(
             session,
-            ACTOR,
-            "request.seniors_alerted",
-            now=utcnow(),
-            request_id=request_id,
-            subject=("advice_request", request_id),
-            detail={"seniors": reached},
+            OutboxPurpose.SENIOR_ALERT,
+            request_id=request.id,
+            to=phone,
+            url=webhook_url("twilio.senior_alert", request_id=request.id),
+            clinician_id=clinician_id,
         )
+
+
+def _still_waiting(session: Session, item: OutboxItem) -> bool:
+    return session.get_one(AdviceRequest, item.request_id).status in lifecycle.WAITING
+
+
+def _senior_reached(session: Session, item: OutboxItem, how: str) -> None:
+    record_event(
+        session,
+        ACTOR,
+        "request.seniors_alerted",
+        now=utcnow(),
+        request_id=item.request_id,
+        subject=("advice_request", item.request_id),
+        detail={"seniors": {str(item.clinician_id): how}},
+    )
+
+
+def _senior_alerted(session: Session, item: OutboxItem, _sid: str) -> None:
+    _senior_reached(session, item, "rung" if item.kind == OutboxKind.CALL else "texted")
+
+
+def _senior_not_rung(session: Session, item: OutboxItem, _error: str) -> None:
+    """A call that failed becomes a text; a text that failed is audited as not reached."""
+    if item.kind == OutboxKind.MESSAGE:
+        log.warning("could not reach senior %s on request %s", item.clinician_id, item.request_id)
+        _senior_reached(session, item, "not reached")
+        return
+    reference = session.get_one(AdviceRequest, item.request_id).reference
+    outbox.enqueue(
+        session,
+        OutboxPurpose.SENIOR_ALERT,
+        request_id=item.request_id,
+        to=item.payload["to"],
+        body=senior_alert_text(reference),
+        clinician_id=item.clinician_id,
+    )
 
 
 def senior_alert_text(reference: str) -> str:
@@ -224,3 +274,11 @@ def senior_alert_text(reference: str) -> str:
         f"Advice Line alert: request {reference} is waiting and no clinician has taken it. "
         "Please open the console now."
     )
+
+
+DELIVERIES = {
+    OutboxPurpose.OFFER: outbox.Delivery(_open_offer, _offer_placed, _offer_given_up),
+    OutboxPurpose.CLINICIAN_IN: outbox.Delivery(_still_theirs, _leg_placed, _connection_given_up),
+    OutboxPurpose.OFFICER_BACK: outbox.Delivery(_not_ended, _leg_placed, _officer_given_up),
+    OutboxPurpose.SENIOR_ALERT: outbox.Delivery(_still_waiting, _senior_alerted, _senior_not_rung),
+}

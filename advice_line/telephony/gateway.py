@@ -7,11 +7,12 @@ tests, staging), through the SDK's ``http_client`` extension point.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
 from requests import RequestException
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 _EXTENSION = "twilio_gateway"
+#: How many of the newest calls or messages to one number are read when reconciling.
+RECENT = 50
 
 
 class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
@@ -73,9 +76,12 @@ class TwilioGateway:
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("hang up", error) from error
 
+    def _sender(self, to: str) -> str:
+        return f"whatsapp:{self.number}" if to.startswith("whatsapp:") else self.number
+
     def send_message(self, to: str, body: str) -> str:
         """Send an SMS, or a WhatsApp message when ``to`` starts with ``whatsapp:``."""
-        sender = f"whatsapp:{self.number}" if to.startswith("whatsapp:") else self.number
+        sender = self._sender(to)
         try:
             message = self.client.messages.create(
                 to=to,
@@ -86,6 +92,28 @@ class TwilioGateway:
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("message", error) from error
         return str(message.sid)
+
+    def calls_placed(self, to: str, since: datetime) -> list[str]:
+        """Read Calls (To, From filters; newest first) for those created since ``since``."""
+        try:
+            calls = self.client.calls.list(to=to, from_=self.number, limit=RECENT)
+        except (TwilioException, RequestException) as error:
+            raise _gateway_error("list of calls", error) from error
+        floor = since.replace(microsecond=0)  # Twilio's dates are to the second
+        return [str(c.sid) for c in calls if c.date_created and c.date_created >= floor]
+
+    def messages_sent(self, to: str, body: str, since: datetime) -> list[str]:
+        """Read Messages (To, From filters) for ``body`` created since ``since``."""
+        try:
+            found = self.client.messages.list(to=to, from_=self._sender(to), limit=RECENT)
+        except (TwilioException, RequestException) as error:
+            raise _gateway_error("list of messages", error) from error
+        floor = since.replace(microsecond=0)
+        return [
+            str(m.sid)
+            for m in found
+            if m.body == body and m.date_created and m.date_created >= floor
+        ]
 
 
 def _gateway_error(what: str, error: Exception) -> GatewayError:

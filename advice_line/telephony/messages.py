@@ -1,6 +1,7 @@
 """SMS and WhatsApp: an officer's messages in, a clinician's replies out.
 
-Like the lifecycle, these flush and never commit; a reply is sent once stored.
+Like the lifecycle, these flush and never commit; a reply is stored with an outbox row
+(``outbox.enqueue``) and sent once committed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from sqlalchemy.orm import Session, object_session
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.clock import LONDON, london_moment, utcnow
-from advice_line.extensions import db
-from advice_line.jobs import after_commit
 from advice_line.lifecycle.errors import DomainError, IllegalTransition, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
@@ -26,11 +25,14 @@ from advice_line.models import (
     MessageDirection,
     Offer,
     OfficerDecision,
+    OutboxItem,
+    OutboxPurpose,
     ReportedVia,
     RequestStatus,
 )
 from advice_line.models.officer import Officer
 from advice_line.routing.views import queue_position
+from advice_line.telephony import outbox
 from advice_line.telephony.callers import (
     MESSAGE_CHANNELS,
     caller_number,
@@ -38,9 +40,7 @@ from advice_line.telephony.callers import (
     open_request,
     past_limit,
 )
-from advice_line.telephony.gateway import gateway
 from advice_line.telephony.intake import expected_wait, spoken_wait
-from advice_line.telephony.protocol import GatewayError
 from advice_line.telephony.twiml import RISK_ADVICE
 from advice_line.transaction import current_policy
 
@@ -338,8 +338,15 @@ def _queue_outbound(
 
 
 def _send_once_stored(session: Session, message: Message) -> Message:
-    message_id = message.id
-    after_commit(session, lambda: send_reply(message_id))
+    assert message.request_id is not None
+    outbox.enqueue(
+        session,
+        OutboxPurpose.REPLY,
+        request_id=message.request_id,
+        to=message.counterpart,
+        body=message.body,
+        message_id=message.id,
+    )
     return message
 
 
@@ -395,20 +402,6 @@ def tell_waiting_officer(request: AdviceRequest, **_: object) -> None:
     _send_once_stored(session, queued)
 
 
-def send_reply(message_id: int) -> None:
-    """Send a queued clinician message; record delivery or the error, never drop it."""
-    with Session(db.engine) as session, session.begin():
-        message = session.get_one(Message, message_id)
-        to, body = message.counterpart, message.body
-    try:
-        sid, delivery, error = gateway().send_message(to, body), "sent", None
-    except GatewayError as refused:
-        sid, delivery, error = None, "failed", str(refused)[:300]
-    with Session(db.engine) as session, session.begin():
-        message = session.get_one(Message, message_id)
-        message.message_sid, message.delivery, message.error = sid, delivery, error
-
-
 def reply_to_officer(
     session: Session,
     request_id: int,
@@ -421,3 +414,21 @@ def reply_to_officer(
     """Store the clinician's message to the officer; it is sent once stored."""
     message = queue_reply(session, request_id, clinician_id, body, now=now, actor=actor)
     return _send_once_stored(session, message)
+
+
+def _always(_session: Session, _item: OutboxItem) -> bool:
+    return True
+
+
+def _delivered(session: Session, item: OutboxItem, sid: str) -> None:
+    message = session.get_one(Message, item.message_id)
+    message.message_sid, message.delivery, message.error = sid, "sent", None
+
+
+def _not_delivered(session: Session, item: OutboxItem, error: str) -> None:
+    message = session.get_one(Message, item.message_id)
+    message.delivery, message.error = "failed", error
+
+
+#: A message to the officer is sent whatever happened since: the thread shows it.
+DELIVERIES = {OutboxPurpose.REPLY: outbox.Delivery(_always, _delivered, _not_delivered)}

@@ -7,6 +7,7 @@ imports the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -41,3 +42,9 @@ class Gateway(Protocol):
 
     def send_message(self, to: str, body: str) -> str:
         """Send a message; return its SID."""
+
+    def calls_placed(self, to: str, since: datetime) -> list[str]:
+        """SIDs of the calls the line placed to ``to`` at or after ``since``."""
+
+    def messages_sent(self, to: str, body: str, since: datetime) -> list[str]:
+        """SIDs of the messages with ``body`` the line sent to ``to`` at or after ``since``."""
