@@ -9,7 +9,7 @@ import time
 from types import FrameType
 
 import click
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import sessionmaker
 
 from advice_line import retention
@@ -20,6 +20,7 @@ from advice_line.extensions import db
 from advice_line.history import seed_history
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
+from advice_line.telephony.webhooks import spooling
 from advice_line.transaction import current_policy
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -88,13 +89,19 @@ def retention_command(apply: bool) -> None:
 
 
 def build_scheduler(name: str) -> Scheduler:
-    """Create a scheduler on the app's database with the configured policy."""
+    """Create a scheduler on the app's database with the configured policy.
+
+    Its first duty each tick is to replay this host's spool (webhooks kept while the
+    database was down), so they are applied before timers fire and requests are routed.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     return Scheduler(
         sessionmaker(bind=db.engine),
         current_policy(),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
-        context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]
+        context=app.app_context,
+        duties=(lambda: spooling.replay(app),),
     )
 
 

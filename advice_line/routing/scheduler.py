@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
@@ -77,6 +77,7 @@ class Scheduler:
         interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
         context: Callable[[], AbstractContextManager[object]] = nullcontext,
+        duties: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
@@ -86,6 +87,7 @@ class Scheduler:
         self.actor = Actor("scheduler", source=name)
         self.stopping = threading.Event()
         self.context = context
+        self.duties = duties
 
     def fire_due_timers(self, limit: int = 1000) -> int:
         """Fire due timers one per transaction; return how many were fired."""
@@ -146,8 +148,14 @@ class Scheduler:
         return len(lost)
 
     def tick(self) -> None:
-        """Fire due timers, notice lost consoles, then route (in the app's context)."""
+        """Do the extra duties (replay the spool), fire due timers, notice lost consoles,
+        then route (in the app's context)."""
         with self.context():
+            for duty in self.duties:
+                try:
+                    duty()
+                except Exception:
+                    log.exception("scheduler %s: a duty failed", self.name)
             self.fire_due_timers()
             self.sweep_presence()
             self.dispatch()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from flask import Response, abort, current_app, request
@@ -15,6 +16,7 @@ from advice_line.models import (
     ReportedVia,
     RequestStatus,
 )
+from advice_line.models.officer import Officer
 from advice_line.telephony import intake, legs, twiml
 from advice_line.telephony.intake import Heard, Step
 from advice_line.telephony.urls import webhook_url
@@ -27,27 +29,54 @@ from advice_line.telephony.webhooks import (
     bp,
     voice,
 )
+from advice_line.telephony.webhooks.spooling import Spoolable, receive, spoolable
 from advice_line.transaction import Work, current_policy, run
+
+
+def _call(form: Mapping[str, str]) -> tuple[str, str]:
+    call_sid, caller = _sid("CallSid", form), _param("From", 60, form)
+    if not call_sid:
+        abort(400, "CallSid is required")
+    return call_sid, caller
+
+
+def _open(work: Work, call: tuple[str, str]) -> tuple[AdviceRequest, Officer | None]:
+    call_sid, caller = call
+    return intake.open_voice_request(
+        work.session, call_sid=call_sid, caller=caller, now=work.now, actor=work.actor
+    )
+
+
+def _greet(_call: object, opened: tuple[AdviceRequest, Officer | None]) -> Response:
+    advice, officer = opened
+    if officer is not None:
+        greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
+    else:
+        greeting = "Advice Line, for police officers needing mental-health advice."
+    return _ask(advice, intake.steps_for(advice)[0], attempt=1, preface=greeting)
+
+
+#: While the database is down the officer is put through to the fallback number, and the
+#: call is kept: when it is back the call becomes a request, which its status callback
+#: (kept too) marks abandoned with a call-back task, so someone checks the officer was helped.
+INCOMING_CALL = spoolable(
+    Spoolable(
+        endpoint="twilio.incoming_call",
+        fields=("CallSid", "From"),
+        parse=_call,
+        apply=_open,
+        answer=_greet,
+        kept=lambda: _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"])),
+        queues=False,
+    )
+)
 
 
 @bp.post("/voice")
 @voice
 def incoming_call() -> Response:
     """An officer rings the line: identify them, then ask the key questions."""
-    call_sid, caller = _sid("CallSid"), _param("From", 60)
-    if not call_sid:
-        abort(400, "CallSid is required")
-    advice, officer = run(
-        lambda work: intake.open_voice_request(
-            work.session, call_sid=call_sid, caller=caller, now=work.now, actor=work.actor
-        ),
-        _actor(),
-    )
-    if officer is not None:
-        greeting = f"Advice Line. Hello {officer.name or officer.collar_number}."
-    else:
-        greeting = "Advice Line, for police officers needing mental-health advice."
-    return _ask(advice, intake.steps_for(advice)[0], attempt=1, preface=greeting)
+    return receive(INCOMING_CALL)
 
 
 def _ask(advice: AdviceRequest, step: Step, *, attempt: int, preface: str = "") -> Response:
