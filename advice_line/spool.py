@@ -32,12 +32,14 @@ CREATE TABLE IF NOT EXISTS entry (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     endpoint TEXT NOT NULL,
     path TEXT NOT NULL,
+    conversation TEXT NOT NULL,
     form TEXT NOT NULL,
     received_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     held INTEGER NOT NULL DEFAULT 0
-)
+);
+CREATE INDEX IF NOT EXISTS entry_conversation ON entry (conversation, held)
 """
 
 
@@ -91,16 +93,27 @@ class Spool:
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA secure_delete=ON")
             if create:
-                connection.execute(SCHEMA)
+                connection.executescript(SCHEMA)
             yield connection
 
-    def keep(self, endpoint: str, path: str, form: Mapping[str, str], received_at: datetime) -> int:
-        """Write one entry to disk (fsynced before returning); return its id."""
+    def keep(
+        self,
+        endpoint: str,
+        path: str,
+        form: Mapping[str, str],
+        received_at: datetime,
+        conversation: str = "",
+    ) -> int:
+        """Write one entry to disk (fsynced before returning); return its id.
+
+        ``conversation`` names what its order matters within (a CallSid, a sender).
+        """
         with self._connection(create=True) as connection:
             assert connection is not None
             cursor = connection.execute(
-                "INSERT INTO entry (endpoint, path, form, received_at) VALUES (?, ?, ?, ?)",
-                (endpoint, path, json.dumps(dict(form)), received_at.isoformat()),
+                "INSERT INTO entry (endpoint, path, conversation, form, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (endpoint, path, conversation, json.dumps(dict(form)), received_at.isoformat()),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
@@ -116,15 +129,15 @@ class Spool:
             ).fetchone()
         return Depth(waiting, held, datetime.fromisoformat(oldest) if oldest else None)
 
-    def waiting(self) -> bool:
-        """Whether any entry waits to be applied."""
+    def waiting(self, conversation: str | None = None) -> bool:
+        """Whether any entry waits to be applied (of ``conversation``, if given)."""
         with self._connection() as connection:
             if connection is None or not _has_table(connection):
                 return False
-            return (
-                connection.execute("SELECT 1 FROM entry WHERE held = 0 LIMIT 1").fetchone()
-                is not None
-            )
+            query, arguments = "SELECT 1 FROM entry WHERE held = 0", tuple[str, ...]()
+            if conversation is not None:
+                query, arguments = query + " AND conversation = ?", (conversation,)
+            return connection.execute(query + " LIMIT 1", arguments).fetchone() is not None
 
     def oldest(self) -> Entry | None:
         """The entry to apply next: the first one kept that is not held aside."""

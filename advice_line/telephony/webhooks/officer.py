@@ -67,7 +67,7 @@ INCOMING_CALL = spoolable(
         apply=_open,
         answer=_greet,
         kept=lambda: _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"])),
-        queues=False,
+        conversation=lambda call: call[0],
     )
 )
 

@@ -60,6 +60,7 @@ CALL_STATUS = spoolable(
         apply=_apply_leg_event,
         answer=_no_content,
         kept=_no_content,
+        conversation=lambda event: event.call_sid,
     )
 )
 
@@ -123,6 +124,7 @@ INCOMING_MESSAGE = spoolable(
         apply=_receive,
         answer=lambda _incoming, reply: _xml(twiml.message_reply(reply)),
         kept=lambda: _xml(twiml.message_kept(current_app.config["FALLBACK_NUMBER"])),
+        conversation=lambda incoming: incoming.sender,
         replayed=_receive_late,
     )
 )
@@ -161,6 +163,7 @@ MESSAGE_STATUS_REPORT = spoolable(
         apply=_note_delivery,
         answer=_no_content,
         kept=_no_content,
+        conversation=lambda delivery: delivery[0],
     )
 )
 

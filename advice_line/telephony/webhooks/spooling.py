@@ -5,9 +5,10 @@ status) is checked first (signature, then its parameters: bad input is refused w
 error and never kept). Its domain step then runs as usual; if the database cannot be
 reached, the checked parameters are written to the spool (``advice_line.spool``) with the
 time they came, and Twilio gets what it expects (the officer a message saying it is
-received, a status callback 204). While anything waits in the spool, new messages and
-status callbacks queue behind it, so a call's status never overtakes its intake and one
-officer's messages keep their order. ``replay`` applies the entries, oldest first,
+received, a status callback 204). While anything of the same call (CallSid) or the same
+officer's thread (sender) waits in the spool, a new one queues behind it, so a call's
+status never overtakes its intake and one officer's messages keep their order; everyone
+else is served live as soon as the database answers. ``replay`` applies the entries, oldest first,
 through the same step with the time they were received; an entry is deleted only after
 its transaction commits, and applying one twice (a crash between commit and delete)
 changes nothing: each step is idempotent by Twilio's CallSid or MessageSid.
@@ -34,6 +35,8 @@ P = TypeVar("P")
 R = TypeVar("R")
 #: A process starts a background replay at most this often from its webhooks.
 KICK_INTERVAL_SECONDS = 1.0
+#: One replay stops after this long; the next tick or webhook carries on.
+REPLAY_BUDGET_SECONDS = 2.0
 _last_kick = 0.0
 
 
@@ -54,11 +57,10 @@ class Spoolable(Generic[P, R]):
     apply: Callable[[Work, P], R]
     answer: Callable[[P, R], Response]
     kept: Callable[[], Response]
+    #: What its order matters within: a call (CallSid), an officer's thread (sender).
+    conversation: Callable[[P], str]
     #: The step on replay, if it differs (a message's reply then goes out as a message).
     replayed: Callable[[Work, P], object] | None = field(default=None)
-    #: Whether it waits behind older entries (an incoming call opens a request of its
-    #: own, so it is answered live whenever the database is up).
-    queues: bool = True
 
 
 SPOOLABLE: dict[str, Spoolable[Any, Any]] = {}
@@ -79,9 +81,9 @@ def receive(webhook: Spoolable[P, R]) -> Response:
     """Check the request, then apply it now or keep it in the spool; answer Twilio."""
     params = webhook.parse(request.form)
     form = {name: request.form[name] for name in webhook.fields if name in request.form}
-    spool = spool_of(current_app)
-    if webhook.queues and spool.waiting():
-        _keep(spool, webhook, form, "earlier webhooks wait in the spool")
+    spool, conversation = spool_of(current_app), webhook.conversation(params)
+    if spool.waiting(conversation):
+        _keep(spool, webhook, form, conversation, "earlier ones of its call or thread wait")
         _kick()
         return webhook.kept()
     try:
@@ -89,13 +91,18 @@ def receive(webhook: Spoolable[P, R]) -> Response:
     except Exception as error:
         if not database_down(error):
             raise
-        _keep(spool, webhook, form, f"the database is unreachable ({type(error).__name__})")
+        why = f"the database is unreachable ({type(error).__name__})"
+        _keep(spool, webhook, form, conversation, why)
         return webhook.kept()
+    if spool.waiting():
+        _kick()  # the database answers: apply what waits
     return webhook.answer(params, result)
 
 
-def _keep(spool: Spool, webhook: Spoolable[Any, Any], form: dict[str, str], why: str) -> None:
-    entry = spool.keep(webhook.endpoint, request.path, form, utcnow())
+def _keep(
+    spool: Spool, webhook: Spoolable[Any, Any], form: dict[str, str], conversation: str, why: str
+) -> None:
+    entry = spool.keep(webhook.endpoint, request.path, form, utcnow(), conversation)
     log.warning("kept %s in the spool as entry %s: %s", request.path, entry, why)
 
 
@@ -112,22 +119,23 @@ def _kick() -> None:
     socketio.start_background_task(replay, app)
 
 
-def replay(app: Flask) -> int:
+def replay(app: Flask, budget_seconds: float = REPLAY_BUDGET_SECONDS) -> int:
     """Apply what waits in the spool, oldest first, while the database answers.
 
-    Only one process on the host replays at a time; the others return at once. Returns
-    how many entries were applied.
+    Only one process on the host replays at a time; the others return at once. It stops
+    after ``budget_seconds`` so the scheduler's timers and routing are not held up (the
+    next tick goes on). Returns how many entries were applied.
     """
     spool = spool_of(app)
     if not spool.waiting():
         return 0
     with spool.replaying() as ours:
-        return _drain(app, spool) if ours else 0
+        return _drain(app, spool, budget_seconds) if ours else 0
 
 
-def _drain(app: Flask, spool: Spool) -> int:
+def _drain(app: Flask, spool: Spool, budget_seconds: float) -> int:
     applied, started = 0, time.monotonic()
-    while (entry := spool.oldest()) is not None:
+    while time.monotonic() - started < budget_seconds and (entry := spool.oldest()) is not None:
         try:
             with app.app_context():
                 _apply(entry)
