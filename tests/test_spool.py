@@ -424,3 +424,15 @@ def test_officer_lookup_still_works_for_a_replayed_message(
     request = fresh(session).scalars(select(AdviceRequest)).one()
     assert request.officer_verified
     assert request.officer_id == officer_id
+
+
+def test_another_officer_is_served_live_while_one_thread_waits_in_the_spool(
+    app: Flask, twilio: Twilio, session: Session, outage: Outage
+) -> None:
+    outage.cut()
+    text(twilio, "Man on the bridge")
+    outage.restore()
+    reply = text(twilio, "Woman at the station", sender="+447700900402")
+    assert "Advice Line: your request is AL-" in reply, "not held up by someone else's thread"
+    assert spool_of(app).depth().waiting == 0, "and the live answer set the replay going"
+    assert count(session, Message.id, Message.direction == MessageDirection.INBOUND) == 2
