@@ -9,7 +9,7 @@ import time
 from types import FrameType
 
 import click
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from advice_line import lifecycle, retention
@@ -23,6 +23,7 @@ from advice_line.lifecycle.errors import DomainError
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
 from advice_line.telephony import outbox
+from advice_line.telephony.webhooks import spooling
 from advice_line.transaction import current_policy
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -116,14 +117,20 @@ def deactivate_user_command(username: str) -> None:
 
 
 def build_scheduler(name: str) -> Scheduler:
-    """Create a scheduler on the app's database with the configured policy and the outbox."""
+    """Create a scheduler on the app's database with the configured policy and the outbox.
+
+    Its first duty each tick is to replay this host's spool (webhooks kept while the
+    database was down), so they are applied before timers fire and requests are routed;
+    its second, to place the outbox's due calls and messages.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     return Scheduler(
         sessionmaker(bind=db.engine),
         current_policy(),
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
-        context=current_app._get_current_object().app_context,  # type: ignore[attr-defined]
-        duties=[outbox.send_due],
+        context=app.app_context,
+        duties=(lambda _now: spooling.replay(app), outbox.send_due),
     )
 
 

@@ -225,6 +225,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "ANSWER_TARGET_SECONDS": _int(env, "ANSWER_TARGET_SECONDS", 30, minimum=1),
         "ESCALATION_STEPS": _parsed(parse_escalation_steps, escalation_text),
         "SCHEDULER_IN_PROCESS": _bool(env, "SCHEDULER_IN_PROCESS", True),
+        "SPOOL_PATH": env.get("SPOOL_PATH") or str(Path(instance_path) / "spool.sqlite3"),
         "POLICE_STATIONS_ALLOWED": _bool(env, "POLICE_STATIONS_ALLOWED", True),
         "DETENTION_WARNING_MINUTES": _int(env, "DETENTION_WARNING_MINUTES", 120, minimum=1),
         "PRESENCE_GRACE_SECONDS": _int(env, "PRESENCE_GRACE_SECONDS", 30, minimum=1),

@@ -1,8 +1,9 @@
-"""``GET /healthz``: is the database (and Redis, if configured) reachable."""
+"""``GET /healthz``: is the database (and Redis, if configured) reachable, is the spool sound."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import redis
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.clock import london, utcnow
 from advice_line.extensions import db
+from advice_line.spool import Spool
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -48,12 +50,25 @@ def _check_redis() -> None:
         client.close()
 
 
+def _check_spool() -> dict[str, Any]:
+    """Whether the spool can be read and holds nothing it gave up on (no counts)."""
+    try:
+        depth = Spool(current_app.config["SPOOL_PATH"]).depth()
+    except (sqlite3.Error, OSError) as error:
+        log.warning("health check of the spool failed: %s", error)
+        return {"ok": False, "error": type(error).__name__}
+    if depth.held:
+        return {"ok": False, "error": "entries held aside"}
+    return {"ok": True}
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     """Report each dependency; 503 when the database cannot be reached."""
     checks = {"database": _checked(_check_database)}
     if current_app.config["REDIS_URL"]:
         checks["redis"] = _checked(_check_redis)
+    checks["spool"] = _check_spool()
     if not checks["database"]["ok"]:
         status, code = "unavailable", 503
     elif all(c["ok"] for c in checks.values()):

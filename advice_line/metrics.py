@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.routing import views
 from advice_line.routing.scheduler import timer_backlog
+from advice_line.spool import Spool
 from advice_line.transaction import current_policy
 
 bp = Blueprint("metrics", __name__)
@@ -112,6 +114,47 @@ class LineCollector(Collector):
         ]
 
 
+class SpoolCollector(Collector):
+    """This host's spool (webhooks kept while the database was down), read at scrape time."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Name the metrics without reading the spool."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Count what waits and what is held aside; never the contents."""
+        families = self._families()
+        try:
+            depth = self.spool.depth()
+        except (sqlite3.Error, OSError) as error:
+            log.warning("metrics could not read the spool: %s", type(error).__name__)
+            return
+        oldest = (utcnow() - depth.oldest).total_seconds() if depth.oldest else 0
+        for family, value in zip(families, (depth.waiting, depth.held, oldest), strict=True):
+            family.add_metric([], value)
+        yield from families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "advice_line_spool_waiting",
+                "Webhooks kept in this host's spool, waiting for the database",
+            ),
+            GaugeMetricFamily(
+                "advice_line_spool_held",
+                "Spooled webhooks held aside after failing repeatedly (need a person)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_spool_oldest_seconds",
+                "How long the oldest waiting spooled webhook has waited",
+            ),
+        ]
+
+
 def _metrics() -> ProcessMetrics:
     found: ProcessMetrics = current_app.extensions[_EXTENSION]
     return found
@@ -166,6 +209,7 @@ def init_metrics(app: Flask) -> None:
     """Give the app its registry, the request hooks and ``GET /metrics``."""
     registry = CollectorRegistry()
     registry.register(LineCollector())
+    registry.register(SpoolCollector(Spool(app.config["SPOOL_PATH"])))
     app.extensions[_EXTENSION] = ProcessMetrics(
         registry=registry,
         webhook_seconds=Histogram(

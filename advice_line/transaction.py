@@ -59,12 +59,15 @@ def run(
     step: Callable[[Work], R],
     actor: Actor,
     refused: Callable[[DomainError], R] = reraise,
+    *,
+    now: datetime | None = None,
 ) -> R:
     """Run ``step`` in one transaction: commit on return; roll back on any error.
 
-    A ``DomainError`` is answered by ``refused``; anything else is re-raised.
+    A ``DomainError`` is answered by ``refused``; anything else is re-raised. ``now`` is
+    the time the step happened, if not now (a webhook replayed from the spool).
     """
-    work = Work(db.session(), actor, utcnow(), current_policy())
+    work = Work(db.session(), actor, now or utcnow(), current_policy())
     try:
         result = step(work)
         db.session.commit()

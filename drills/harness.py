@@ -56,6 +56,8 @@ def app_env(database_url: str, twilio_api: str, **extra: str) -> dict[str, str]:
         "TWILIO_API_BASE_URL": twilio_api,
         "FALLBACK_NUMBER": FALLBACK,
         **_ROLES.get(database_url, {}),
+        # Each drilled app keeps its own spool, never the repository's instance folder.
+        "SPOOL_PATH": str(Path(tempfile.mkdtemp(prefix="drill-spool-")) / "spool.sqlite3"),
         **extra,
     }
 

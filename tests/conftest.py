@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -134,11 +135,12 @@ PRODUCTION_ENV = {
 
 
 def demo_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment a test app is created with."""
+    """The environment a test app is created with (its own spool, never the repository's)."""
     return {
         "ADVICE_LINE_MODE": "demo",
         "DATABASE_URL": database_url,
         "SCHEDULER_IN_PROCESS": "false",
+        "SPOOL_PATH": str(Path(tempfile.gettempdir()) / f"spool-{uuid.uuid4().hex}.sqlite3"),
         **extra,
     }
 

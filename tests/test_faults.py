@@ -33,7 +33,7 @@ def test_redis_down_degrades_two_processes_and_pushes_resume_when_it_returns(
 
 
 @pytest.mark.postgres
-def test_postgres_down_answers_fallback_and_503_then_reconnects(
+def test_postgres_down_loses_no_message_or_hang_up_and_reconnects(
     postgres_url: str, tmp_path: Path
 ) -> None:
     with postgres_down.proxied(postgres_url) as outage:

@@ -146,7 +146,7 @@ def test_healthz_reports_the_database(app: Flask) -> None:
     body = response.get_json()
     assert set(body) == {"status", "checks", "time"}
     assert body["status"] == "ok"
-    assert body["checks"] == {"database": {"ok": True}}, "no timings for anyone to read"
+    assert body["checks"] == {"database": {"ok": True}, "spool": {"ok": True}}, "no figures"
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,11 @@ def test_healthz_checks_redis_when_configured(
     app = app_maker(database_url, REDIS_URL=redis_url)
     body = app.test_client().get("/healthz").get_json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"database": {"ok": True}, "redis": {"ok": True}}
+    assert body["checks"] == {
+        "database": {"ok": True},
+        "redis": {"ok": True},
+        "spool": {"ok": True},
+    }
 
 
 def test_redis_down_degrades_but_still_serves(

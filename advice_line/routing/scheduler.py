@@ -5,8 +5,9 @@ LOCKED`` (PostgreSQL) or under SQLite's single writer lock, marks it fired and a
 the same transaction, so several schedulers on one database never fire a timer twice and
 a restart forgets nothing.
 
-Other duties (the outbox's sender, which talks to Twilio and so is not the domain's)
-are handed in by whoever builds the scheduler and run at the end of each tick.
+Other duties (replaying the spool, the outbox's sender: they talk to Flask and Twilio, so
+are not the domain's)
+are handed in by whoever builds the scheduler and run at the start of each tick.
 """
 
 from __future__ import annotations
@@ -151,13 +152,17 @@ class Scheduler:
         return len(lost)
 
     def tick(self) -> None:
-        """Fire due timers, notice lost consoles, route, then the duties (in the app's context)."""
+        """Do the duties (replay the spool, place what the outbox holds), fire due timers,
+        notice lost consoles, then route (in the app's context)."""
         with self.context():
+            for duty in self.duties:
+                try:
+                    duty(self.clock())
+                except Exception:
+                    log.exception("scheduler %s: a duty failed", self.name)
             self.fire_due_timers()
             self.sweep_presence()
             self.dispatch()
-            for duty in self.duties:
-                duty(self.clock())
 
     def run_forever(self) -> None:
         """Tick every interval until ``stop`` is called; errors are logged, never fatal."""

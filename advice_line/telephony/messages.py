@@ -125,9 +125,7 @@ def receive_message(
     policy: RoutingPolicy,
 ) -> str:
     """Take an officer's SMS or WhatsApp message; return the reply (the same on a retry)."""
-    earlier = session.scalars(
-        select(Message).where(Message.message_sid == message_sid)
-    ).one_or_none()
+    earlier = _received(session, message_sid)
     if earlier is not None:
         return earlier.reply or ""
     number = caller_number(sender)
@@ -193,6 +191,27 @@ def receive_message(
     )
     session.flush()
     return reply
+
+
+def _received(session: Session, message_sid: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.message_sid == message_sid)).one_or_none()
+
+
+def already_received(session: Session, message_sid: str) -> bool:
+    """Whether the officer's message with this MessageSid is stored."""
+    return _received(session, message_sid) is not None
+
+
+def send_late_reply(session: Session, message_sid: str, *, actor: Actor) -> None:
+    """Send, as a message of its own, the reply a stored message could not get at once."""
+    inbound = _received(session, message_sid)
+    if inbound is None or inbound.request_id is None or not inbound.reply:
+        return
+    request = session.get_one(AdviceRequest, inbound.request_id)
+    late = _queue_outbound(
+        session, request, inbound.reply, clinician_id=None, now=utcnow(), actor=actor
+    )
+    _send_once_stored(session, late)
 
 
 def _channel(sender: str) -> Channel:

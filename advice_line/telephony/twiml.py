@@ -159,6 +159,20 @@ def message_fallback(fallback_number: str | None) -> str:
     )
 
 
+def message_kept(fallback_number: str | None) -> str:
+    """Answer a message kept to be stored later (the database is down): received, and meanwhile."""
+    instead = (
+        f"call {fallback_number} (the mental-health crisis line)"
+        if fallback_number
+        else "call the line or use your force's usual mental-health contact"
+    )
+    return message_reply(
+        "Advice Line: your message is received. Our system is slow to answer right now; "
+        "we will text you your reference as soon as a clinician can see it. "
+        f"If you cannot wait, {instead}. {RISK_ADVICE}"
+    )
+
+
 def no_reply() -> str:
     """Acknowledge a webhook with nothing to say."""
     return str(MessagingResponse())

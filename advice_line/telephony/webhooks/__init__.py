@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -30,19 +30,21 @@ MESSAGE_STATUS = re.compile(r"[a-z_-]{1,40}")
 MAX_SEQUENCE_NUMBER = 2**31 - 1
 
 
-def _param(name: str, limit: int = 200) -> str:
-    """A parameter as Twilio sent it, without control codes, cut to ``limit`` characters."""
-    return str(without_control_codes(request.form.get(name, "")))[:limit]
+def _param(name: str, limit: int = 200, form: Mapping[str, str] | None = None) -> str:
+    """A parameter as Twilio sent it (in ``form``, by default this request's), without
+    control codes, cut to ``limit`` characters."""
+    given = request.form if form is None else form
+    return str(without_control_codes(given.get(name, "")))[:limit]
 
 
-def _sid(name: str) -> str:
+def _sid(name: str, form: Mapping[str, str] | None = None) -> str:
     """A Twilio SID parameter (two letters, 32 hex digits), or "" if it is not one."""
-    value = request.form.get(name, "")
+    value = (request.form if form is None else form).get(name, "")
     return value if SID.fullmatch(value) else ""
 
 
-def _actor() -> Actor:
-    return Actor("twilio", source=_sid("CallSid") or _sid("MessageSid") or None)
+def _actor(form: Mapping[str, str] | None = None) -> Actor:
+    return Actor("twilio", source=_sid("CallSid", form) or _sid("MessageSid", form) or None)
 
 
 def _xml(body: str) -> Response:

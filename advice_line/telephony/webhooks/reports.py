@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, request
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Response, abort, current_app
 
 from advice_line.extensions import db
 from advice_line.models import (
@@ -13,7 +16,6 @@ from advice_line.telephony import legs, messages, twiml
 from advice_line.telephony.webhooks import (
     MAX_SEQUENCE_NUMBER,
     MESSAGE_STATUS,
-    _actor,
     _param,
     _sid,
     _xml,
@@ -22,34 +24,55 @@ from advice_line.telephony.webhooks import (
     message,
     signed,
 )
-from advice_line.transaction import Work, run
+from advice_line.telephony.webhooks.spooling import Spoolable, receive, spoolable
+from advice_line.transaction import Work
 
 
-@bp.post("/voice/status")
-@signed
-def call_status() -> Response:
-    """A call leg's status changed; safe to receive twice and out of order."""
+def _leg_event(form: Mapping[str, str]) -> legs.LegEvent:
     try:
-        status = CallStatus(request.form.get("CallStatus", ""))
-        raw_sequence = request.form.get("SequenceNumber")
+        status = CallStatus(form.get("CallStatus", ""))
+        raw_sequence = form.get("SequenceNumber")
         sequence = int(raw_sequence) if raw_sequence is not None else None
     except ValueError:
         abort(400, "CallStatus or SequenceNumber is not valid")
     if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE_NUMBER:
         abort(400, "SequenceNumber is out of range")
-    call_sid = _sid("CallSid")
-    outcome = run(
-        lambda work: legs.apply_leg_event(
-            work.session,
-            legs.LegEvent(call_sid=call_sid, status=status, sequence=sequence),
-            now=work.now,
-            actor=work.actor,
-            policy=work.policy,
-        ),
-        _actor(),
+    return legs.LegEvent(call_sid=_sid("CallSid", form), status=status, sequence=sequence)
+
+
+def _apply_leg_event(work: Work, event: legs.LegEvent) -> str:
+    outcome = legs.apply_leg_event(
+        work.session, event, now=work.now, actor=work.actor, policy=work.policy
     )
-    log.info("call %s %s: %s", call_sid, status.value, outcome)
+    log.info("call %s %s: %s", event.call_sid, event.status.value, outcome)
+    return outcome
+
+
+def _no_content(*_: object) -> Response:
     return Response(status=204)
+
+
+CALL_STATUS = spoolable(
+    Spoolable(
+        endpoint="twilio.call_status",
+        fields=("CallSid", "CallStatus", "SequenceNumber"),
+        parse=_leg_event,
+        apply=_apply_leg_event,
+        answer=_no_content,
+        kept=_no_content,
+        conversation=lambda event: event.call_sid,
+    )
+)
+
+
+@bp.post("/voice/status")
+@signed
+def call_status() -> Response:
+    """A call leg's status changed; safe to receive twice and out of order.
+
+    If the database is down, it is kept in the spool and applied when it is back.
+    """
+    return receive(CALL_STATUS)
 
 
 @bp.route("/voice/fallback", methods=["GET", "POST"])
@@ -58,46 +81,95 @@ def fallback() -> Response:
     return _xml(twiml.fallback(current_app.config["FALLBACK_NUMBER"]))
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """An officer's message as Twilio reports it."""
+
+    message_sid: str
+    sender: str
+    body: str
+
+
+def _incoming(form: Mapping[str, str]) -> Incoming:
+    message_sid, sender = _sid("MessageSid", form), _param("From", 60, form)
+    if not message_sid or not sender:
+        abort(400, "MessageSid and From are required")
+    return Incoming(message_sid, sender, _param("Body", 5000, form))
+
+
+def _receive(work: Work, incoming: Incoming) -> str:
+    return messages.receive_message(
+        work.session,
+        message_sid=incoming.message_sid,
+        sender=incoming.sender,
+        body=incoming.body,
+        now=work.now,
+        actor=work.actor,
+        policy=work.policy,
+    )
+
+
+def _receive_late(work: Work, incoming: Incoming) -> None:
+    """Replayed from the spool: store it once, then send the reply it could not get."""
+    if not messages.already_received(work.session, incoming.message_sid):
+        _receive(work, incoming)
+        messages.send_late_reply(work.session, incoming.message_sid, actor=work.actor)
+
+
+INCOMING_MESSAGE = spoolable(
+    Spoolable(
+        endpoint="twilio.incoming_message",
+        fields=("MessageSid", "From", "Body"),
+        parse=_incoming,
+        apply=_receive,
+        answer=lambda _incoming, reply: _xml(twiml.message_reply(reply)),
+        kept=lambda: _xml(twiml.message_kept(current_app.config["FALLBACK_NUMBER"])),
+        conversation=lambda incoming: incoming.sender,
+        replayed=_receive_late,
+    )
+)
+
+
 @bp.post("/sms")
 @message
 def incoming_message() -> Response:
     """An officer's SMS or WhatsApp message: open, add to, or report a decision.
 
-    If the database fails, the officer is told what to do instead (never a 500).
+    If the database is down, it is kept in the spool and the officer told it is received
+    (and, if that fails too, what to do instead): never a 500.
     """
-    message_sid, sender = _sid("MessageSid"), _param("From", 60)
-    if not message_sid or not sender:
-        abort(400, "MessageSid and From are required")
-    body = _param("Body", 5000)
-    reply = run(
-        lambda work: messages.receive_message(
-            work.session,
-            message_sid=message_sid,
-            sender=sender,
-            body=body,
-            now=work.now,
-            actor=work.actor,
-            policy=work.policy,
-        ),
-        _actor(),
+    return receive(INCOMING_MESSAGE)
+
+
+def _delivery(form: Mapping[str, str]) -> tuple[str, str]:
+    sid, status = _sid("MessageSid", form), form.get("MessageStatus", "")
+    if not sid or not MESSAGE_STATUS.fullmatch(status):
+        abort(400, "MessageSid and MessageStatus are required")
+    return sid, status
+
+
+def _note_delivery(work: Work, delivery: tuple[str, str]) -> None:
+    sid, status = delivery
+    sent = work.session.scalars(db.select(Message).where(Message.message_sid == sid)).one_or_none()
+    if sent is not None:
+        sent.delivery = status
+
+
+MESSAGE_STATUS_REPORT = spoolable(
+    Spoolable(
+        endpoint="twilio.message_status",
+        fields=("MessageSid", "MessageStatus"),
+        parse=_delivery,
+        apply=_note_delivery,
+        answer=_no_content,
+        kept=_no_content,
+        conversation=lambda delivery: delivery[0],
     )
-    return _xml(twiml.message_reply(reply))
+)
 
 
 @bp.post("/sms/status")
 @signed
 def message_status() -> Response:
-    """Delivery status of a message the line sent."""
-    sid, status = _sid("MessageSid"), request.form.get("MessageStatus", "")
-    if not sid or not MESSAGE_STATUS.fullmatch(status):
-        abort(400, "MessageSid and MessageStatus are required")
-
-    def note_delivery(work: Work) -> None:
-        sent = work.session.scalars(
-            db.select(Message).where(Message.message_sid == sid)
-        ).one_or_none()
-        if sent is not None:
-            sent.delivery = status
-
-    run(note_delivery, _actor())
-    return Response(status=204)
+    """Delivery status of a message the line sent (kept in the spool if the database is down)."""
+    return receive(MESSAGE_STATUS_REPORT)
