@@ -8,7 +8,8 @@ nginx front (``advice_line.front``) on ``host:port`` that routes between them:
 - **webhooks**: ``/twilio/*`` and ``/healthz``, and the scheduler when Twilio is real;
 - **console**: everything else (pages, sign-in, the consoles' Socket.IO), and the
   scheduler when the phone simulator stands in for Twilio (its phones live in the
-  memory of the process that serves ``/simulator/``).
+  memory of the process that serves ``/simulator/``); it runs at a lower CPU priority
+  (``nice 10``), so a flood of sign-ins' password checks waits for officers' calls.
 
 Console pushes caused in one service reach consoles on the other through Redis
 (``REDIS_URL``, else ``redis://127.0.0.1:6379/0``), on a channel of this port's own. If
@@ -41,6 +42,9 @@ from advice_line.front import nginx_binary, nginx_config
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 READY_SECONDS = 60.0
+#: The console service's CPU priority below the webhooks' (sign-in's password checks are
+#: CPU-bound: on a small machine they would otherwise take turns with officers' calls).
+CONSOLE_NICENESS = 10
 
 
 def free_port() -> int:
@@ -68,13 +72,16 @@ class Service:
     name: str
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    #: CPU priority (``nice``): browsers' work yields the CPU to officers' calls.
+    niceness: int = 0
 
     def command(self) -> list[str]:
         """The gunicorn command line."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         address = f"127.0.0.1:{self.port}"
         options = ["--graceful-timeout", "5", "--no-control-socket"]
-        return [gunicorn, "-k", "gevent", "-w", "1", "-b", address, *options, "wsgi:app"]
+        command = [gunicorn, "-k", "gevent", "-w", "1", "-b", address, *options, "wsgi:app"]
+        return ["nice", "-n", str(self.niceness), *command] if self.niceness else command
 
 
 def plan(env: Mapping[str, str], port: int) -> tuple[list[Service], str]:
@@ -105,7 +112,9 @@ def plan(env: Mapping[str, str], port: int) -> tuple[list[Service], str]:
         "webhooks", {**common, "SCHEDULER_IN_PROCESS": str(scheduler_with_webhooks).lower()}
     )
     console = Service(
-        "console", {**common, "SCHEDULER_IN_PROCESS": str(scheduler_with_console).lower()}
+        "console",
+        {**common, "SCHEDULER_IN_PROCESS": str(scheduler_with_console).lower()},
+        niceness=CONSOLE_NICENESS,
     )
     where = "console" if scheduler_with_console else "webhooks"
     return [webhooks, console], (

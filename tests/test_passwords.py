@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
 from advice_line.auth import passwords
+from advice_line.extensions import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,11 +39,13 @@ def test_at_most_the_configured_number_of_checks_run_at_once(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spans: list[tuple[float, float]] = []
+    connections_held: list[int] = []
     real = passwords.check_password_hash  # type: ignore[attr-defined]
 
     def slow_check(hashed: str, password: str) -> bool:
         started = time.monotonic()
         time.sleep(0.05)
+        connections_held.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
         spans.append((started, time.monotonic()))
         return real(hashed, password)
 
@@ -51,6 +55,7 @@ def test_at_most_the_configured_number_of_checks_run_at_once(
 
     def sign_in(number: int) -> None:
         with app.app_context():
+            db.session.execute(text("SELECT 1"))  # sign-in reads the user first
             results[number] = passwords.password_matches(hashed, "right horse" * (number % 2))
 
     threads = [threading.Thread(target=sign_in, args=(n,)) for n in range(8)]
@@ -60,6 +65,8 @@ def test_at_most_the_configured_number_of_checks_run_at_once(
         thread.join(10)
     assert results == {n: n % 2 == 1 for n in range(8)}
     assert overlap(spans) == 2
+    # Sign-ins waiting their turn gave their database connections back.
+    assert max(connections_held) <= 2, connections_held
 
 
 def test_the_bound_must_be_a_positive_number() -> None:
@@ -74,9 +81,11 @@ from gevent import monkey
 monkey.patch_all()
 import json, time
 import gevent
+from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 from advice_line import create_app
 from advice_line.auth import passwords
+from advice_line.extensions import db
 
 app = create_app(
     {"PASSWORD_CHECKS_AT_ONCE": 2},

@@ -121,3 +121,22 @@ def test_the_cap_must_be_a_positive_number() -> None:
 
     with pytest.raises(ConfigurationError, match="SOCKETS_PER_ADDRESS must be at least 1"):
         settings_from_env({"ADVICE_LINE_MODE": "demo", "SOCKETS_PER_ADDRESS": "0"}, "instance")
+
+
+@pytest.mark.usefixtures("demo")
+def test_a_handshake_while_the_database_is_unreachable_is_refused_plainly(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from advice_line.console.gate import UNAVAILABLE
+
+    client = sign_in(app, "amira")
+
+    def unreachable(_user_id: str) -> None:
+        raise OperationalError("SELECT", {}, ConnectionRefusedError())
+
+    monkeypatch.setattr(app.login_manager, "_user_callback", unreachable)  # type: ignore[attr-defined]
+    response = client.get(POLLING)
+    assert response.status_code == 503
+    assert response.get_json() == {"message": UNAVAILABLE}

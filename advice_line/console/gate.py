@@ -14,17 +14,21 @@ outside this middleware) left it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, role_allowed
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SIGN_IN_FIRST = "Sign in to use the console."
+UNAVAILABLE = "The console cannot check your sign-in just now; it will try again."
+log = logging.getLogger(__name__)
 
 
 def may_connect() -> bool:
@@ -75,7 +79,12 @@ class SocketGate:
 
     def _refusal(self, environ: dict[str, Any]) -> tuple[str, str] | None:
         with self.app.request_context(environ):
-            if not may_connect():
+            try:
+                allowed = may_connect()
+            except SQLAlchemyError as error:
+                log.warning("socket handshake refused: the database is unreachable (%s)", error)
+                return "503 SERVICE UNAVAILABLE", UNAVAILABLE
+            if not allowed:
                 return "401 UNAUTHORIZED", SIGN_IN_FIRST
         limit = int(self.app.config["SOCKETS_PER_ADDRESS"])
         address = environ.get("REMOTE_ADDR")
