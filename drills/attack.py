@@ -174,7 +174,7 @@ def run(
         )
         console_thread.start()
         attacked = measure(stack.base, phase_seconds)
-        console_thread.join(timeout=60)
+        console_thread.join(timeout=120)
         tally = json.loads((attackers.communicate(timeout=120)[0] or "{}").splitlines()[-1])
         _report(findings, calm, attacked, tally, anonymous, flood, console_result)
     finally:
@@ -214,9 +214,9 @@ def _console_under_attack(base: str, cookie: str, result: list[str]) -> None:
         console.close()
     started = time.monotonic()
     try:
-        signed_in_cookie(base, "ben", DEMO_PASSWORD)
+        signed_in_cookie(base, "ben", DEMO_PASSWORD, timeout=60)
     except requests.RequestException as error:
-        result.append(f"not within 10 s ({type(error).__name__})")
+        result.append(f"not within 60 s ({type(error).__name__})")
     else:
         result.append(f"{time.monotonic() - started:.1f}")
 
