@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,10 +117,16 @@ def plan(env: Mapping[str, str], port: int) -> tuple[list[Service], str]:
         {**common, "SCHEDULER_IN_PROCESS": str(scheduler_with_console).lower()},
         niceness=CONSOLE_NICENESS,
     )
-    where = "console" if scheduler_with_console else "webhooks"
+    where = (
+        "with the consoles"
+        if scheduler_with_console
+        else "with the webhooks"
+        if scheduler_with_webhooks
+        else "elsewhere (SCHEDULER_IN_PROCESS=false: run flask scheduler)"
+    )
     return [webhooks, console], (
         f"Twilio's webhooks and /healthz on one gunicorn, the consoles on another "
-        f"(pushes through Redis at {redis_url}); the scheduler runs with the {where}."
+        f"(pushes through Redis at {redis_url}); the scheduler runs {where}."
     )
 
 
@@ -211,9 +218,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        for leftover in sorted(self.folder.rglob("*"), reverse=True):
-            leftover.rmdir() if leftover.is_dir() else leftover.unlink()
-        self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main() -> int:

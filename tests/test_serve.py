@@ -143,8 +143,9 @@ def test_the_scheduler_runs_where_the_phones_are() -> None:
         running = [s.name for s in services if s.env["SCHEDULER_IN_PROCESS"] == "true"]
         assert running == [with_scheduler]
         assert {s.env["SOCKETIO_CHANNEL"] for s in services} == {"advice-line-5000"}
-    off, _ = plan({**real, "SCHEDULER_IN_PROCESS": "false"}, 5000)
+    off, summary = plan({**real, "SCHEDULER_IN_PROCESS": "false"}, 5000)
     assert [s.env["SCHEDULER_IN_PROCESS"] for s in off] == ["false", "false"]
+    assert "run flask scheduler" in summary
 
 
 def test_the_front_routes_twilio_and_health_to_the_webhooks_and_caps_the_rest() -> None:
