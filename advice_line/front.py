@@ -21,6 +21,7 @@ FRONT_CONNECTIONS_PER_ADDRESS = 100
 TEMPLATE = """\
 daemon off;
 worker_processes 1;
+worker_rlimit_nofile 16384;
 pid {folder}/nginx.pid;
 error_log stderr warn;
 events {{ worker_connections 8192; }}

@@ -18,6 +18,7 @@ import collections
 import json
 import os
 import re
+import resource
 import sys
 import threading
 import time
@@ -186,6 +187,9 @@ async def attack(port: int, anonymous: int, flood: int, seconds: float) -> dict[
 def main() -> None:
     """Attack, then print the tally as one JSON line."""
     port, anonymous, flood, seconds = sys.argv[1:5]
+    _, most = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket each, and then some
+    wanted = 65536 if most == resource.RLIM_INFINITY else most
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, most))
     print(f"attacking {anonymous} websockets + {flood} sign-in flooders", flush=True)
     result = asyncio.run(attack(int(port), int(anonymous), int(flood), float(seconds)))
     print(json.dumps(result), flush=True)
