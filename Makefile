@@ -29,8 +29,7 @@ migrate: install
 run: export ADVICE_LINE_MODE ?= demo
 run: migrate
 	$(FLASK) seed-demo
-	@echo "Serving on http://127.0.0.1:$(PORT)/"
-	$(BIN)/gunicorn -k gevent -w 1 -b 127.0.0.1:$(PORT) wsgi:app
+	$(BIN)/python -m advice_line.serve --port $(PORT)
 
 check: install
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from flask import Flask
 
 from advice_line.clock import london
 from advice_line.config import settings_from_env
+from advice_line.console.gate import SocketGate
 from advice_line.console.message_queue import LocalRooms, RedisQueue
 from advice_line.console.payloads import CheckedPacket
 from advice_line.database import MIGRATIONS, configure_sqlite, engine_options, warn_if_owner
@@ -60,14 +61,24 @@ def create_app(
     from advice_line.console import events  # noqa: F401 - declares the socket handlers
 
     socketio.server_options.pop("client_manager", None)
-    rooms = RedisQueue(app.config["REDIS_URL"]) if app.config["REDIS_URL"] else LocalRooms()
+    rooms = (
+        RedisQueue(app.config["REDIS_URL"], app.config["SOCKETIO_CHANNEL"])
+        if app.config["REDIS_URL"]
+        else LocalRooms()
+    )
     socketio.init_app(
         app,
         async_mode=socketio_async_mode(),
         message_queue=app.config["REDIS_URL"],
+        channel=app.config["SOCKETIO_CHANNEL"],
         max_http_buffer_size=app.config["MAX_CONTENT_LENGTH"],
         serializer=CheckedPacket,
         client_manager=rooms,
+    )
+    # In front of engine.io (which Flask-SocketIO put in front of Flask): refuse anonymous
+    # and crowded handshakes before a session exists. A proxy fix wraps outside this.
+    app.wsgi_app = SocketGate(  # type: ignore[method-assign]
+        app, app.wsgi_app, lambda: list(socketio.server.environ.values())
     )
     with app.app_context():
         configure_sqlite(db.engine)

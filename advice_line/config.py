@@ -217,6 +217,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "SECRET_KEY": secret_key,
         **_database_settings(env, instance_path),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        "SOCKETIO_CHANNEL": env.get("SOCKETIO_CHANNEL") or "flask-socketio",
         "LOG_FORMAT": log_format,
         "METRICS_TOKEN": metrics_token or None,
         "OFFER_TIMEOUT_SECONDS": _int(env, "OFFER_TIMEOUT_SECONDS", 20, minimum=1),
@@ -232,6 +233,8 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "RETENTION_ADULT_YEARS": _int(env, "RETENTION_ADULT_YEARS", 20, minimum=1),
         "RETENTION_CHILD_YEARS": _int(env, "RETENTION_CHILD_YEARS", 25, minimum=1),
         "RETENTION_DEATH_YEARS": _int(env, "RETENTION_DEATH_YEARS", 8, minimum=1),
+        "SOCKETS_PER_ADDRESS": _int(env, "SOCKETS_PER_ADDRESS", 50, minimum=1),
+        "PASSWORD_CHECKS_AT_ONCE": _int(env, "PASSWORD_CHECKS_AT_ONCE", 1, minimum=1),
         "HEARTBEAT_SECONDS": _int(env, "HEARTBEAT_SECONDS", 10, minimum=1),
         # A session lasts SESSION_HOURS from sign-in and ends after SESSION_IDLE_MINUTES
         # unused (auth/sessions.py); the cookie is not re-issued on every request.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from typing import Any
@@ -38,16 +39,17 @@ def _check_database() -> None:
         db.session.rollback()
 
 
-def _check_redis() -> None:
-    client = redis.Redis.from_url(
-        current_app.config["REDIS_URL"],
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and connection pool) per URL: a ping is one round trip, not a new
+    connection's four, each of which waits its turn on a busy process's event loop."""
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
     )
-    try:
-        client.ping()
-    finally:
-        client.close()
+
+
+def _check_redis() -> None:
+    _redis(current_app.config["REDIS_URL"]).ping()
 
 
 def _check_spool() -> dict[str, Any]:

@@ -138,6 +138,8 @@ def run() -> list[tuple[str, str]]:
             "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_NUMBER": "+441632960999",
             "PUBLIC_BASE_URL": PUBLIC,
+            # Every console connects from loopback, standing in for browsers everywhere.
+            "SOCKETS_PER_ADDRESS": str(CONSOLES + 10),
         }
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "advice_line", "db", "upgrade"],

@@ -218,6 +218,8 @@ def run() -> list[tuple[str, str]]:
             "PUBLIC_BASE_URL": PUBLIC,
             "TWILIO_API_BASE_URL": twilio.base_url,
             "HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            # Every console connects from loopback, standing in for browsers everywhere.
+            "SOCKETS_PER_ADDRESS": str(CONSOLES + 10),
         }
         flask = [sys.executable, "-m", "flask", "--app", "advice_line"]
         for command in (["db", "upgrade"], ["seed-demo"]):

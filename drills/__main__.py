@@ -1,4 +1,4 @@
-"""Run a fault drill and print its table: ``python -m drills kill9|redis|postgres``."""
+"""Run a drill and print its table: ``python -m drills kill9|redis|postgres|attack``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drills import kill9, postgres_down, redis_down
+from drills import attack, kill9, postgres_down, redis_down
 from drills.harness import Findings, postgres_schema
 
 
@@ -30,7 +30,11 @@ def _postgres(folder: Path) -> Findings:
         return postgres_down.run(cluster, folder)
 
 
-DRILLS = {"kill9": _kill9, "redis": _redis, "postgres": _postgres}
+def _attack(folder: Path) -> Findings:
+    return attack.run(f"sqlite:///{folder}/attack.sqlite3", folder)
+
+
+DRILLS = {"kill9": _kill9, "redis": _redis, "postgres": _postgres, "attack": _attack}
 
 
 def main() -> int:

@@ -12,16 +12,16 @@ from drills.harness import signed_in_cookie
 
 
 class Console:
-    """One signed-in console connected over a websocket."""
+    """One signed-in console connected over a websocket (signed in now, or with ``cookie``)."""
 
-    def __init__(self, base: str, username: str, password: str) -> None:
+    def __init__(self, base: str, username: str, password: str, cookie: str | None = None) -> None:
         self.seen: dict[str, float] = {}
         self.lock = threading.Lock()
         self.client = socketio.Client(reconnection=False)
         self.client.on("queue", self._queue)
         self.client.connect(
             base,
-            headers={"Cookie": signed_in_cookie(base, username, password)},
+            headers={"Cookie": cookie or signed_in_cookie(base, username, password)},
             transports=["websocket"],
             wait_timeout=10,
         )

@@ -383,16 +383,16 @@ class Findings:
             self.failures.append(f"{name}: {detail}")
 
 
-def signed_in_cookie(base: str, username: str, password: str) -> str:
+def signed_in_cookie(base: str, username: str, password: str, timeout: float = 10) -> str:
     """Sign in over HTTP as a browser would; return the Cookie header."""
     browser = requests.Session()
-    page = browser.get(f"{base}/login", timeout=10).text
+    page = browser.get(f"{base}/login", timeout=timeout).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token is not None, "no CSRF token on the sign-in page"
     browser.post(
         f"{base}/login",
         data={"username": username, "password": password, "csrf_token": token.group(1)},
         allow_redirects=False,
-        timeout=10,
+        timeout=timeout,
     )
     return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)

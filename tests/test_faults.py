@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drills import kill9, postgres_down, redis_down
+from drills import attack, kill9, postgres_down, redis_down
 
 pytestmark = [pytest.mark.slow, pytest.mark.drill]
 
@@ -38,4 +38,17 @@ def test_postgres_down_loses_no_message_or_hang_up_and_reconnects(
 ) -> None:
     with postgres_down.proxied(postgres_url) as outage:
         findings = postgres_down.run(outage, tmp_path, outage_seconds=4)
+    assert findings.failures == []
+
+
+def test_officers_calls_answer_as_fast_under_idle_websockets_and_a_sign_in_flood(
+    tmp_path: Path,
+) -> None:
+    findings = attack.run(
+        f"sqlite:///{tmp_path / 'attack.sqlite3'}",
+        tmp_path,
+        anonymous=300,
+        flood=10,
+        phase_seconds=10,
+    )
     assert findings.failures == []

@@ -20,10 +20,10 @@ from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from werkzeug.security import check_password_hash
 
 from advice_line.auth import sessions
 from advice_line.auth.forms import MAX_USERNAME, SignInForm, normalise_username
+from advice_line.auth.passwords import password_matches
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
@@ -125,7 +125,7 @@ def login() -> ResponseReturnValue:
         user = db.session.scalar(db.select(User).where(User.username == form.username.data))
         hashed = user.password_hash if user is not None else _NO_SUCH_USER
         password = form.password.data or ""
-        if not (check_password_hash(hashed, password) and user and user.active):
+        if not (password_matches(hashed, password) and user and user.active):
             form.password.errors.append("Username or password is not right.")
         elif _is_demo_password(password) and current_app.config["ADVICE_LINE_MODE"] != "demo":
             form.password.errors.append(DEMO_SIGN_IN_REFUSED)

@@ -61,10 +61,10 @@ class LocalRooms(socketio.Manager):  # type: ignore[misc]
 class RedisQueue(socketio.RedisManager):  # type: ignore[misc]
     """Publish and receive console pushes through Redis; say when Redis comes and goes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str = "flask-socketio") -> None:
         super().__init__(
             url,
-            channel="flask-socketio",
+            channel=channel,
             redis_options={"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
         self.reachable = True
