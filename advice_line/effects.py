@@ -24,7 +24,7 @@ from advice_line import jobs
 from advice_line.console import live
 from advice_line.lifecycle import signals
 from advice_line.reports import facts
-from advice_line.telephony import dialer, messages, outbox
+from advice_line.telephony import dialer, outbox, replies
 
 
 def wire() -> None:
@@ -33,7 +33,7 @@ def wire() -> None:
     facts.keep_in_step()
     # 2. after the commit
     jobs.run_after_commit()
-    for deliveries in (dialer.DELIVERIES, messages.DELIVERIES):
+    for deliveries in (dialer.DELIVERIES, replies.DELIVERIES):
         for purpose, delivery in deliveries.items():
             outbox.handle(purpose, delivery)
     for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
@@ -45,4 +45,4 @@ def wire() -> None:
     signals.offer_changed.connect(dialer.on_offer_changed, weak=False)
     signals.request_changed.connect(dialer.on_request_changed, weak=False)
     signals.senior_alert.connect(dialer.on_senior_alert, weak=False)
-    signals.answer_target_breached.connect(messages.tell_waiting_officer, weak=False)
+    signals.answer_target_breached.connect(replies.tell_waiting_officer, weak=False)

@@ -31,7 +31,7 @@ from advice_line.models import (
 from advice_line.retention import RetentionRules
 from advice_line.routing.engine import dispatch
 from advice_line.telephony import gateway as gateways
-from advice_line.telephony import messages, outbox
+from advice_line.telephony import outbox, replies
 from tests.fake_twilio import FakeTwilio
 from tests.test_telephony_messages import _accepted_message_request
 from tests.test_telephony_voice import (  # noqa: F401 - app_env and officer are fixtures
@@ -201,7 +201,7 @@ def test_a_timed_out_message_that_reached_twilio_is_not_sent_again(
     gateways.install(app, gateways.TwilioGateway(app.config, timeout=0.2))
     fake_twilio.delay = 0.5  # Twilio stores the message; the answer comes too late
     try:
-        message = messages.reply_to_officer(
+        message = replies.reply_to_officer(
             session, request.id, clinician_id, "On my way", now=datetime.now(UTC), actor=ACTOR
         )
         message_id = message.id
@@ -245,7 +245,7 @@ def test_retention_removes_the_outbox_rows_with_the_numbers_and_messages_they_ho
     twilio: Twilio, session: Session, fake_twilio: FakeTwilio
 ) -> None:
     request, clinician_id = _accepted_message_request(session, twilio)
-    messages.reply_to_officer(
+    replies.reply_to_officer(
         session, request.id, clinician_id, "Call 999 now", now=datetime.now(UTC), actor=ACTOR
     )
     session.commit()

@@ -25,7 +25,7 @@ from advice_line.models import (
     OfficerDecision,
     RequestStatus,
 )
-from advice_line.telephony import messages
+from advice_line.telephony import messages, replies
 from advice_line.telephony.twiml import RISK_ADVICE
 from tests.builders import add_clinician, complete_input
 from tests.fake_twilio import INVALID_NUMBER, FakeTwilio
@@ -217,7 +217,7 @@ def test_the_clinician_replies_by_message_through_twilio(
 ) -> None:
     request, clinician_id = _accepted_message_request(session, twilio, sender)
     assert fake_twilio.calls() == [], "a console acceptance of a message request rings nobody"
-    message = messages.reply_to_officer(
+    message = replies.reply_to_officer(
         session,
         request.id,
         clinician_id,
@@ -253,7 +253,7 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
     request, clinician_id = _accepted_message_request(session, twilio)
     request.caller_number = INVALID_NUMBER
     session.commit()
-    message = messages.reply_to_officer(
+    message = replies.reply_to_officer(
         session, request.id, clinician_id, "Hello", now=datetime.now(UTC), actor=ACTOR
     )
     message_id = message.id
@@ -268,16 +268,16 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
 def test_bad_replies_are_refused(twilio: Twilio, session: Session) -> None:
     request, clinician_id = _accepted_message_request(session, twilio)
     with pytest.raises(InvalidInput):
-        messages.queue_reply(
+        replies.queue_reply(
             session, request.id, clinician_id, " ", now=datetime.now(UTC), actor=ACTOR
         )
     with pytest.raises(InvalidInput):
-        messages.queue_reply(
+        replies.queue_reply(
             session, request.id, clinician_id, "x" * 1601, now=datetime.now(UTC), actor=ACTOR
         )
     stranger = add_clinician(session)
     with pytest.raises(IllegalTransition):
-        messages.queue_reply(
+        replies.queue_reply(
             session, request.id, stranger.id, "Hi", now=datetime.now(UTC), actor=ACTOR
         )
     session.rollback()

@@ -49,7 +49,7 @@ from advice_line.models import (
 )
 from advice_line.routing import views
 from advice_line.telephony.call_back import call_officer_back
-from advice_line.telephony.messages import reply_to_officer
+from advice_line.telephony.replies import reply_to_officer
 from advice_line.transaction import Work, current_policy, run, signed_in_actor, viewed
 
 bp = Blueprint("console", __name__, template_folder="templates")

@@ -14,7 +14,7 @@ from advice_line.lifecycle.errors import DomainError
 from advice_line.models import AdviceRequest, Clinician, OfficerPhone, User
 from advice_line.simulator.switchboard import switchboard
 from advice_line.telephony.call_back import call_officer_back
-from advice_line.telephony.messages import reply_to_officer
+from advice_line.telephony.replies import reply_to_officer
 from advice_line.transaction import Work, run
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates")

@@ -12,7 +12,7 @@ from advice_line.models import (
     CallStatus,
     Message,
 )
-from advice_line.telephony import legs, messages, twiml
+from advice_line.telephony import legs, messages, replies, twiml
 from advice_line.telephony.webhooks import (
     MAX_SEQUENCE_NUMBER,
     MESSAGE_STATUS,
@@ -113,7 +113,7 @@ def _receive_late(work: Work, incoming: Incoming) -> None:
     """Replayed from the spool: store it once, then send the reply it could not get."""
     if not messages.already_received(work.session, incoming.message_sid):
         _receive(work, incoming)
-        messages.send_late_reply(work.session, incoming.message_sid, actor=work.actor)
+        replies.send_late_reply(work.session, incoming.message_sid, actor=work.actor)
 
 
 INCOMING_MESSAGE = spoolable(
