@@ -8,12 +8,12 @@ per second and latency percentiles, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import itertools
 import threading
 import time
 import urllib.parse
