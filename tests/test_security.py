@@ -154,6 +154,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "auth.logout",
         "console.extend_detention",
         "console.floor",
+        "console.nuisance",
         "console.record_detention",
         "console.request_step",
         "console.save_record",
@@ -176,6 +177,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/call_back",
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
+        "/console/requests/{id}/nuisance",
     ],
 )
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(

@@ -38,6 +38,8 @@ from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import FALLBACK, LINE_NUMBER, Twilio, gather_action, twilio_env
 
 OFFICER = "+447700900401"
+#: Another officer: a text from the caller's own number would join the call's request.
+ANOTHER_OFFICER = "+447700900402"
 KEPT = "your message is received"
 
 
@@ -393,7 +395,7 @@ def test_a_real_postgresql_outage_loses_nothing(
         with app.app_context():
             queued_call(twilio, call_sid := sid("CA"))
             database.cut()
-            reply = text(twilio, "Man on the bridge", message_sid := sid("SM"))
+            reply = text(twilio, "Man on the bridge", message_sid := sid("SM"), ANOTHER_OFFICER)
             assert KEPT in reply
             assert status(twilio, call_sid, "completed", 5) == 204
             database.restore()
@@ -432,7 +434,7 @@ def test_another_officer_is_served_live_while_one_thread_waits_in_the_spool(
     outage.cut()
     text(twilio, "Man on the bridge")
     outage.restore()
-    reply = text(twilio, "Woman at the station", sender="+447700900402")
+    reply = text(twilio, "Woman at the station", sender=ANOTHER_OFFICER)
     assert "Advice Line: your request is AL-" in reply, "not held up by someone else's thread"
     assert spool_of(app).depth().waiting == 0, "and the live answer set the replay going"
     assert count(session, Message.id, Message.direction == MessageDirection.INBOUND) == 2
