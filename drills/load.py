@@ -13,8 +13,7 @@ import requests
 
 from drills.harness import LINE_NUMBER, PUBLIC, new_sid, signed_post
 
-OFFICER_PHONES = ("+447700900201", "+447700900202", "+447700900203", "+447700900204")
-MAX_INTAKE_STEPS = 6
+MAX_INTAKE_STEPS = 8
 
 
 class NotServed(Exception):
@@ -89,21 +88,22 @@ class OfficerLoad:
             if self.stopping.wait(self.pause):
                 return
             try:
+                # Every call and message from a number of its own: a second one from a
+                # number with a request in progress would join it, not open another.
+                sender = f"+4477009{next(self._numbers):05d}"
                 if turn % 2:
-                    sender = f"+4477009{next(self._numbers):05d}"
                     sid, number = text_the_line(self.base, sender, "Man on the bridge, distressed")
                     if number is not None:
                         with seen.lock:
                             seen.messages[sid] = number
                 else:
                     call_sid = new_sid("CA")
-                    caller = OFFICER_PHONES[turn % len(OFFICER_PHONES)]
 
                     def opened(call_sid: str = call_sid) -> None:
                         with seen.lock:
                             seen.calls_opened.add(call_sid)
 
-                    call_the_line(self.base, caller, call_sid, opened)
+                    call_the_line(self.base, sender, call_sid, opened)
                     with seen.lock:
                         seen.calls_queued.add(call_sid)
             except (requests.RequestException, ET.ParseError, NotServed):

@@ -164,7 +164,7 @@ class Probe:
         sent, sid, sender = time.monotonic(), "", ""
         try:
             if kind == "voice":
-                sid, sender = new_sid("CA"), "+447700900203"
+                sid, sender = new_sid("CA"), next_officer()
                 call = signed_post(self.base, "/twilio/voice", {"CallSid": sid, "From": sender})
                 status, what = call.status_code, _kind_of_answer(call.text)
             elif kind == "sms":
@@ -184,7 +184,8 @@ UNSEEN_NUMBERS = itertools.count(50000)
 
 
 def next_officer() -> str:
-    """Return a phone number the line has not seen, so each message opens a request."""
+    """Return a phone number the line has not seen, so each call or message opens a request
+    (a second one from a number with a request in progress would join it)."""
     return f"+4477009{next(UNSEEN_NUMBERS):05d}"
 
 

@@ -163,6 +163,24 @@ def test_a_second_call_during_the_first_ones_menu_answers_for_the_same_request(
     assert requests(session)[0].standing == Standing.ANSWERED
 
 
+def test_a_call_still_in_the_menu_when_the_other_finishes_it_joins_the_queue(
+    twilio: Twilio, session: Session
+) -> None:
+    first, second = call_sid(), call_sid()
+    incoming(twilio, UNKNOWN_NUMBER, first)
+    waiting = incoming(twilio, UNKNOWN_NUMBER, second)
+    document = incoming(twilio, UNKNOWN_NUMBER, first)  # Twilio's retry: the first's menu
+    while document.find("Gather") is not None:
+        document = answer(twilio, document, first)
+    assert requests(session)[0].status == RequestStatus.QUEUED
+    document = answer(twilio, waiting, second, digits="4321")
+    assert document.find("Gather") is None, "no more questions once the request is queued"
+    assert "already in the queue" in spoken(document)
+    assert document.find("Dial/Conference") is not None
+    (request,) = requests(session)
+    assert request.status == RequestStatus.QUEUED
+
+
 def test_hanging_up_one_call_while_another_waits_keeps_the_request_in_the_queue(
     twilio: Twilio, session: Session, officer: None
 ) -> None:

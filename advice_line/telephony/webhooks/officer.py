@@ -10,6 +10,7 @@ from flask import Response, abort, current_app, request
 from advice_line import lifecycle
 from advice_line.clock import utcnow
 from advice_line.extensions import db
+from advice_line.lifecycle.steps import request_for_update
 from advice_line.models import (
     AdviceRequest,
     OfficerDecision,
@@ -117,10 +118,12 @@ def intake_answer(request_id: int, step: str) -> Response:
         return _ask(advice, current, attempt=attempt + 1, preface="Sorry, I didn't get that.")
 
     def answered(work: Work) -> Response:
-        if advice.status == RequestStatus.RECEIVED:
-            intake.record_step(
-                work.session, advice, current, answer, now=work.now, actor=work.actor
-            )
+        # Read afresh under the row lock: another call from the same number (joined to this
+        # request) may have finished the questions meanwhile; this one then joins it.
+        request_for_update(work.session, advice.id)
+        if advice.status != RequestStatus.RECEIVED:
+            return _join_officer(advice, intake.joined_greeting(advice))
+        intake.record_step(work.session, advice, current, answer, now=work.now, actor=work.actor)
         steps = intake.steps_for(advice)
         following = steps[steps.index(current) + 1 :]
         if following:
