@@ -6,9 +6,10 @@ two seconds. The whole gunicorn (master and worker) is SIGKILLed, stays down lon
 an offer lasts, and is started again on the same database.
 
 The fake Twilio holds each answer back (``TWILIO_DELAY``) after recording the call or
-message, so the kill finds outbox rows committed but not yet placed and rows out at Twilio
-whose answer never came. Counted at the fake Twilio afterwards: every row is settled, and
-every call or message Twilio accepted is exactly one row's (none lost, none twice).
+message, and the kill waits for a moment when outbox rows are open, so it finds rows
+committed but not yet placed and rows out at Twilio whose answer never came. Counted at
+the fake Twilio afterwards: every row is settled, and every call or message Twilio
+accepted is exactly one row's (none lost, none twice).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def run(database_url: str, label: str, folder: Path, *, load_seconds: float = 6)
     engine = create_engine(database_url)
     try:
         time.sleep(load_seconds)
+        _until_rows_are_open(engine)
         server.kill()
         killed_at = datetime.now(UTC)
         with Session(engine) as session:
@@ -128,6 +130,18 @@ def _timers_caught_up(engine: Engine, patience: float = 20) -> datetime:
         if not overdue or time.monotonic() > deadline:
             return now
         time.sleep(0.5)
+
+
+def _until_rows_are_open(engine: Engine, patience: float = 15) -> None:
+    """Wait (a while) for outbox rows waiting or out at Twilio, so the kill lands on some."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if session.scalar(
+                select(func.count(OutboxItem.id)).where(OutboxItem.state.in_(OPEN_STATES))
+            ):
+                return
+        time.sleep(0.05)
 
 
 def _outbox_settled(engine: Engine, ids: set[int], patience: float = LEASE_SECONDS + 15) -> None:
