@@ -86,6 +86,7 @@ def create_app(
             warn_if_owner(db.engine)
 
     from advice_line import cli, effects, health, security, vendor
+    from advice_line.admin import routes as admin_routes
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.sessions import signed_in_staff
     from advice_line.console import routes as console_routes
@@ -112,6 +113,7 @@ def create_app(
     app.register_blueprint(public_routes.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(report_routes.bp)
+    app.register_blueprint(admin_routes.bp)
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")
     return app

@@ -27,7 +27,7 @@ from advice_line.auth.passwords import password_matches
 from advice_line.auth.roles import CONSOLE_ROLES, Staff
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
-from advice_line.models import User
+from advice_line.models import Role, User
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
@@ -43,11 +43,12 @@ _NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 def _home() -> str:
-    return (
-        url_for("console.console")
-        if current_user.role in CONSOLE_ROLES
-        else url_for("public.index")
-    )
+    """Each role's start page: the console, the managers' dashboard or administration."""
+    if current_user.role in CONSOLE_ROLES:
+        return url_for("console.console")
+    if current_user.role == Role.MANAGER:
+        return url_for("reports.index")
+    return url_for("admin.index")
 
 
 def _local_path(target: str) -> str | None:

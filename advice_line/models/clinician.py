@@ -105,8 +105,36 @@ class User(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    #: Set by an admin's reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    #: The value of the configured single sign-on claim that identifies this account.
+    sso_identity: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    #: The TOTP second factor's secret, once enrolment has started; confirmed when the
+    #: first code from the authenticator app was right.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    totp_confirmed_at: Mapped[datetime | None]
+    #: Wrong second-factor codes in a row; too many lock the account until an admin unlocks.
+    second_factor_failures: Mapped[int] = mapped_column(default=0)
+    locked_at: Mapped[datetime | None]
 
     clinician: Mapped[Clinician | None] = relationship(back_populates="user")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the second factor (stored hashed)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
 
 
 class Clinician(Base):
