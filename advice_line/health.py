@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.clock import london, utcnow
 from advice_line.extensions import db
-from advice_line.spool import Spool
+from advice_line.spool import spool_of
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _check_redis() -> None:
 def _check_spool() -> dict[str, Any]:
     """Whether the spool can be read and holds nothing it gave up on (no counts)."""
     try:
-        depth = Spool(current_app.config["SPOOL_PATH"]).depth()
+        depth = spool_of(current_app).depth()
     except (sqlite3.Error, OSError) as error:
         log.warning("health check of the spool failed: %s", error)
         return {"ok": False, "error": type(error).__name__}

@@ -31,7 +31,7 @@ from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.routing import views
 from advice_line.routing.scheduler import timer_backlog
-from advice_line.spool import Spool
+from advice_line.spool import Spool, spool_of
 from advice_line.transaction import current_policy
 
 bp = Blueprint("metrics", __name__)
@@ -209,7 +209,7 @@ def init_metrics(app: Flask) -> None:
     """Give the app its registry, the request hooks and ``GET /metrics``."""
     registry = CollectorRegistry()
     registry.register(LineCollector())
-    registry.register(SpoolCollector(Spool(app.config["SPOOL_PATH"])))
+    registry.register(SpoolCollector(spool_of(app)))
     app.extensions[_EXTENSION] = ProcessMetrics(
         registry=registry,
         webhook_seconds=Histogram(

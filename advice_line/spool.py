@@ -18,14 +18,20 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 #: An entry that failed this many times (not for want of a database) is held aside.
 MAX_ATTEMPTS = 5
+_EXTENSION = "advice_line_spool"
 BUSY_TIMEOUT_MS = 5000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry (
@@ -65,10 +71,18 @@ class Depth:
 
 
 class Spool:
-    """The spool file at ``path``; nothing is created until the first entry is kept."""
+    """The spool file at ``path``; nothing is created until the first entry is kept.
+
+    Each process keeps one connection to the file (webhooks ask the spool on every
+    request), reopened after a fork or if the file was replaced or removed.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock = threading.RLock()
+        #: (process id, the file's inode, the connection)
+        self._open: tuple[int, int, sqlite3.Connection] | None = None
+        self._has_table = False
 
     def _create(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -76,25 +90,45 @@ class Spool:
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o600)
 
+    def _connect(self, inode: int) -> sqlite3.Connection:
+        if self._open is not None:
+            pid, opened_inode, connection = self._open
+            if pid == os.getpid() and opened_inode == inode:
+                return connection
+            if pid == os.getpid():
+                connection.close()
+        connection = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA secure_delete=ON")
+        self._open, self._has_table = (os.getpid(), inode, connection), False
+        return connection
+
     @contextmanager
     def _connection(self, *, create: bool = False) -> Iterator[sqlite3.Connection | None]:
-        """A connection in autocommit mode, or None if there is no spool and none is wanted."""
-        if not self.path.exists():
-            if not create:
-                yield None
-                return
-            self._create()
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-        )
-        with closing(connection):
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA secure_delete=ON")
-            if create:
-                connection.executescript(SCHEMA)
-            yield connection
+        """This process's connection (autocommit); None if there is no spool (or no table
+        yet) and none is wanted."""
+        with self._lock:
+            try:
+                inode = self.path.stat().st_ino
+            except FileNotFoundError:
+                if not create:
+                    yield None
+                    return
+                self._create()
+                inode = self.path.stat().st_ino
+            connection = self._connect(inode)
+            if not self._has_table:
+                if create:
+                    connection.executescript(SCHEMA)
+                self._has_table = create or _has_table(connection)
+            yield connection if self._has_table else None
 
     def keep(
         self,
@@ -121,7 +155,7 @@ class Spool:
     def depth(self) -> Depth:
         """Count what waits and what is held (no contents)."""
         with self._connection() as connection:
-            if connection is None or not _has_table(connection):
+            if connection is None:
                 return Depth(0, 0, None)
             waiting, held, oldest = connection.execute(
                 "SELECT COALESCE(SUM(held = 0), 0), COALESCE(SUM(held), 0),"
@@ -131,18 +165,26 @@ class Spool:
 
     def waiting(self, conversation: str | None = None) -> bool:
         """Whether any entry waits to be applied (of ``conversation``, if given)."""
+        if conversation is None:
+            return self.queue_of("")[1]
+        return self.queue_of(conversation)[0]
+
+    def queue_of(self, conversation: str) -> tuple[bool, bool]:
+        """In one query: whether entries of ``conversation`` wait, and whether any do."""
         with self._connection() as connection:
-            if connection is None or not _has_table(connection):
-                return False
-            query, arguments = "SELECT 1 FROM entry WHERE held = 0", tuple[str, ...]()
-            if conversation is not None:
-                query, arguments = query + " AND conversation = ?", (conversation,)
-            return connection.execute(query + " LIMIT 1", arguments).fetchone() is not None
+            if connection is None:
+                return False, False
+            of_conversation, any_waiting = connection.execute(
+                "SELECT EXISTS (SELECT 1 FROM entry WHERE held = 0 AND conversation = ?),"
+                " EXISTS (SELECT 1 FROM entry WHERE held = 0)",
+                (conversation,),
+            ).fetchone()
+        return bool(of_conversation), bool(any_waiting)
 
     def oldest(self) -> Entry | None:
         """The entry to apply next: the first one kept that is not held aside."""
         with self._connection() as connection:
-            if connection is None or not _has_table(connection):
+            if connection is None:
                 return None
             row = connection.execute(
                 "SELECT id, endpoint, path, form, received_at, attempts FROM entry"
@@ -197,3 +239,11 @@ def _has_table(connection: sqlite3.Connection) -> bool:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry'"
     ).fetchone()
     return found is not None
+
+
+def spool_of(app: Flask) -> Spool:
+    """The app's spool (``SPOOL_PATH``): one per app, its connection kept per process."""
+    spool = app.extensions.get(_EXTENSION)
+    if spool is None or spool.path != Path(app.config["SPOOL_PATH"]):
+        spool = app.extensions[_EXTENSION] = Spool(app.config["SPOOL_PATH"])
+    return spool

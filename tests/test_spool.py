@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, close_all_sessions
 
 from advice_line.cli import build_scheduler
+from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.models import (
     AdviceRequest,
@@ -29,10 +30,10 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
-from advice_line.spool import MAX_ATTEMPTS, Spool
+from advice_line.spool import MAX_ATTEMPTS, Spool, spool_of
 from advice_line.telephony import messages
 from advice_line.telephony.twiml import RISK_ADVICE
-from advice_line.telephony.webhooks.spooling import replay, spool_of
+from advice_line.telephony.webhooks.spooling import replay
 from drills.postgres_down import proxied
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import FALLBACK, LINE_NUMBER, Twilio, gather_action, twilio_env
@@ -383,6 +384,21 @@ def test_the_spool_survives_kill_9_with_several_processes_writing(tmp_path: Path
         assert ours, "a killed replayer's lock is released by the kernel"
         with spool.replaying() as also:
             assert not also, "only one replayer at a time"
+
+
+def test_a_spool_file_moved_away_is_not_written_through_a_stale_connection(
+    tmp_path: Path,
+) -> None:
+    """The process keeps its connection open: once the file is moved away, entries kept
+    afterwards go to a new spool file, not through the old connection into the moved one."""
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path)
+    spool.keep("webhooks.message", "/twilio/sms", {"Body": "first"}, utcnow(), "+447700900001")
+    assert spool.queue_of("+447700900001") == (True, True)
+    path.rename(tmp_path / "inspected.sqlite3")
+    assert spool.queue_of("+447700900001") == (False, False), "the spool is empty again"
+    spool.keep("webhooks.message", "/twilio/sms", {"Body": "second"}, utcnow(), "+447700900002")
+    assert Spool(path).depth().waiting == 1, "the new entry is in the spool file, not the moved one"
 
 
 @pytest.mark.postgres

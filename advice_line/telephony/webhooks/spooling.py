@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from advice_line.clock import utcnow
 from advice_line.extensions import socketio
-from advice_line.spool import Entry, Spool
+from advice_line.spool import Entry, Spool, spool_of
 from advice_line.telephony.webhooks import _actor, log
 from advice_line.transaction import Work, run
 
@@ -72,17 +72,13 @@ def spoolable(webhook: Spoolable[P, R]) -> Spoolable[P, R]:
     return webhook
 
 
-def spool_of(app: Flask) -> Spool:
-    """The app's spool (``SPOOL_PATH``)."""
-    return Spool(app.config["SPOOL_PATH"])
-
-
 def receive(webhook: Spoolable[P, R]) -> Response:
     """Check the request, then apply it now or keep it in the spool; answer Twilio."""
     params = webhook.parse(request.form)
     form = {name: request.form[name] for name in webhook.fields if name in request.form}
     spool, conversation = spool_of(current_app), webhook.conversation(params)
-    if spool.waiting(conversation):
+    conversation_waits, anything_waits = spool.queue_of(conversation)
+    if conversation_waits:
         _keep(spool, webhook, form, conversation, "earlier ones of its call or thread wait")
         _kick()
         return webhook.kept()
@@ -94,7 +90,7 @@ def receive(webhook: Spoolable[P, R]) -> Response:
         why = f"the database is unreachable ({type(error).__name__})"
         _keep(spool, webhook, form, conversation, why)
         return webhook.kept()
-    if spool.waiting():
+    if anything_waits:
         _kick()  # the database answers: apply what waits
     return webhook.answer(params, result)
 
