@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from advice_line.lifecycle import FINISHED
@@ -42,18 +42,38 @@ def open_request(
     session: Session,
     number: str,
     *,
-    statuses: Collection[RequestStatus] = IN_PROGRESS,
     channels: Collection[Channel] = tuple(Channel),
 ) -> AdviceRequest | None:
-    """The number's latest request in one of ``statuses`` by one of ``channels``."""
+    """The number's latest request in progress by one of ``channels``."""
     return session.scalars(
         select(AdviceRequest)
         .where(
             AdviceRequest.caller_number == number,
-            AdviceRequest.status.in_(statuses),
+            AdviceRequest.status.in_(IN_PROGRESS),
             AdviceRequest.channel.in_(channels),
         )
         .order_by(AdviceRequest.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def request_a_message_joins(session: Session, number: str) -> AdviceRequest | None:
+    """The number's request in progress on any channel, else its message thread still in
+    wrap-up (the clinician writing it up reads the thread); None if it has neither."""
+    in_progress = AdviceRequest.status.in_(IN_PROGRESS)
+    return session.scalars(
+        select(AdviceRequest)
+        .where(
+            AdviceRequest.caller_number == number,
+            or_(
+                in_progress,
+                and_(
+                    AdviceRequest.status == RequestStatus.WRAP_UP,
+                    AdviceRequest.channel.in_(MESSAGE_CHANNELS),
+                ),
+            ),
+        )
+        .order_by(case((in_progress, 0), else_=1), AdviceRequest.id.desc())
         .limit(1)
     ).one_or_none()
 

@@ -23,15 +23,13 @@ from advice_line.models import (
     MessageDirection,
     OfficerDecision,
     ReportedVia,
-    RequestStatus,
 )
 from advice_line.models.officer import Officer
 from advice_line.telephony.callers import (
-    MESSAGE_CHANNELS,
     caller_number,
     identify_officer,
-    open_request,
     past_limit,
+    request_a_message_joins,
 )
 from advice_line.telephony.twiml import RISK_ADVICE
 
@@ -90,14 +88,6 @@ def _said(answers: lifecycle.KeyAnswers) -> str:
     )
 
 
-def _open_request(session: Session, number: str) -> AdviceRequest | None:
-    """The request a message joins: the number's request in progress on any channel, else
-    its message thread still in wrap-up (the clinician writing it up reads the thread)."""
-    return open_request(session, number) or open_request(
-        session, number, statuses=(RequestStatus.WRAP_UP,), channels=MESSAGE_CHANNELS
-    )
-
-
 def _belongs_to(request: AdviceRequest | None, number: str, officer: Officer | None) -> bool:
     return request is not None and (
         request.caller_number == number
@@ -143,7 +133,7 @@ def receive_message(
         if not _belongs_to(request, number, officer):
             request = None
     else:
-        request = _open_request(session, number)
+        request = request_a_message_joins(session, number)
         answers = parse_key_answers(text) if request is not None else None
         if request is not None and request.channel == Channel.VOICE:
             lifecycle.join(session, request.id, _channel(sender), now=now, actor=actor)
