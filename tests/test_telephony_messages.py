@@ -268,16 +268,16 @@ def test_a_reply_twilio_refuses_is_kept_with_the_error(
 def test_bad_replies_are_refused(twilio: Twilio, session: Session) -> None:
     request, clinician_id = _accepted_message_request(session, twilio)
     with pytest.raises(InvalidInput):
-        replies.queue_reply(
+        replies.reply_to_officer(
             session, request.id, clinician_id, " ", now=datetime.now(UTC), actor=ACTOR
         )
     with pytest.raises(InvalidInput):
-        replies.queue_reply(
+        replies.reply_to_officer(
             session, request.id, clinician_id, "x" * 1601, now=datetime.now(UTC), actor=ACTOR
         )
     stranger = add_clinician(session)
     with pytest.raises(IllegalTransition):
-        replies.queue_reply(
+        replies.reply_to_officer(
             session, request.id, stranger.id, "Hi", now=datetime.now(UTC), actor=ACTOR
         )
     session.rollback()

@@ -98,32 +98,6 @@ def send_once_stored(session: Session, message: Message) -> Message:
     return message
 
 
-def queue_reply(
-    session: Session,
-    request_id: int,
-    clinician_id: int,
-    body: str,
-    *,
-    now: datetime,
-    actor: Actor,
-) -> Message:
-    """Store a clinician's message to the officer, to be sent after commit."""
-    text = body.strip()
-    if not text or len(text) > MESSAGE_LIMIT:
-        raise InvalidInput({"body": f"Write 1 to {MESSAGE_LIMIT} characters."})
-    request = session.get(AdviceRequest, request_id)
-    if request is None or request.caller_number is None:
-        raise InvalidInput({"request": "There is no officer number to reply to."})
-    accepted = session.scalars(
-        select(Offer.clinician_id).where(
-            Offer.request_id == request_id, Offer.outcome == "accepted"
-        )
-    ).one_or_none()
-    if accepted != clinician_id:
-        raise IllegalTransition("Only the clinician who took the request can reply.")
-    return queue_outbound(session, request, text, clinician_id=clinician_id, now=now, actor=actor)
-
-
 def tell_waiting_officer(request: AdviceRequest, **_: object) -> None:
     """A texting officer has waited past the answer target: the expected wait and risk advice."""
     session = object_session(request)
@@ -160,7 +134,22 @@ def reply_to_officer(
     actor: Actor,
 ) -> Message:
     """Store the clinician's message to the officer; it is sent once stored."""
-    message = queue_reply(session, request_id, clinician_id, body, now=now, actor=actor)
+    text = body.strip()
+    if not text or len(text) > MESSAGE_LIMIT:
+        raise InvalidInput({"body": f"Write 1 to {MESSAGE_LIMIT} characters."})
+    request = session.get(AdviceRequest, request_id)
+    if request is None or request.caller_number is None:
+        raise InvalidInput({"request": "There is no officer number to reply to."})
+    accepted = session.scalars(
+        select(Offer.clinician_id).where(
+            Offer.request_id == request_id, Offer.outcome == "accepted"
+        )
+    ).one_or_none()
+    if accepted != clinician_id:
+        raise IllegalTransition("Only the clinician who took the request can reply.")
+    message = queue_outbound(
+        session, request, text, clinician_id=clinician_id, now=now, actor=actor
+    )
     return send_once_stored(session, message)
 
 
