@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 import requests
+import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
@@ -396,3 +397,31 @@ def signed_in_cookie(base: str, username: str, password: str, timeout: float = 1
         timeout=timeout,
     )
     return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+
+
+@dataclass
+class QueueWatch:
+    """A clinician's console over Socket.IO, keeping every queue it is pushed."""
+
+    client: socketio.Client = field(default_factory=lambda: socketio.Client(reconnection=False))
+    queues: list[list[dict[str, object]]] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.client.on("queue", self._queue)
+
+    def _queue(self, data: list[dict[str, object]]) -> None:
+        self.queues.append(data)
+        if data:
+            self.arrived.set()
+
+    def connect(self, base: str, cookie: str) -> None:
+        """Open the console's socket (websocket only) with a signed-in session's cookie."""
+        self.client.connect(
+            base, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=10
+        )
+
+    def references_when_pushed(self, timeout: float = 10) -> list[object]:
+        """Wait for a queue with requests in it; return their references (AL-n)."""
+        assert self.arrived.wait(timeout), f"no queue update reached the console: {self.queues}"
+        return [request["reference"] for request in self.queues[-1]]

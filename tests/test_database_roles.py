@@ -140,16 +140,27 @@ def test_the_app_works_as_a_role_that_owns_nothing(app_as_app_role: Flask) -> No
     assert actions, "the app role writes audit events"
 
 
-def test_the_app_role_cannot_rewrite_the_audit_log_or_lift_its_protection(
-    app_as_app_role: Flask, roles: Roles
-) -> None:
+def _intake_event() -> int:
+    """Record one request's intake in the audit log, as the app role; return the event's id."""
     session = db.session()
     request = add_request(session)
     record_event(
         session, SYSTEM, "request.intake", now=utcnow(), request_id=request.id, detail=INTAKE
     )
     session.commit()
-    event_id = session.scalar(select(AuditEvent.id).where(AuditEvent.action == "request.intake"))
+    event_id = session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.request_id == request.id, AuditEvent.action == "request.intake"
+        )
+    )
+    assert event_id is not None
+    return event_id
+
+
+def test_the_app_role_cannot_rewrite_the_audit_log_or_lift_its_protection(
+    app_as_app_role: Flask, roles: Roles
+) -> None:
+    event_id = _intake_event()
     app, owner = engine_for(roles.app_url), engine_for(roles.owner_url)
     before = audit_log(owner)
     denied = "permission denied|must be owner"
@@ -208,13 +219,7 @@ def test_the_app_role_cannot_rewrite_the_audit_log_or_lift_its_protection(
 def test_only_the_owner_opens_the_window_even_after_a_grant_made_by_mistake(
     app_as_app_role: Flask, roles: Roles
 ) -> None:
-    session = db.session()
-    request = add_request(session)
-    record_event(
-        session, SYSTEM, "request.intake", now=utcnow(), request_id=request.id, detail=INTAKE
-    )
-    session.commit()
-    event_id = session.scalar(select(AuditEvent.id).where(AuditEvent.action == "request.intake"))
+    event_id = _intake_event()
     app, owner = engine_for(roles.app_url), engine_for(roles.owner_url)
 
     def pseudonymise(detail: dict[str, object]) -> str:
@@ -248,6 +253,7 @@ def test_only_the_owner_opens_the_window_even_after_a_grant_made_by_mistake(
                 text("SELECT current_setting('advice_line.retention', true)")
             )
         assert window != "on", "the window closes as the function returns"
+        session = db.session()
         session.expire_all()
         assert session.get_one(AuditEvent, event_id).detail == kept
     finally:

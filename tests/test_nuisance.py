@@ -389,25 +389,22 @@ def test_a_request_with_a_clinician_cannot_be_closed_as_nuisance(
     session: Session, demo: None
 ) -> None:
     request = message_request(session, accepted_by="amira")
-    with pytest.raises(IllegalTransition, match="only a request nobody has taken"):
+
+    def close_as_nuisance(reason: str) -> None:
         lifecycle.mark_nuisance(
             session,
             request.id,
             _user_id(session, "sam"),
             now=datetime.now(UTC),
             actor=ACTOR,
-            reason="abusive",
+            reason=reason,
         )
+
+    with pytest.raises(IllegalTransition, match="only a request nobody has taken"):
+        close_as_nuisance("abusive")
     session.rollback()
     with pytest.raises(InvalidInput):
-        lifecycle.mark_nuisance(
-            session,
-            request.id,
-            _user_id(session, "sam"),
-            now=datetime.now(UTC),
-            actor=ACTOR,
-            reason="",
-        )
+        close_as_nuisance("")
     session.rollback()
     assert requests(session)[0].status == RequestStatus.CONNECTED
 

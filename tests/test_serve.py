@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import requests
-import socketio
 from twilio.request_validator import RequestValidator
 
 from advice_line.config import DEMO_TWILIO
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.front import nginx_config
 from advice_line.serve import Stack, free_port, plan
-from drills.harness import signed_in_cookie
+from drills.harness import QueueWatch, signed_in_cookie
 from tests.conftest import demo_env, migrate_and_seed
 
 pytestmark = pytest.mark.slow
@@ -92,28 +90,13 @@ def test_one_address_serves_pages_and_webhooks_from_separate_processes_with_live
             == 401
         )
 
-        console = socketio.Client(reconnection=False)
-        queues: list[list[dict[str, object]]] = []
-        arrived = threading.Event()
-
-        @console.on("queue")
-        def on_queue(data: list[dict[str, object]]) -> None:
-            queues.append(data)
-            if data:
-                arrived.set()
-
-        console.connect(
-            stack.base,
-            headers={"Cookie": signed_in_cookie(stack.base, "amira", DEMO_PASSWORD)},
-            transports=["websocket"],
-            wait_timeout=10,
-        )
+        console = QueueWatch()
+        console.connect(stack.base, signed_in_cookie(stack.base, "amira", DEMO_PASSWORD))
         try:
             reference = text_the_line(stack.base, "Man on the bridge, distressed")
-            assert arrived.wait(10), f"no push reached the console: {queues}"
-            assert reference in [r["reference"] for r in queues[-1]]
+            assert reference in console.references_when_pushed()
         finally:
-            console.disconnect()
+            console.client.disconnect()
         assert webhooks_answered(stack.service("webhooks").port)
         assert not webhooks_answered(stack.service("console").port)
 

@@ -32,9 +32,9 @@ from advice_line.console.live import CONSOLES
 from advice_line.demo import DEMO_PASSWORD, seed_demo
 from advice_line.extensions import socketio as server
 from advice_line.models import AdviceRecord, AuditEvent, SessionEnd, User, UserSession
+from drills.harness import signed_in_cookie
 from tests.conftest import demo_env, migrate_and_seed, start_server, stop_server
 from tests.test_console import connect, csrf, message_request, record_form, sign_in
-from tests.test_scale_out import signed_in_cookie
 from tests.twilio_support import twilio_env
 
 
@@ -291,9 +291,11 @@ def test_sign_out_and_deactivation_on_one_process_disconnect_consoles_on_another
     second, second_url = start_server(postgres_url, **extra)
     signed_out, deactivated = threading.Event(), threading.Event()
     try:
-        amira = signed_in_cookie(first_url, "amira")
+        amira = signed_in_cookie(first_url, "amira", DEMO_PASSWORD)
         amiras_console = console_on(second_url, amira, signed_out)
-        bens_console = console_on(second_url, signed_in_cookie(first_url, "ben"), deactivated)
+        bens_console = console_on(
+            second_url, signed_in_cookie(first_url, "ben", DEMO_PASSWORD), deactivated
+        )
         page = requests.get(f"{first_url}/console", headers={"Cookie": amira}, timeout=10).text
         token = re.search(r'name="csrf-token" content="([^"]+)"', page)
         assert token is not None
