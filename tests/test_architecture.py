@@ -67,6 +67,15 @@ def test_every_citation_of_the_domain_document_names_one_of_its_headings() -> No
     assert sorted(c for c in cited if c[1] not in headings) == []
 
 
+def test_the_repository_tracks_no_symbolic_links() -> None:
+    """A committed link (a worktree's .venv, say) points at a folder a fresh clone lacks."""
+    staged = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    links = [line.split("\t", 1)[1] for line in staged.splitlines() if line.startswith("120000")]
+    assert links == [], f"symbolic links are tracked: {links}"
+
+
 def test_the_package_root_holds_only_the_app_factory() -> None:
     tree = ast.parse((ROOT / "advice_line" / "__init__.py").read_text())
     defined = [
