@@ -308,6 +308,17 @@ def test_the_managers_charts_and_live_board_work_under_the_security_policy(
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
+def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
+    """What axe finds of serious or critical impact on the page as it stands."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+        for v in results
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
 @pytest.mark.parametrize("path", ["/login", "/console", "/console/tasks", "/console/floor"])
 def test_pages_have_no_serious_accessibility_violations(
     chromium: Any, browsers: Browsers, console_server: tuple[str, Path], path: str
@@ -319,14 +330,7 @@ def test_pages_have_no_serious_accessibility_violations(
         page = browsers.open(chromium, bypass_csp=True)
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(base + path)
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("async () => (await axe.run(document)).violations")
-    serious = [
-        (v["id"], v["help"], [n["target"] for n in v["nodes"]])
-        for v in results
-        if v["impact"] in {"serious", "critical"}
-    ]
-    assert serious == []
+    assert serious_violations(page) == []
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1366, "fits a laptop screen without sideways scrolling"
 
@@ -364,3 +368,68 @@ def test_signing_out_closes_the_console_in_every_browser_holding_the_session(
     amira.get_by_role("button", name="Sign in").wait_for()
     elsewhere.wait_for_url(re.compile(r"/login"))  # disconnected, reloaded, sent to sign in
     elsewhere.get_by_role("button", name="Sign in").wait_for()
+
+
+# --- administration, reached from each role's start page ------------------------------
+
+
+def section_links(page: Any) -> list[tuple[str, str]]:
+    """The sections listed on the admin start page: (title, path)."""
+    links = page.locator(".app-sections a")
+    return [
+        (links.nth(i).inner_text(), links.nth(i).get_attribute("href"))
+        for i in range(links.count())
+    ]
+
+
+def test_the_admin_lands_on_administration_and_every_section_opens_accessibly(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    # axe is injected as an inline script, which the pages' policy rightly refuses.
+    page = signed_in(chromium, browsers, base, "alex", bypass_csp=True)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.get_by_role("heading", name="Administration").wait_for()
+    assert page.url.rstrip("/") == f"{base}/admin"
+    sections = section_links(page)
+    titles = [title for title, _ in sections]
+    for expected in ("Staff accounts", "Clinicians", "Rota", "Coverage", "Officers"):
+        assert any(expected in title for title in titles), (expected, titles)
+    assert serious_violations(page) == []
+    for title, path in sections:
+        response = page.goto(base + path)
+        assert response is not None, (title, path)
+        assert response.status == 200, (title, path)
+        assert page.locator("h1").count() == 1, f"{title} has one main heading"
+        nav = page.get_by_role("navigation", name="Console")
+        assert nav.get_by_role("link", name=title).count() >= 1, f"{title} is in the navigation"
+        assert serious_violations(page) == [], title
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1366, f"{title} fits a laptop screen without sideways scrolling"
+
+
+def test_a_manager_lands_on_the_dashboard_and_sees_only_what_managers_may_use(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    page = signed_in(chromium, browsers, base, "morgan")
+    page.wait_for_url(f"{base}/reports/**")
+    nav = page.get_by_role("navigation", name="Console")
+    assert nav.get_by_role("link", name="Coverage").count() == 1
+    assert nav.get_by_role("link", name="Staff accounts").count() == 0
+    response = page.goto(f"{base}/admin/accounts")
+    assert response is not None
+    assert response.status == 403
+
+
+def test_a_clinician_has_no_way_into_administration(
+    chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
+) -> None:
+    base, _ = console_server
+    page = signed_in(chromium, browsers, base, "amira")
+    page.get_by_role("heading", name="Console").wait_for()
+    nav = page.get_by_role("navigation", name="Console")
+    assert nav.get_by_role("link", name="Administration").count() == 0
+    response = page.goto(f"{base}/admin/")
+    assert response is not None
+    assert response.status == 403
