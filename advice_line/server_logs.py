@@ -60,6 +60,8 @@ class ServerLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no ty
                 (v for k, v in resp.headers or () if k.lower() == REQUEST_ID_HEADER.lower()), None
             ),
         }
+        if fields["request_id"] is None:  # not answered by the app: the formatter's default
+            del fields["request_id"]
         self.access_log.info(
             "%s %s %s %sms",
             fields["method"],
