@@ -3,8 +3,9 @@
 Every HTTP request gets an id: the caller's ``X-Request-Id`` if it is short and safe,
 otherwise a new one; it is sent back in the response's ``X-Request-Id``, attached to every
 line logged while the request runs, and ends the request in an access line (method,
-path, status, duration). Anything that looks like a phone number is masked in every line:
-callers' numbers are special-category data and must not reach log files.
+path, status, duration, client address), unless the server writes that line
+(``advice_line.server_logs``). Anything that looks like a phone number is masked in every
+line: callers' numbers are special-category data and must not reach log files.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PHONE_NUMBER = re.compile(r"\+\d{7,15}|\b0\d{9,10}\b")
 _STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "request_id"}
 access_log = logging.getLogger("advice_line.access")
+#: Whether the server (gunicorn with ``advice_line.server_logs``) writes the access lines.
+_server_writes_access_lines: list[bool] = []
+
+
+def access_lines_by_server() -> None:
+    """Leave access lines to the server, which writes one for every request it serves."""
+    _server_writes_access_lines.append(True)
 
 
 def mask_phone_numbers(text: str) -> str:
@@ -116,6 +124,8 @@ def _begin_request() -> None:
 
 def _end_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request.environ[_REQUEST_ID]
+    if _server_writes_access_lines:
+        return response
     duration_ms = round((time.perf_counter() - request.environ[_STARTED]) * 1000, 2)
     access_log.info(
         "%s %s %s %sms",
@@ -128,6 +138,7 @@ def _end_request(response: Response) -> Response:
             "path": request.path,
             "status": response.status_code,
             "duration_ms": duration_ms,
+            "remote_addr": request.remote_addr,
         },
     )
     return response

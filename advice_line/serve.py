@@ -68,7 +68,7 @@ def redis_answers(url: str) -> bool:
 
 @dataclass
 class Service:
-    """One gunicorn (``-k gevent -w 1 wsgi:app``) on a loopback port, with its settings."""
+    """One gunicorn (``gunicorn.conf.py``: gevent, one worker) on a loopback port."""
 
     name: str
     env: dict[str, str]
@@ -80,8 +80,8 @@ class Service:
         """The gunicorn command line."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         address = f"127.0.0.1:{self.port}"
-        options = ["--graceful-timeout", "5", "--no-control-socket"]
-        command = [gunicorn, "-k", "gevent", "-w", "1", "-b", address, *options, "wsgi:app"]
+        config = str(ROOT / "gunicorn.conf.py")  # the container's settings; here on loopback
+        command = [gunicorn, "-c", config, "-b", address, "--graceful-timeout", "5", "wsgi:app"]
         return ["nice", "-n", str(self.niceness), *command] if self.niceness else command
 
 
