@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
-from advice_line.clock import utcnow
+from advice_line.clock import LONDON, utcnow
 from advice_line.demo import seed_demo
 from advice_line.lifecycle import rota
 from advice_line.lifecycle.coverage import coverage
@@ -412,3 +412,26 @@ def test_the_rota_commands(app: Flask, demo: Session, tmp_path: Path) -> None:
     made = runner.invoke(args=["rota", "generate", "--days", "7"])
     assert made.exit_code == 0
     assert "0 shifts made" in made.output
+
+
+def test_the_scheduler_makes_the_patterns_shifts_each_tick(app: Flask, demo: Session) -> None:
+    from advice_line.cli import build_scheduler
+
+    amira = rota.find_clinician(demo, "amira")
+    today = utcnow().astimezone(LONDON).date()
+    rota.add_pattern(
+        demo, amira.id, (today + timedelta(days=4)).weekday(), time(8), time(20),
+        valid_from=today, valid_until=None, now=utcnow(), actor=ADMIN,
+    )  # fmt: skip
+    demo.commit()
+
+    def shifts() -> int:
+        demo.rollback()  # see what the scheduler committed
+        return demo.scalar(select(func.count(Shift.id))) or 0
+
+    before = shifts()
+    build_scheduler("test").tick()
+    made = shifts() - before
+    assert made in (4, 5), "each week of ROTA_GENERATE_DAYS (28) days"
+    build_scheduler("test").tick()
+    assert shifts() - before == made, "made once"
