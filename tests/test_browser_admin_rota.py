@@ -57,3 +57,27 @@ def test_alex_imports_a_rota_fixes_the_bad_line_and_sees_the_coverage(
     assert gaps.count() > 0
     assert "no qualifying clinician" in alex.locator("#gaps").inner_text()
     assert alex.locator("#coverage-grid tbody tr").count() >= 14
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_the_rota_and_coverage_pages_have_no_serious_accessibility_violations(
+    chromium: Any, browsers: Browsers, live_server: tuple[str, str]
+) -> None:
+    base, _ = live_server
+    # axe is injected as an inline script, which the pages' policy rightly refuses.
+    page = signed_in(chromium, browsers, base, "alex", bypass_csp=True)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    for path in ("/admin/rota", "/admin/coverage"):
+        page.goto(base + path)
+        page.add_script_tag(path=str(AXE))
+        results = page.evaluate("async () => (await axe.run(document)).violations")
+        serious = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+            for v in results
+            if v["impact"] in {"serious", "critical"}
+        ]
+        assert serious == [], path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1366, f"{path} fits a laptop screen without sideways scrolling"
