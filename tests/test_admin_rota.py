@@ -435,3 +435,49 @@ def test_the_scheduler_makes_the_patterns_shifts_each_tick(app: Flask, demo: Ses
     assert made in (4, 5), "each week of ROTA_GENERATE_DAYS (28) days"
     build_scheduler("test").tick()
     assert shifts() - before == made, "made once"
+
+
+def test_an_admin_keeps_patterns_makes_their_shifts_and_removes_shifts_on_the_page(
+    app: Flask, demo: Session
+) -> None:
+    client = sign_in(app, "alex")
+    token = csrf(client, "/admin/rota")
+    ben = rota.find_clinician(demo, "ben")
+    today = utcnow().astimezone(LONDON).date()
+    pattern = {
+        "csrf_token": token,
+        "clinician": ben.id,
+        "weekday": (today + timedelta(days=3)).weekday(),
+        "start": "20:00",
+        "end": "08:00",
+        "valid_from": today.isoformat(),
+        "valid_until": "",
+    }
+    backwards = {**pattern, "valid_until": (today - timedelta(days=1)).isoformat()}
+    refused = client.post("/admin/rota/patterns", data=backwards)
+    assert refused.status_code == 400
+    assert "The pattern must end on or after the day it starts." in refused.get_data(as_text=True)
+    assert client.post("/admin/rota/patterns", data=pattern).status_code == 302
+    made = client.post("/admin/rota/generate", data={"csrf_token": token}, follow_redirects=True)
+    assert "4 shifts made from the patterns." in made.get_data(as_text=True)
+    assert audited(demo, "rota.generated") == 1
+
+    demo.rollback()
+    started = demo.scalars(
+        select(Shift).where(Shift.clinician_id == ben.id).order_by(Shift.starts_at)
+    ).first()
+    assert started is not None
+    assert started.starts_at < utcnow()
+    kept = client.post(f"/admin/rota/shifts/{started.id}/remove", data={"csrf_token": token})
+    assert kept.status_code == 400
+    assert "has started, so it stays on the rota" in kept.get_data(as_text=True)
+    latest = demo.scalar(select(func.max(Shift.id)))
+    removed = client.post(f"/admin/rota/shifts/{latest}/remove", data={"csrf_token": token})
+    assert removed.status_code == 302
+    assert demo.get(Shift, latest) is None
+
+    pattern_id = demo.scalar(select(RotaPattern.id))
+    gone = client.post(f"/admin/rota/patterns/{pattern_id}/remove", data={"csrf_token": token})
+    assert gone.status_code == 302
+    assert demo.scalar(select(func.count(RotaPattern.id))) == 0
+    assert audited(demo, "rota_pattern.removed") == 1

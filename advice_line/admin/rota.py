@@ -119,10 +119,15 @@ def _refused(form: Any, key: str) -> Callable[[DomainError], ResponseReturnValue
             for field, message in error.errors.items():
                 getattr(form, field, form.start).errors.append(message)
             return _page(400, **{key: form})
-        flash(str(error), "error")
-        return _page(400)
+        return _flashed(error)
 
     return refused
+
+
+def _flashed(error: DomainError) -> ResponseReturnValue:
+    """Answer a refused button: the reason at the top of the page (400)."""
+    flash(str(error), "error")
+    return _page(400)
 
 
 @bp.get("/rota")
@@ -167,7 +172,7 @@ def remove_shift(shift_id: int) -> ResponseReturnValue:
         work.tell("Shift removed.")
         return redirect(url_for("admin.rota_page"))
 
-    return run(step, signed_in_actor(), _refused(ActionForm(), "action_form"))
+    return run(step, signed_in_actor(), _flashed)
 
 
 @bp.post("/rota/patterns")
@@ -207,7 +212,7 @@ def remove_pattern(pattern_id: int) -> ResponseReturnValue:
         work.tell("Pattern removed; shifts already made from it stay on the rota.")
         return redirect(url_for("admin.rota_page"))
 
-    return run(step, signed_in_actor(), _refused(ActionForm(), "action_form"))
+    return run(step, signed_in_actor(), _flashed)
 
 
 @bp.post("/rota/generate")
@@ -222,7 +227,7 @@ def generate() -> ResponseReturnValue:
         work.tell(f"{made} shift{'s' if made != 1 else ''} made from the patterns.")
         return redirect(url_for("admin.rota_page"))
 
-    return run(step, signed_in_actor(), _refused(ActionForm(), "action_form"))
+    return run(step, signed_in_actor(), _flashed)
 
 
 @bp.post("/rota/import")
@@ -241,8 +246,7 @@ def import_rota() -> ResponseReturnValue:
     def refused(error: DomainError) -> ResponseReturnValue:
         if isinstance(error, ImportRejected):
             return _page(400, import_form=form, problems=error.problems)
-        flash(str(error), "error")
-        return _page(400, import_form=form)
+        return _flashed(error)
 
     return run(step, signed_in_actor(), refused)
 
