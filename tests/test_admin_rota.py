@@ -105,6 +105,12 @@ def test_bad_shifts_are_refused_and_nothing_is_stored(session: Session) -> None:
             rota.add_shift(session, nurse.id, day, start, end, now=NOW, actor=ADMIN)
     with pytest.raises(NotFound):
         rota.add_shift(session, 999_999, date(2026, 3, 10), time(8), time(9), now=NOW, actor=ADMIN)
+    leaver = nobody(session)
+    leaver.user.active = False
+    with pytest.raises(IllegalTransition, match="deactivated"):
+        rota.add_shift(
+            session, leaver.id, date(2026, 3, 10), time(8), time(9), now=NOW, actor=ADMIN
+        )
     assert len(shifts_of(session, nurse)) == 1
     other = nobody(session)
     rota.add_shift(session, other.id, date(2026, 3, 10), time(8), time(20), now=NOW, actor=ADMIN)

@@ -104,6 +104,13 @@ def find_clinician(session: Session, username: str) -> Clinician:
     return clinician
 
 
+def _require_active(clinician: Clinician) -> None:
+    if not clinician.user.active:
+        raise IllegalTransition(
+            f"{clinician.user.username}'s account is deactivated, so they go on no rota."
+        )
+
+
 def add_shift(
     session: Session,
     clinician_id: int,
@@ -118,6 +125,7 @@ def add_shift(
     clinician = session.get(Clinician, clinician_id, with_for_update=True)
     if clinician is None:
         raise NotFound(f"No clinician {clinician_id}.")
+    _require_active(clinician)
     starts_at, ends_at = london_period(day, start, end)
     check_period(starts_at, ends_at, now)
     clash = overlapping(session, clinician_id, starts_at, ends_at)
@@ -189,6 +197,7 @@ def add_pattern(
     clinician = session.get(Clinician, clinician_id)
     if clinician is None:
         raise NotFound(f"No clinician {clinician_id}.")
+    _require_active(clinician)
     if not 0 <= weekday <= 6:
         raise InvalidInput({"weekday": "Choose a day of the week."})
     if start == end:
