@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from advice_line import lifecycle, retention
+from advice_line.admin.rota_cli import make_pattern_shifts
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.database import owner_engine
@@ -121,7 +122,8 @@ def build_scheduler(name: str) -> Scheduler:
 
     Its first duty each tick is to replay this host's spool (webhooks kept while the
     database was down), so they are applied before timers fire and requests are routed;
-    its second, to place the outbox's due calls and messages.
+    its second, to place the outbox's due calls and messages; its third, to make the
+    rota patterns' shifts not yet made.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     return Scheduler(
@@ -130,7 +132,7 @@ def build_scheduler(name: str) -> Scheduler:
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
         context=app.app_context,
-        duties=(lambda _now: spooling.replay(app), outbox.send_due),
+        duties=(lambda _now: spooling.replay(app), outbox.send_due, make_pattern_shifts),
     )
 
 

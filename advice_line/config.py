@@ -246,6 +246,10 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         # not Flask-WTF's default hour, so a long record is not refused and lost.
         "WTF_CSRF_TIME_LIMIT": None,
         "SCHEDULER_INTERVAL_SECONDS": _int(env, "SCHEDULER_INTERVAL_MS", 500, minimum=50) / 1000,
+        # Shifts are made from the weekly rota patterns this many days ahead; a coverage
+        # gap this many hours ahead is warned of on the floor and the dashboard.
+        "ROTA_GENERATE_DAYS": _int(env, "ROTA_GENERATE_DAYS", 28, minimum=1),
+        "COVERAGE_WARNING_HOURS": _int(env, "COVERAGE_WARNING_HOURS", 48, minimum=1),
         "OUTBOX_LEASE_SECONDS": _int(env, "OUTBOX_LEASE_SECONDS", 30, minimum=15),
         "QUALIFYING_PROFESSIONS": _parsed(
             parse_professions,

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.clock import utcnow
 from advice_line.extensions import db
+from advice_line.lifecycle.coverage import KINDS, coverage
 from advice_line.routing import views
 from advice_line.routing.scheduler import timer_backlog
 from advice_line.spool import Spool, spool_of
@@ -68,6 +69,12 @@ class LineCollector(Collector):
             now = utcnow()
             board = views.board(db.session(), now, current_policy())
             due, oldest_due = timer_backlog(db.session(), now)
+            rota = coverage(
+                db.session(),
+                now=now,
+                hours=current_app.config["COVERAGE_WARNING_HOURS"],
+                policy=current_policy(),
+            )
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -84,8 +91,10 @@ class LineCollector(Collector):
             due,
             (now - oldest_due).total_seconds() if oldest_due else 0,
         )
-        for family, value in zip(families[1:], values, strict=True):
+        for family, value in zip(families[1:-1], values, strict=True):
             family.add_metric([], value)
+        for kind in KINDS:
+            families[-1].add_metric([kind], rota.hours_uncovered(kind))
         yield from families
 
     @staticmethod
@@ -110,6 +119,12 @@ class LineCollector(Collector):
             GaugeMetricFamily(
                 "advice_line_timers_overdue_seconds",
                 "How long ago the oldest unfired timer fell due (the scheduler's lag)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_coverage_gap_hours",
+                "Hours within COVERAGE_WARNING_HOURS with no qualifying clinician on shift "
+                '(skill="any") or none with the skill',
+                labels=["skill"],
             ),
         ]
 

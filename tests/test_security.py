@@ -150,6 +150,12 @@ def form_posts(app: Flask) -> list[str]:
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
     assert form_posts(app) == [
+        "admin.add_pattern",
+        "admin.add_shift",
+        "admin.generate",
+        "admin.import_rota",
+        "admin.remove_pattern",
+        "admin.remove_shift",
         "auth.login",
         "auth.logout",
         "console.extend_detention",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -200,6 +200,36 @@ class Shift(Base):
     ends_at: Mapped[datetime]
 
     clinician: Mapped[Clinician] = relationship(back_populates="shifts")
+
+
+class RotaPattern(Base):
+    """A weekly shift for one clinician (London local times) from which shifts are made.
+
+    An end at or before the start means the next day. ``generated_until`` is the last
+    date shifts were made for, so each date is made once: a shift removed by hand stays
+    removed (docs/ROTA-IMPORT.md says how patterns and imports meet).
+    """
+
+    __tablename__ = "rota_pattern"
+    __table_args__ = (
+        sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_monday_to_sunday"),
+        sa.CheckConstraint(
+            "valid_until IS NULL OR valid_until >= valid_from", name="until_after_from"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id"), index=True)
+    #: 0 is Monday, as Python's ``date.weekday``.
+    weekday: Mapped[int]
+    starts: Mapped[time]
+    ends: Mapped[time]
+    valid_from: Mapped[date]
+    valid_until: Mapped[date | None]
+    generated_until: Mapped[date | None]
+    created_at: Mapped[datetime]
+
+    clinician: Mapped[Clinician] = relationship()
 
 
 class SessionEnd(enum.StrEnum):
