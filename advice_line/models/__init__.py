@@ -63,7 +63,7 @@ from advice_line.models.telephony import (
     Message,
     MessageDirection,
 )
-from advice_line.models.timer import Timer, TimerKind
+from advice_line.models.timer import SchedulerTick, Timer, TimerKind
 
 __all__ = [
     "ENDED_CALL_STATUSES",
@@ -110,6 +110,7 @@ __all__ = [
     "RequestFact",
     "RequestStatus",
     "Role",
+    "SchedulerTick",
     "SessionEnd",
     "Sex",
     "Shift",
