@@ -50,7 +50,7 @@ def rules() -> list[dict[str, Any]]:
 def guide_anchors() -> set[str]:
     """GitHub's anchors for the guide's headings."""
     headings = re.findall(r"^#+ (.+)$", GUIDE.read_text(), flags=re.MULTILINE)
-    return {re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-") for title in headings}
+    return {re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-") for title in headings}
 
 
 def test_every_rule_has_a_wait_a_severity_a_summary_and_a_runbook_section() -> None:
