@@ -72,6 +72,19 @@ DEMO_TWILIO = {
 DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Transport Police"
 
 
+def _previous_auth_token(
+    env: Mapping[str, str], settings: Mapping[str, Any], mode: str
+) -> str | None:
+    """The auth token Twilio signed with before a rotation, still accepted on webhooks."""
+    previous = env.get("TWILIO_AUTH_TOKEN_PREVIOUS") or None
+    if previous is not None and previous == settings["TWILIO_AUTH_TOKEN"] and mode == "production":
+        raise ConfigurationError(
+            "TWILIO_AUTH_TOKEN_PREVIOUS is the token before a rotation; it must differ from "
+            "TWILIO_AUTH_TOKEN (remove it once no webhook is signed with it)"
+        )
+    return previous
+
+
 def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     """Twilio credentials, or the built-in simulator's in demo mode when none are given."""
     given = {name: env.get(name, "") for name in DEMO_TWILIO}
@@ -99,6 +112,7 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     if not 1 <= len(forces) <= 8:
         raise ConfigurationError("FORCES must name between 1 and 8 police forces")
     return settings | {
+        "TWILIO_AUTH_TOKEN_PREVIOUS": _previous_auth_token(env, settings, mode),
         "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
         "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
         "FALLBACK_NUMBER": fallback_number,

@@ -40,7 +40,7 @@ def _check_database() -> None:
 
 
 @functools.cache
-def _redis(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
     """One client (and connection pool) per URL: a ping is one round trip, not a new
     connection's four, each of which waits its turn on a busy process's event loop."""
     return redis.Redis.from_url(
@@ -49,7 +49,7 @@ def _redis(url: str) -> redis.Redis:
 
 
 def _check_redis() -> None:
-    _redis(current_app.config["REDIS_URL"]).ping()
+    redis_client(current_app.config["REDIS_URL"]).ping()
 
 
 def _check_spool() -> dict[str, Any]:

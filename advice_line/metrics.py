@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import redis
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -27,12 +28,14 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from advice_line import health
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle.coverage import KINDS, coverage
 from advice_line.routing import views
-from advice_line.routing.scheduler import timer_backlog
+from advice_line.routing.scheduler import last_tick, timer_backlog
 from advice_line.spool import Spool, spool_of
+from advice_line.telephony import outbox
 from advice_line.transaction import current_policy
 
 bp = Blueprint("metrics", __name__)
@@ -52,6 +55,7 @@ class ProcessMetrics:
     webhook_seconds: Histogram
     http_requests: Counter
     consoles: Gauge
+    signed_with_previous_token: Counter
 
 
 class LineCollector(Collector):
@@ -62,18 +66,18 @@ class LineCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Read the queue, the clinicians and the timers."""
+        """Read the queue, the clinicians, the timers, the outbox and the schedulers."""
         families = self._families()
         up = families[0]
         try:
-            now = utcnow()
-            board = views.board(db.session(), now, current_policy())
-            due, oldest_due = timer_backlog(db.session(), now)
+            now, policy, session = utcnow(), current_policy(), db.session()
+            board = views.board(session, now, policy)
+            due, oldest_due = timer_backlog(session, now)
+            on_duty = views.count_on_duty(session, now=now, policy=policy)
+            outbox_due, outbox_oldest, outbox_failed = outbox.backlog(session, now)
+            ticked = last_tick(session)
             rota = coverage(
-                db.session(),
-                now=now,
-                hours=current_app.config["COVERAGE_WARNING_HOURS"],
-                policy=current_policy(),
+                session, now=now, hours=current_app.config["COVERAGE_WARNING_HOURS"], policy=policy
             )
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)
@@ -86,13 +90,20 @@ class LineCollector(Collector):
         values = (
             board["waiting"],
             board["longest_wait_seconds"] or 0,
+            policy.answer_target.total_seconds(),
             board["available"],
             board["breaches_now"],
             due,
             (now - oldest_due).total_seconds() if oldest_due else 0,
+            on_duty,
+            outbox_due,
+            (now - outbox_oldest).total_seconds() if outbox_oldest else 0,
+            outbox_failed,
+            (now - ticked).total_seconds() if ticked else None,
         )
         for family, value in zip(families[1:-1], values, strict=True):
-            family.add_metric([], value)
+            if value is not None:  # no scheduler has ever ticked: no sample
+                family.add_metric([], value)
         for kind in KINDS:
             families[-1].add_metric([kind], rota.hours_uncovered(kind))
         yield from families
@@ -109,6 +120,10 @@ class LineCollector(Collector):
                 "How long the longest waiting request has waited",
             ),
             GaugeMetricFamily(
+                "advice_line_answer_target_seconds",
+                "The answer target (ANSWER_TARGET_SECONDS): a wait longer than this is a breach",
+            ),
+            GaugeMetricFamily(
                 "advice_line_clinicians_available",
                 "Qualifying clinicians on shift and available to take an offer",
             ),
@@ -119,6 +134,25 @@ class LineCollector(Collector):
             GaugeMetricFamily(
                 "advice_line_timers_overdue_seconds",
                 "How long ago the oldest unfired timer fell due (the scheduler's lag)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_clinicians_on_duty",
+                "Qualifying clinicians on shift and signed in, available or busy",
+            ),
+            GaugeMetricFamily(
+                "advice_line_outbox_due", "Calls and messages due to be placed and not yet placed"
+            ),
+            GaugeMetricFamily(
+                "advice_line_outbox_oldest_due_seconds",
+                "How long ago the oldest call or message not yet placed fell due",
+            ),
+            GaugeMetricFamily(
+                "advice_line_outbox_failed",
+                "Calls and messages the line gave up placing (kept until retention removes them)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_scheduler_last_tick_seconds",
+                "How long ago any scheduler last finished a tick (noted every 5 seconds)",
             ),
             GaugeMetricFamily(
                 "advice_line_coverage_gap_hours",
@@ -170,6 +204,33 @@ class SpoolCollector(Collector):
         ]
 
 
+class RedisCollector(Collector):
+    """Whether Redis (the socket message queue, the rate limits) answers a ping."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Name the metric without pinging."""
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Ping Redis (one second at most)."""
+        family = self._family()
+        try:
+            health.redis_client(self.url).ping()
+        except (redis.RedisError, OSError) as error:
+            log.warning("metrics could not reach Redis: %s", type(error).__name__)
+            family.add_metric([], 0)
+        else:
+            family.add_metric([], 1)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("advice_line_redis_up", "1 if Redis answered the scrape's ping")
+
+
 def _metrics() -> ProcessMetrics:
     found: ProcessMetrics = current_app.extensions[_EXTENSION]
     return found
@@ -178,6 +239,11 @@ def _metrics() -> ProcessMetrics:
 def console_connected() -> None:
     """Count a socket connection this process accepted."""
     _metrics().consoles.inc()
+
+
+def webhook_signed_with_previous_token() -> None:
+    """Count a webhook accepted under ``TWILIO_AUTH_TOKEN_PREVIOUS`` (a rotation's old token)."""
+    _metrics().signed_with_previous_token.inc()
 
 
 def console_disconnected() -> None:
@@ -225,6 +291,8 @@ def init_metrics(app: Flask) -> None:
     registry = CollectorRegistry()
     registry.register(LineCollector())
     registry.register(SpoolCollector(spool_of(app)))
+    if app.config["REDIS_URL"]:
+        registry.register(RedisCollector(app.config["REDIS_URL"]))
     app.extensions[_EXTENSION] = ProcessMetrics(
         registry=registry,
         webhook_seconds=Histogram(
@@ -243,6 +311,11 @@ def init_metrics(app: Flask) -> None:
         consoles=Gauge(
             "advice_line_consoles_connected",
             "Socket connections (consoles and live boards) open on this process",
+            registry=registry,
+        ),
+        signed_with_previous_token=Counter(
+            "advice_line_webhooks_signed_with_previous_token",
+            "Twilio webhooks this process accepted signed with TWILIO_AUTH_TOKEN_PREVIOUS",
             registry=registry,
         ),
     )

@@ -64,7 +64,7 @@ from advice_line.models.telephony import (
     Message,
     MessageDirection,
 )
-from advice_line.models.timer import Timer, TimerKind
+from advice_line.models.timer import SchedulerTick, Timer, TimerKind
 
 __all__ = [
     "ENDED_CALL_STATUSES",
@@ -112,6 +112,7 @@ __all__ = [
     "RequestStatus",
     "Role",
     "RotaPattern",
+    "SchedulerTick",
     "SessionEnd",
     "Sex",
     "Shift",

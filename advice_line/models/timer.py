@@ -47,3 +47,12 @@ class Timer(Base):
     fired_by: Mapped[str | None] = mapped_column(sa.String(80))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class SchedulerTick(Base):
+    """When a scheduler last finished a tick: a scheduler that stops ticking shows here."""
+
+    __tablename__ = "scheduler_tick"
+
+    name: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    ticked_at: Mapped[datetime]

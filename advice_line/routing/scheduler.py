@@ -18,14 +18,21 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.lifecycle.policy import RoutingPolicy
-from advice_line.models import AdviceRequest, EscalationLevel, Offer, Timer, TimerKind
+from advice_line.models import (
+    AdviceRequest,
+    EscalationLevel,
+    Offer,
+    SchedulerTick,
+    Timer,
+    TimerKind,
+)
 from advice_line.routing.engine import dispatch
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 DETENTION_TIMERS = frozenset({TimerKind.DETENTION_WARNING, TimerKind.DETENTION_LIMIT})
 RETRY_BACKOFF = timedelta(seconds=5)
+#: How often a scheduler records that it ticks, and how long a silent one's row is kept.
+TICK_NOTED_EVERY = timedelta(seconds=5)
+TICKS_KEPT = timedelta(days=1)
 
 
 def timer_backlog(session: Session, now: datetime) -> tuple[int, datetime | None]:
@@ -43,6 +53,21 @@ def timer_backlog(session: Session, now: datetime) -> tuple[int, datetime | None
         )
     ).one()
     return due, oldest
+
+
+def last_tick(session: Session) -> datetime | None:
+    """When any scheduler last finished a tick (None if none ever did)."""
+    return session.scalar(select(func.max(SchedulerTick.ticked_at)))
+
+
+def note_tick(session: Session, name: str, now: datetime) -> None:
+    """Record that the scheduler ``name`` finished a tick; forget long-silent ones."""
+    tick = session.get(SchedulerTick, name)
+    if tick is None:
+        session.add(SchedulerTick(name=name, ticked_at=now))
+    else:
+        tick.ticked_at = now
+    session.execute(delete(SchedulerTick).where(SchedulerTick.ticked_at < now - TICKS_KEPT))
 
 
 def fire_timer(
@@ -92,6 +117,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self.context = context
         self.duties = duties
+        self.tick_noted_at: datetime | None = None
 
     def fire_due_timers(self, limit: int = 1000) -> int:
         """Fire due timers one per transaction; return how many were fired."""
@@ -163,6 +189,16 @@ class Scheduler:
             self.fire_due_timers()
             self.sweep_presence()
             self.dispatch()
+            self._note_tick()
+
+    def _note_tick(self) -> None:
+        """Record a finished tick (every few seconds: metrics show a scheduler's lag)."""
+        now = self.clock()
+        if self.tick_noted_at is not None and now - self.tick_noted_at < TICK_NOTED_EVERY:
+            return
+        with self.session_factory() as session, session.begin():
+            note_tick(session, self.name, now)
+        self.tick_noted_at = now
 
     def run_forever(self) -> None:
         """Tick every interval until ``stop`` is called; errors are logged, never fatal."""

@@ -159,6 +159,21 @@ def count_available(session: Session, *, now: datetime, policy: RoutingPolicy) -
     return session.scalar(query) or 0
 
 
+def count_on_duty(session: Session, *, now: datetime, policy: RoutingPolicy) -> int:
+    """Count qualifying clinicians on shift now and signed in (available or busy alike)."""
+    query = (
+        select(func.count(Clinician.id))
+        .join(User, User.id == Clinician.user_id)
+        .where(
+            Clinician.status != ClinicianStatus.OFFLINE,
+            qualifying_condition(policy),
+            User.active.is_(True),
+            on_shift(now),
+        )
+    )
+    return session.scalar(query) or 0
+
+
 def floor(session: Session) -> list[dict[str, Any]]:
     """Every clinician's status, for senior clinicians."""
     rows = session.execute(

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -108,6 +108,17 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
         and_(OutboxItem.state == OutboxState.PENDING, OutboxItem.due_at <= now),
         and_(OutboxItem.state == OutboxState.SENDING, OutboxItem.claimed_until < now),
     )
+
+
+def backlog(session: Session, now: datetime) -> tuple[int, datetime | None, int]:
+    """Rows due and not yet placed, when the oldest of them fell due, and rows given up on."""
+    due, oldest = session.execute(
+        select(func.count(OutboxItem.id), func.min(OutboxItem.due_at)).where(_claimable(now))
+    ).one()
+    failed = session.scalar(
+        select(func.count(OutboxItem.id)).where(OutboxItem.state == OutboxState.FAILED)
+    )
+    return due, oldest, failed or 0
 
 
 def sender_name() -> str:

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
+from advice_line import metrics
 from advice_line.audit import Actor
 from advice_line.extensions import db
 from advice_line.inputs import without_control_codes
@@ -51,18 +52,34 @@ def _xml(body: str) -> Response:
     return Response(body, mimetype=TWIML)
 
 
+def _signed_with(url: str, signature: str) -> str | None:
+    """Which auth token signed this request: "current", "previous" (during a rotation,
+    with ``TWILIO_AUTH_TOKEN_PREVIOUS`` set) or None (neither)."""
+    tokens = {
+        "current": current_app.config["TWILIO_AUTH_TOKEN"],
+        "previous": current_app.config["TWILIO_AUTH_TOKEN_PREVIOUS"],
+    }
+    for name, token in tokens.items():
+        if token and RequestValidator(token).validate(url, request.form, signature):
+            return name
+    return None
+
+
 def signed(view: Callable[..., Response]) -> Callable[..., Response]:
     """Refuse (403, nothing stored) any request without a valid X-Twilio-Signature."""
 
     @functools.wraps(view)
     def checked(*args: Any, **kwargs: Any) -> Response:
-        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
         path = request.full_path.rstrip("?") if request.query_string else request.path
         url = current_app.config["PUBLIC_BASE_URL"] + path
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not validator.validate(url, request.form, signature):
+        signed_with = _signed_with(url, signature) if signature else None
+        if signed_with is None:
             log.warning("refused unsigned or tampered Twilio request to %s", request.path)
             abort(403)
+        if signed_with == "previous":
+            log.info("Twilio request to %s signed with the previous auth token", request.path)
+            metrics.webhook_signed_with_previous_token()
         return view(*args, **kwargs)
 
     return checked
