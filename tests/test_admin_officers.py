@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from advice_line.demo import DEMO_PASSWORD
 from advice_line.models import AdviceRequest, AuditEvent, Officer, OfficerPhone, User
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import csrf, demo, sign_in
@@ -381,3 +382,40 @@ def test_changes_need_the_csrf_token(app: Flask, demo: Session) -> None:
     assert upload(client, GOOD.encode(), token=False).status_code == 400
     assert officer(demo, "MP1234").left_at is None
     assert officer(demo, "MP1234").name == "PC Jo Smith"
+
+
+# --- in a browser -----------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_alex_imports_a_forces_file_and_marks_a_leaver_in_a_browser(
+    chromium: Any, live_server: tuple[str, str], tmp_path: Path
+) -> None:
+    base, _ = live_server
+    csv_file = tmp_path / "met.csv"
+    csv_file.write_text(GOOD)
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{base}/login")
+        page.get_by_label("Username").fill("alex")
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("navigation").get_by_role("link", name="Officers").click()
+        page.get_by_role("link", name="Import a force's file").click()
+
+        page.get_by_label("CSV file").set_input_files(str(csv_file))
+        page.get_by_role("button", name="Import").click()
+        page.get_by_role("status").filter(has_text="1 officers added, 1 updated").wait_for()
+
+        page.get_by_label("Collar number, name or phone number").fill("MP9001")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name="MP9001").click()
+        page.get_by_role("heading", name="PC Ann Lee, MP9001").wait_for()
+        page.get_by_role("button", name="Mark MP9001 as left").click()
+        page.get_by_role("status").filter(has_text="is marked as left").wait_for()
+        assert page.get_by_text("No numbers.").is_visible()
+        assert page.get_by_text("Left ").first.is_visible()
+    finally:
+        context.close()
