@@ -238,6 +238,11 @@ def test_a_number_added_by_hand_identifies_no_one_until_verified(
     assert {e.actor_user_id for e in events} == {alex_id(demo)}
     assert {(e.subject_type, e.subject_id) for e in events} == {("officer", ravi.id)}
 
+    assert post(client, f"{path}/phones/remove", number="+447700900499").status_code == 302
+    assert [p.number for p in officer(demo, "MP5678").phones] == [RAVI]
+    (removed,) = audit(demo, "officer.phone_removed")
+    assert removed.detail == {"number": "…499", "was_verified": True}
+
 
 @pytest.mark.parametrize(
     ("number", "message"),

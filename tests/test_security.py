@@ -150,6 +150,10 @@ def form_posts(app: Flask) -> list[str]:
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
     assert form_posts(app) == [
+        "admin.add_phone",
+        "admin.change_phone",
+        "admin.import_officers",
+        "admin.mark_leaver",
         "auth.login",
         "auth.logout",
         "console.extend_detention",
@@ -178,6 +182,10 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
         "/console/requests/{id}/nuisance",
+        "/admin/officers/import",
+        "/admin/officers/{id}/phones",
+        "/admin/officers/{id}/phones/verify",
+        "/admin/officers/{id}/leaver",
     ],
 )
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(
