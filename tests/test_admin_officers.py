@@ -130,7 +130,7 @@ def test_an_import_adds_new_officers_and_updates_known_ones(app: Flask, demo: Se
     assert event.detail["numbers_added"] == 3
 
 
-BAD_FILES = {
+BAD_FILES: dict[str, tuple[str | bytes, str]] = {
     "unknown force": (
         GOOD + "Kent Police,KP1,PC Kay,07700 900409\n",
         "Line 5: force: &#39;Kent Police&#39; is not a force the line serves",
