@@ -156,6 +156,10 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "admin.import_rota",
         "admin.remove_pattern",
         "admin.remove_shift",
+        "admin.add_phone",
+        "admin.change_phone",
+        "admin.import_officers",
+        "admin.mark_leaver",
         "auth.login",
         "auth.logout",
         "console.extend_detention",
@@ -184,6 +188,10 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
         "/console/requests/{id}/nuisance",
+        "/admin/officers/import",
+        "/admin/officers/{id}/phones",
+        "/admin/officers/{id}/phones/verify",
+        "/admin/officers/{id}/leaver",
     ],
 )
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(

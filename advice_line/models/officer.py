@@ -21,6 +21,8 @@ class Officer(Base):
     collar_number: Mapped[str] = mapped_column(sa.String(20))
     name: Mapped[str | None] = mapped_column(sa.String(120))
     created_at: Mapped[datetime]
+    #: When the officer left the force: their numbers are gone; the row stays for requests.
+    left_at: Mapped[datetime | None]
 
     phones: Mapped[list[OfficerPhone]] = relationship(
         back_populates="officer", cascade="all, delete-orphan"
@@ -28,13 +30,18 @@ class Officer(Base):
 
 
 class OfficerPhone(Base):
-    """A phone number (E.164) known to belong to an officer."""
+    """A phone number (E.164) of an officer; it identifies them only once verified.
+
+    Verified means vouched for: by the force (its import) or by an admin who confirmed it
+    with the officer; a number added by hand is unverified until then
+    (docs/DOMAIN.md#the-officers-directory).
+    """
 
     __tablename__ = "officer_phone"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     officer_id: Mapped[int] = mapped_column(sa.ForeignKey("officer.id"), index=True)
     number: Mapped[str] = mapped_column(sa.String(20), unique=True)
-    verified_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
 
     officer: Mapped[Officer] = relationship(back_populates="phones")

@@ -30,11 +30,18 @@ def caller_number(raw: str) -> str | None:
 
 
 def identify_officer(session: Session, number: str | None) -> Officer | None:
-    """Return the officer whose verified phone this is."""
+    """Return the officer whose verified phone this is (an unverified one identifies no one:
+    the caller gives collar number and force, docs/DOMAIN.md#the-officers-directory)."""
     if number is None:
         return None
     return session.scalars(
-        select(Officer).join(OfficerPhone).where(OfficerPhone.number == number)
+        select(Officer)
+        .join(OfficerPhone)
+        .where(
+            OfficerPhone.number == number,
+            OfficerPhone.verified_at.is_not(None),
+            Officer.left_at.is_(None),
+        )
     ).one_or_none()
 
 
