@@ -91,7 +91,4 @@ def index() -> str:
     return render_template("admin/index.html", sections=visible_sections())
 
 
-from advice_line.admin import (
-    officers,  # noqa: F401
-    rota,  # noqa: F401
-)
+from advice_line.admin import officers, rota  # noqa: E402,F401
