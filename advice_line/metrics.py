@@ -1,9 +1,9 @@
 """``GET /metrics`` for Prometheus: the line as the database sees it, and this process.
 
-The queue, the clinicians available and the timers are read from the database at scrape
-time (a few COUNTs), so every process reports the same values. Webhook latency, HTTP
-requests and open socket connections are counted by the process that served them: with
-several processes, scrape each one and sum those.
+The queue, the clinicians available, the timers and the registrations lapsing are read
+from the database at scrape time (a few COUNTs), so every process reports the same
+values. Webhook latency, HTTP requests and open socket connections are counted by the
+process that served them: with several processes, scrape each one and sum those.
 
 Who may read: with ``METRICS_TOKEN`` set, whoever sends ``Authorization: Bearer <token>``
 (and no one else); without it, only direct requests from this machine's loopback (a
@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from advice_line.clock import utcnow
 from advice_line.extensions import db
+from advice_line.lifecycle.registrations import lapse_warnings
 from advice_line.routing import views
 from advice_line.routing.scheduler import timer_backlog
 from advice_line.spool import Spool
@@ -68,6 +69,7 @@ class LineCollector(Collector):
             now = utcnow()
             board = views.board(db.session(), now, current_policy())
             due, oldest_due = timer_backlog(db.session(), now)
+            lapses = lapse_warnings(db.session(), now=now, policy=current_policy())
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -83,6 +85,8 @@ class LineCollector(Collector):
             board["breaches_now"],
             due,
             (now - oldest_due).total_seconds() if oldest_due else 0,
+            sum(not w.lapsed for w in lapses),
+            sum(w.lapsed for w in lapses),
         )
         for family, value in zip(families[1:], values, strict=True):
             family.add_metric([], value)
@@ -110,6 +114,14 @@ class LineCollector(Collector):
             GaugeMetricFamily(
                 "advice_line_timers_overdue_seconds",
                 "How long ago the oldest unfired timer fell due (the scheduler's lag)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_registrations_lapsing",
+                "Active clinicians whose registration lapses within REGISTRATION_WARNING_DAYS",
+            ),
+            GaugeMetricFamily(
+                "advice_line_registrations_lapsed",
+                "Active clinicians whose registration has lapsed (they are offered nothing)",
             ),
         ]
 
