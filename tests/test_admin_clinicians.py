@@ -303,6 +303,23 @@ def test_only_admins_administer_clinicians(app: Flask, demo: Session, username: 
     assert user_of(demo, "amira").clinician.phone == "+447700900101"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("token", ["missing", "forged"])
+def test_the_edit_form_refuses_a_missing_or_forged_csrf_token(
+    app: Flask, demo: Session, token: str
+) -> None:
+    amira = user_of(demo, "amira")
+    data = {"profession": "nurse", "registration_body": "NMC", "registration_number": "12A3456E"}
+    if token == "forged":
+        data["csrf_token"] = "forged-token"
+    response = sign_in(app, "alex").post(
+        f"/admin/clinicians/{amira.id}", data=data | {"phone": "07700900000"}
+    )
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    demo.expire_all()
+    assert user_of(demo, "amira").clinician.phone == "+447700900101"  # type: ignore[union-attr]
+
+
 def test_a_manager_or_admin_account_is_not_a_clinician(app: Flask, demo: Session) -> None:
     alex = sign_in(app, "alex")
     assert alex.get(f"/admin/clinicians/{user_of(demo, 'morgan').id}").status_code == 404

@@ -150,6 +150,7 @@ def form_posts(app: Flask) -> list[str]:
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
     assert form_posts(app) == [
+        "admin.clinician",
         "auth.login",
         "auth.logout",
         "console.extend_detention",
