@@ -23,7 +23,15 @@ from advice_line.lifecycle.registrations import details_of
 from advice_line.models import AuditEvent, Clinician, ClinicianStatus, Offer, User
 from advice_line.routing.engine import dispatch
 from advice_line.routing.views import count_available
-from tests.builders import ACTOR, POLICY, T0, add_clinician, add_request
+from tests.builders import (
+    ACTOR,
+    POLICY,
+    T0,
+    add_clinician,
+    add_request,
+    complete_input,
+    wrapped_up,
+)
 from tests.conftest import migrate_and_seed, start_server, stop_server
 from tests.test_console import csrf, sign_in
 from tests.test_metrics import scrape
@@ -98,6 +106,27 @@ def test_engine_and_lifecycle_agree_on_a_lapse_at_london_midnight(session: Sessi
     assert count_available(session, now=an_hour_before, policy=POLICY) == 1
     assert not is_qualifying(clinician, POLICY, now=summer_night)
     assert count_available(session, now=summer_night, policy=POLICY) == 0
+
+
+def test_advice_given_before_midnight_is_recorded_after_the_registration_lapses(
+    session: Session,
+) -> None:
+    request, clinician_id = wrapped_up(session)  # accepted at 03:00 on 23 November
+    session.get_one(Clinician, clinician_id).registration_lapses_on = date(2026, 11, 24)
+    next_day = T0 + timedelta(days=1)
+    lifecycle.complete_record(
+        session,
+        request.id,
+        clinician_id,
+        complete_input(),
+        now=next_day,
+        actor=ACTOR,
+        policy=POLICY,
+    )
+    assert request.status.value == "closed"
+    another = add_request(session, now=next_day)
+    with pytest.raises(NotQualified, match="lapsed on 24 November 2026"):
+        lifecycle.take(session, another.id, clinician_id, now=next_day, actor=ACTOR, policy=POLICY)
 
 
 def test_a_senior_taking_with_a_lapsed_registration_is_told_on_the_floor(
