@@ -243,6 +243,7 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "SPOOL_PATH": env.get("SPOOL_PATH") or str(Path(instance_path) / "spool.sqlite3"),
         "POLICE_STATIONS_ALLOWED": _bool(env, "POLICE_STATIONS_ALLOWED", True),
         "DETENTION_WARNING_MINUTES": _int(env, "DETENTION_WARNING_MINUTES", 120, minimum=1),
+        "REGISTRATION_WARNING_DAYS": _int(env, "REGISTRATION_WARNING_DAYS", 28, minimum=1),
         "PRESENCE_GRACE_SECONDS": _int(env, "PRESENCE_GRACE_SECONDS", 30, minimum=1),
         "RETENTION_ADULT_YEARS": _int(env, "RETENTION_ADULT_YEARS", 20, minimum=1),
         "RETENTION_CHILD_YEARS": _int(env, "RETENTION_CHILD_YEARS", 25, minimum=1),

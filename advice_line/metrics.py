@@ -1,9 +1,9 @@
 """``GET /metrics`` for Prometheus: the line as the database sees it, and this process.
 
-The queue, the clinicians available and the timers are read from the database at scrape
-time (a few COUNTs), so every process reports the same values. Webhook latency, HTTP
-requests and open socket connections are counted by the process that served them: with
-several processes, scrape each one and sum those.
+The queue, the clinicians available, the timers and the registrations lapsing are read
+from the database at scrape time (a few COUNTs), so every process reports the same
+values. Webhook latency, HTTP requests and open socket connections are counted by the
+process that served them: with several processes, scrape each one and sum those.
 
 Who may read: with ``METRICS_TOKEN`` set, whoever sends ``Authorization: Bearer <token>``
 (and no one else); without it, only direct requests from this machine's loopback (a
@@ -32,6 +32,7 @@ from advice_line import health
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle.coverage import KINDS, coverage
+from advice_line.lifecycle.registrations import lapse_warnings
 from advice_line.routing import views
 from advice_line.routing.scheduler import last_tick, timer_backlog
 from advice_line.spool import Spool, spool_of
@@ -79,6 +80,7 @@ class LineCollector(Collector):
             rota = coverage(
                 session, now=now, hours=current_app.config["COVERAGE_WARNING_HOURS"], policy=policy
             )
+            lapses = lapse_warnings(session, now=now, policy=policy)
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -100,6 +102,8 @@ class LineCollector(Collector):
             (now - outbox_oldest).total_seconds() if outbox_oldest else 0,
             outbox_failed,
             (now - ticked).total_seconds() if ticked else None,
+            sum(not w.lapsed for w in lapses),
+            sum(w.lapsed for w in lapses),
         )
         for family, value in zip(families[1:-1], values, strict=True):
             if value is not None:  # no scheduler has ever ticked: no sample
@@ -153,6 +157,14 @@ class LineCollector(Collector):
             GaugeMetricFamily(
                 "advice_line_scheduler_last_tick_seconds",
                 "How long ago any scheduler last finished a tick (noted every 5 seconds)",
+            ),
+            GaugeMetricFamily(
+                "advice_line_registrations_lapsing",
+                "Active clinicians whose registration lapses within REGISTRATION_WARNING_DAYS",
+            ),
+            GaugeMetricFamily(
+                "advice_line_registrations_lapsed",
+                "Active clinicians whose registration has lapsed (they are offered nothing)",
             ),
             GaugeMetricFamily(
                 "advice_line_coverage_gap_hours",

@@ -285,6 +285,24 @@ def test_coverage_shows_hours_with_no_qualifying_clinician_or_none_with_a_skill(
     assert "any" in dict(hours)[12]
 
 
+def test_a_registration_that_lapses_within_the_period_covers_nothing_from_its_lapse_day(
+    session: Session,
+) -> None:
+    """Monday 2 March 2026, 20:00 to Tuesday 08:00 GMT: the registration lapses on the
+    Tuesday, so the night is covered only until midnight."""
+    night = nobody(session)
+    night.registration_lapses_on = date(2026, 3, 3)
+    evening = utc(2026, 3, 2, 20)
+    session.add(
+        Shift(clinician_id=night.id, starts_at=evening, ends_at=evening + timedelta(hours=12))
+    )
+    session.flush()
+    found = coverage(session, now=evening, hours=12, policy=POLICY)
+    assert [str(gap) for gap in found.gaps() if gap.kind == "any"] == [
+        "Tue 3 Mar 00:00\N{EN DASH}08:00: no qualifying clinician"
+    ]
+
+
 # --- pages, the warning, the metric and the command line ------------------------------
 
 

@@ -107,6 +107,8 @@ def test_sqlite_in_the_instance_folder_is_the_default() -> None:
         ("OFFER_TIMEOUT_SECONDS", "soon"),
         ("OFFER_TIMEOUT_SECONDS", "0"),
         ("MAX_MISSED_OFFERS", "-1"),
+        ("REGISTRATION_WARNING_DAYS", "0"),
+        ("REGISTRATION_WARNING_DAYS", "a month"),
         ("SCHEDULER_IN_PROCESS", "maybe"),
         ("ESCALATION_STEPS", "30:everyone"),
         ("ESCALATION_STEPS", "thirty:any_qualifying"),

@@ -250,7 +250,7 @@ def test_the_engine_and_the_lifecycle_agree_on_who_qualifies(session: Session, n
     nurse.registration_number = number
     request = add_request(session)
     session.commit()
-    assert not is_qualifying(nurse, POLICY)
+    assert not is_qualifying(nurse, POLICY, now=T0)
     assert count_available(session, now=T0, policy=POLICY) == 0
     assert dispatch(session, now=T0, policy=POLICY, actor=ACTOR) == []
     with pytest.raises(NotQualified):

@@ -494,7 +494,7 @@ def test_a_non_qualifying_clinician_cannot_take_or_be_offered_requests(
 
 def test_an_unregistered_nurse_is_not_qualifying(session: Session) -> None:
     clinician = add_clinician(session, registered=False)
-    assert not lifecycle.is_qualifying(clinician, POLICY)
+    assert not lifecycle.is_qualifying(clinician, POLICY, now=T0)
     with pytest.raises(NotQualified):
         lifecycle.set_clinician_status(
             session, clinician.id, ClinicianStatus.AVAILABLE, now=T0, actor=ACTOR, policy=POLICY

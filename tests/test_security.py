@@ -160,6 +160,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "admin.change_phone",
         "admin.import_officers",
         "admin.mark_leaver",
+        "admin.clinician",
         "auth.login",
         "auth.logout",
         "console.extend_detention",

@@ -36,10 +36,12 @@ from advice_line.lifecycle import law
 from advice_line.lifecycle.detentions import DetentionReport, deadline
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.law import POLICE_STATION_CONDITIONS
+from advice_line.lifecycle.registrations import lapse_warning
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
     AuditEvent,
+    Clinician,
     Detention,
     Message,
     OfficerDecision,
@@ -88,11 +90,15 @@ def _me() -> int:
 @bp.get("/console")
 @roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
 def console() -> str:
-    """The live console: status, offers, the queue."""
+    """The live console: status, offers, the queue; a warning if the registration lapses soon."""
+    me = db.session().get(Clinician, _me())
+    lapses_on = lapse_warning(me, now=utcnow(), policy=current_policy()) if me else None
     return render_template(
         "console/console.html",
         heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
+        lapses_on=lapses_on,
+        lapsed=lapses_on is not None and lapses_on <= utcnow().astimezone(LONDON).date(),
     )
 
 

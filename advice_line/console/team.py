@@ -33,12 +33,13 @@ from advice_line.console.routes import (
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle.errors import DomainError, InvalidInput
+from advice_line.lifecycle.registrations import lapse_warnings
 from advice_line.models import (
     Role,
     TaskKind,
 )
 from advice_line.routing import views
-from advice_line.transaction import Work, run
+from advice_line.transaction import Work, current_policy, run
 
 
 def _render_tasks(
@@ -145,6 +146,7 @@ def floor() -> ResponseReturnValue:
     return render_template(
         "console/floor.html",
         people=views.floor(db.session()),
+        lapsing=lapse_warnings(db.session(), now=utcnow(), policy=current_policy()),
         queue=views.queue(db.session()),
         form=form,
         action_form=ActionForm(),

@@ -58,7 +58,7 @@ def set_clinician_status(
     if clinician.status in {ClinicianStatus.ON_CALL, ClinicianStatus.WRAP_UP}:
         raise IllegalTransition("Finish the current request before changing status.")
     if status == ClinicianStatus.AVAILABLE:
-        require_qualifying(clinician, policy)
+        require_qualifying(clinician, policy, now=now)
         if clinician.status == ClinicianStatus.OFFERED:
             return clinician
         clinician.missed_offers_in_row = 0

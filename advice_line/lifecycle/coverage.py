@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,22 +105,32 @@ def _merge(periods: list[tuple[datetime, datetime]]) -> list[tuple[datetime, dat
     return merged
 
 
+def _london_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), LONDON).astimezone(UTC)
+
+
 def coverage(session: Session, *, now: datetime, hours: int, policy: RoutingPolicy) -> Coverage:
     """The coverage of the ``hours`` hours from the start of the current hour."""
     first = now.replace(minute=0, second=0, microsecond=0)
     period = [first + HOUR * i for i in range(hours)]
     end = first + HOUR * hours
-    shifts = session.execute(
-        select(Shift.clinician_id, Shift.starts_at, Shift.ends_at)
+    rows = session.execute(
+        select(Shift.clinician_id, Shift.starts_at, Shift.ends_at, Clinician.registration_lapses_on)
         .join(Clinician, Clinician.id == Shift.clinician_id)
         .join(User, User.id == Clinician.user_id)
         .where(
             Shift.starts_at < end,
             Shift.ends_at > first,
             User.active.is_(True),
-            qualifying_condition(policy),
+            qualifying_condition(policy, now=now),
         )
     ).all()
+    # A registration that lapses within the period covers nothing from its lapse day.
+    shifts = [
+        (clinician_id, starts, ends if lapses is None else min(ends, _london_midnight(lapses)))
+        for clinician_id, starts, ends, lapses in rows
+    ]
+    shifts = [(clinician_id, starts, ends) for clinician_id, starts, ends in shifts if ends > starts]
     skills: dict[int, set[str]] = defaultdict(set)
     for clinician_id, skill in session.execute(
         select(ClinicianSkill.clinician_id, ClinicianSkill.skill).where(

@@ -90,7 +90,7 @@ def offer_request(
     """Offer a queued request to an available qualifying clinician until the timeout."""
     request = request_for_update(session, request_id)
     require(request, RequestStatus.OFFERED)
-    clinician = offerable_clinician(session, clinician_id, policy)
+    clinician = offerable_clinician(session, clinician_id, policy, now=now)
     offer = Offer(
         request=request,
         clinician=clinician,
@@ -140,7 +140,7 @@ def accept(
         raise AlreadyTaken(f"Request {request.reference} has already been taken.")
     require(request, RequestStatus.ACCEPTED)
     clinician = clinician_for_update(session, clinician_id)
-    require_qualifying(clinician, policy)
+    require_qualifying(clinician, policy, now=now)
     offer = pending_offer(session, request.id)
     if offer is None or offer.clinician_id != clinician.id:
         if clinician.status != ClinicianStatus.AVAILABLE:
@@ -203,7 +203,7 @@ def take(
     """
     request = request_for_update(session, request_id)
     clinician = clinician_for_update(session, clinician_id)
-    require_qualifying(clinician, policy)
+    require_qualifying(clinician, policy, now=now)
     missing = _missing_skills(session, request, clinician)
     if missing and not override_skills:
         raise MissingSkills(
@@ -312,7 +312,7 @@ def reassign(
     request = request_for_update(session, request_id)
     if request.status not in WAITING:
         raise IllegalTransition(f"Request {request.reference} is no longer waiting.")
-    offerable_clinician(session, clinician_id, policy)
+    offerable_clinician(session, clinician_id, policy, now=now)
     pending = pending_offer(session, request.id)
     if pending is not None:
         withdraw_pending_offer(session, request, now=now, actor=actor)

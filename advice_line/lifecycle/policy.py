@@ -93,6 +93,8 @@ class RoutingPolicy:
     detention_limit: timedelta = timedelta(hours=24)
     detention_extension: timedelta = timedelta(hours=12)
     detention_warning: timedelta = timedelta(hours=2)
+    #: How long before a registration lapses the clinician and seniors are warned.
+    registration_warning: timedelta = timedelta(days=28)
     #: New requests one number may open in ``new_requests_window`` before the next ones
     #: are ranked after the others of their priority (docs/DOMAIN.md#nuisance-calls).
     new_requests_per_number: int = 6
@@ -110,6 +112,7 @@ class RoutingPolicy:
             escalation_steps=config["ESCALATION_STEPS"],
             police_stations_allowed=config["POLICE_STATIONS_ALLOWED"],
             detention_warning=timedelta(minutes=config["DETENTION_WARNING_MINUTES"]),
+            registration_warning=timedelta(days=config["REGISTRATION_WARNING_DAYS"]),
             qualifying_professions=frozenset(
                 Profession(p) for p in config["QUALIFYING_PROFESSIONS"]
             ),

@@ -2,7 +2,8 @@
 
 A clinician qualifies when their profession is one the line's policy accepts (among those
 the 2017 Regulations name) and they hold a registration with a regulator for that
-profession whose number has that regulator's form (``docs/DOMAIN.md#qualifying-clinicians``).
+profession whose number has that regulator's form, and that registration has not lapsed
+(its lapse date, if known, is after today in London) (``docs/DOMAIN.md#qualifying-clinicians``).
 ``is_qualifying`` asks it of one clinician in Python; ``qualifying_condition`` asks the
 same in SQL, from the same table of formats, so the engine never offers a request to
 someone the lifecycle would then refuse.
@@ -11,9 +12,11 @@ someone the lifecycle would then refuse.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from advice_line.clock import LONDON
 from advice_line.lifecycle.errors import InvalidInput, NotQualified
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import Clinician, Profession, RegistrationBody
@@ -66,8 +69,19 @@ def check_registration(
     return body, normalised
 
 
-def is_qualifying(clinician: Clinician, policy: RoutingPolicy) -> bool:
-    """Return whether the clinician may give the s136(1C) consultation.
+def london_today(now: datetime) -> date:
+    """Return the date in London at this moment."""
+    return now.astimezone(LONDON).date()
+
+
+def has_lapsed(clinician: Clinician, now: datetime) -> bool:
+    """Return whether the clinician's registration has lapsed (its lapse day has come)."""
+    lapses_on = clinician.registration_lapses_on
+    return lapses_on is not None and lapses_on <= london_today(now)
+
+
+def is_qualifying(clinician: Clinician, policy: RoutingPolicy, *, now: datetime) -> bool:
+    """Return whether the clinician may give the s136(1C) consultation at this moment.
 
     See docs/DOMAIN.md#qualifying-clinicians.
     """
@@ -76,21 +90,29 @@ def is_qualifying(clinician: Clinician, policy: RoutingPolicy) -> bool:
         clinician.profession in policy.qualifying_professions
         and pattern is not None
         and re.fullmatch(pattern, clinician.registration_number or "") is not None
+        and not has_lapsed(clinician, now)
     )
 
 
-def require_qualifying(clinician: Clinician, policy: RoutingPolicy) -> None:
+def require_qualifying(clinician: Clinician, policy: RoutingPolicy, *, now: datetime) -> None:
     """Refuse (``NotQualified``) a clinician who may not give the consultation."""
-    if not is_qualifying(clinician, policy):
+    if is_qualifying(clinician, policy, now=now):
+        return
+    if has_lapsed(clinician, now) and clinician.registration_lapses_on is not None:
         raise NotQualified(
-            f"{clinician.profession.value} {clinician.id} has no qualifying profession and "
-            "registration, so may not give the s136 consultation."
+            "Your registration lapsed on "
+            f"{clinician.registration_lapses_on.strftime('%d %B %Y').lstrip('0')}, so you may "
+            "not give the s136 consultation until an administrator records its renewal."
         )
+    raise NotQualified(
+        f"{clinician.profession.value} {clinician.id} has no qualifying profession and "
+        "registration, so may not give the s136 consultation."
+    )
 
 
-def qualifying_condition(policy: RoutingPolicy) -> sa.ColumnElement[bool]:
+def qualifying_condition(policy: RoutingPolicy, *, now: datetime) -> sa.ColumnElement[bool]:
     """The same rule as ``is_qualifying``, as a SQL condition on ``Clinician``."""
-    return sa.or_(
+    registered = sa.or_(
         *(
             sa.and_(
                 Clinician.profession == profession,
@@ -102,6 +124,11 @@ def qualifying_condition(policy: RoutingPolicy) -> sa.ColumnElement[bool]:
         ),
         sa.false(),
     )
+    not_lapsed = sa.or_(
+        Clinician.registration_lapses_on.is_(None),
+        Clinician.registration_lapses_on > london_today(now),
+    )
+    return sa.and_(registered, not_lapsed)
 
 
 def example_registration(profession: Profession, body: RegistrationBody, serial: int) -> str:

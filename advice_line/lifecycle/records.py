@@ -233,7 +233,8 @@ def complete_record(
     if offer.clinician_id != clinician_id:
         raise IllegalTransition("Only the clinician who gave the advice can complete the record.")
     clinician = clinician_for_update(session, clinician_id)
-    require_qualifying(clinician, policy)
+    # Qualifying when the advice was given: a lapse since then does not strand the record.
+    require_qualifying(clinician, policy, now=offer.responded_at or now)
     errors = validate_record(record, request, policy, now=now)
     if errors:
         raise InvalidInput(errors)

@@ -89,10 +89,12 @@ def require(request: AdviceRequest, target: RequestStatus) -> None:
         )
 
 
-def offerable_clinician(session: Session, clinician_id: int, policy: RoutingPolicy) -> Clinician:
+def offerable_clinician(
+    session: Session, clinician_id: int, policy: RoutingPolicy, *, now: datetime
+) -> Clinician:
     """Lock the clinician and check they are qualifying and free to be offered a request."""
     clinician = clinician_for_update(session, clinician_id)
-    require_qualifying(clinician, policy)
+    require_qualifying(clinician, policy, now=now)
     if clinician.status != ClinicianStatus.AVAILABLE:
         raise IllegalTransition(f"Clinician {clinician.id} is {clinician.status.value}.")
     return clinician

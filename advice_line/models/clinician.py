@@ -153,6 +153,11 @@ class Clinician(Base):
         str_enum(RegistrationBody, "registration_body")
     )
     registration_number: Mapped[str | None] = mapped_column(sa.String(20))
+    #: When the regulator's register was last checked for this registration.
+    registration_verified_on: Mapped[date | None]
+    #: The day the registration lapses unless renewed: from then on no offers
+    #: (docs/DOMAIN.md#qualifying-clinicians).
+    registration_lapses_on: Mapped[date | None]
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     status: Mapped[ClinicianStatus] = mapped_column(
         str_enum(ClinicianStatus, "clinician_status"), default=ClinicianStatus.OFFLINE

@@ -132,7 +132,7 @@ def available_now(now: datetime, policy: RoutingPolicy) -> list[sa.ColumnElement
     """Conditions for a clinician who is qualifying, available, active and on shift now."""
     return [
         Clinician.status == ClinicianStatus.AVAILABLE,
-        qualifying_condition(policy),
+        qualifying_condition(policy, now=now),
         User.active.is_(True),
         on_shift(now),
     ]
@@ -166,7 +166,7 @@ def count_on_duty(session: Session, *, now: datetime, policy: RoutingPolicy) -> 
         .join(User, User.id == Clinician.user_id)
         .where(
             Clinician.status != ClinicianStatus.OFFLINE,
-            qualifying_condition(policy),
+            qualifying_condition(policy, now=now),
             User.active.is_(True),
             on_shift(now),
         )
