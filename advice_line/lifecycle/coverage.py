@@ -130,7 +130,7 @@ def coverage(session: Session, *, now: datetime, hours: int, policy: RoutingPoli
         (clinician_id, starts, ends if lapses is None else min(ends, _london_midnight(lapses)))
         for clinician_id, starts, ends, lapses in rows
     ]
-    shifts = [(clinician_id, starts, ends) for clinician_id, starts, ends in shifts if ends > starts]
+    shifts = [(clinician, starts, ends) for clinician, starts, ends in shifts if ends > starts]
     skills: dict[int, set[str]] = defaultdict(set)
     for clinician_id, skill in session.execute(
         select(ClinicianSkill.clinician_id, ClinicianSkill.skill).where(
