@@ -24,8 +24,9 @@ def built_url(app: Flask, name: str) -> str:
 
 def fetch(client: FlaskClient, url: str, **headers: str) -> TestResponse:
     """GET ``url``, read the body and close the file WhiteNoise opened."""
-    with client.get(url, headers=headers) as response:
-        response.get_data()
+    response = client.get(url, headers=headers)
+    response.get_data()
+    response.close()
     return response
 
 
