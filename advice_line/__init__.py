@@ -35,7 +35,13 @@ def create_app(
     config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
 ) -> Flask:
     """Create the app from the environment (or ``env``), then apply ``config`` overrides."""
-    app = Flask(__name__, instance_relative_config=True)
+    # /static/ serves the assets built at install (static_files.py), not advice_line/static/.
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        static_folder="static_built",
+        static_url_path="/static",
+    )
     app.url_map.converters["int"] = IdConverter
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
@@ -85,7 +91,7 @@ def create_app(
         if app.config["ADVICE_LINE_MODE"] == "production":
             warn_if_owner(db.engine)
 
-    from advice_line import cli, effects, health, security, vendor
+    from advice_line import cli, effects, health, security, static_files
     from advice_line.admin import routes as admin_routes
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.sessions import signed_in_staff
@@ -95,12 +101,12 @@ def create_app(
     from advice_line.telephony import webhooks
 
     security.init_app(app)
+    static_files.init_app(app)
     security.trust_proxies(app)
     login_manager.user_loader(signed_in_staff)
     effects.wire()
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(health.bp)
-    app.register_blueprint(vendor.bp)
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(webhooks.bp)
     if app.config["TWILIO_SIMULATED"]:

@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from advice_line import PROJECT_ROOT, create_app
+from advice_line.assets import BUILT, MANIFEST, STATIC
 from advice_line.extensions import db
-from advice_line.vendor import NODE_MODULES, PACKAGES
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_support import ACCOUNT, TOKEN, Twilio
 
@@ -325,25 +325,36 @@ CHROMIUM_ARGS = [
 ]
 
 
-#: What the pages and the accessibility test load from node_modules (`make install`).
-FRONT_END_FILES = (
-    *(folder.relative_to(NODE_MODULES) for folder in PACKAGES.values()),
-    Path("axe-core", "axe.min.js"),
-)
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+#: The accessibility test injects axe-core from node_modules (a dev package, never built).
+AXE = Path("axe-core", "axe.min.js")
 
 
-def require_front_end(node_modules: Path = NODE_MODULES) -> None:
-    """Skip (fail under REQUIRE_SERVICES) unless the front-end packages are installed.
+def missing_front_end(built: Path = BUILT, node_modules: Path = NODE_MODULES) -> list[str]:
+    """What browser tests need and lack: the built assets (up to date) and axe-core."""
+    missing = [str(path) for path in (built / MANIFEST, node_modules / AXE) if not path.exists()]
+    if not missing:
+        built_at = (built / MANIFEST).stat().st_mtime
+        missing += [
+            f"{source} (changed since the assets were built)"
+            for source in sorted(STATIC.iterdir())
+            if source.stat().st_mtime > built_at
+        ]
+    return missing
 
-    Without them pages load without their scripts, and browser tests would wait for
-    elements that never appear until they time out.
+
+def require_front_end(built: Path = BUILT, node_modules: Path = NODE_MODULES) -> None:
+    """Skip (fail under REQUIRE_SERVICES) unless the front-end assets are built and current.
+
+    Without them pages load without their scripts (or old ones), and browser tests would
+    wait for elements that never appear until they time out.
     """
-    missing = [str(path) for path in FRONT_END_FILES if not (node_modules / path).exists()]
+    missing = missing_front_end(built, node_modules)
     if not missing:
         return
     message = (
-        f"browser tests need the front-end packages in {node_modules} "
-        f"(missing: {', '.join(missing)}): run make install"
+        f"browser tests need the built front-end assets (missing: {', '.join(missing)}): "
+        "run make install"
     )
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (REQUIRE_SERVICES=1 forbids skipping)")

@@ -15,7 +15,8 @@ import requests
 
 from advice_line.clock import LONDON
 from advice_line.demo import DEMO_PASSWORD
-from tests.conftest import migrate_and_seed, start_server, stop_server
+from tests.conftest import AXE as AXE_SCRIPT
+from tests.conftest import NODE_MODULES, migrate_and_seed, start_server, stop_server
 from tests.twilio_support import ACCOUNT, LINE_NUMBER, PUBLIC, signature, twilio_env
 
 pytestmark = pytest.mark.browser
@@ -305,7 +306,7 @@ def test_the_managers_charts_and_live_board_work_under_the_security_policy(
     morgan.locator("#board-waiting", has_text="1").wait_for()
 
 
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE = NODE_MODULES / AXE_SCRIPT
 
 
 def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
