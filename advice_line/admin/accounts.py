@@ -16,6 +16,7 @@ from flask import Response, abort, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
 from advice_line import lifecycle
@@ -29,7 +30,7 @@ from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.models import Role, User, UserSession
 from advice_line.transaction import Work, run, signed_in_actor
 
-ROLE_CHOICES = [(role.value, ROLE_NAMES[role].capitalize()) for role in Role]
+ROLE_CHOICES = [SelectChoice(role.value, ROLE_NAMES[role].capitalize()) for role in Role]
 PASSWORD_HINT = f"At least {MIN_PASSWORD} characters; they must change it at first sign-in."
 
 

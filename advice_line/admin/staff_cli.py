@@ -24,7 +24,7 @@ from advice_line.lifecycle.accounts import MIN_PASSWORD, ROLE_NAMES
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import Role, User, UserSession
 
-ROLES = click.Choice([role.value for role in Role])
+ROLE_HELP = "One of: " + ", ".join(role.value for role in Role) + "."
 password_stdin = click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
@@ -62,7 +62,7 @@ def staff() -> None:
 @staff.command("create")
 @click.argument("username")
 @click.option("--name", "display_name", help="The person's name (default: the username).")
-@click.option("--role", type=ROLES, required=True, help="What the account may do.")
+@click.option("--role", required=True, help=f"What the account may do. {ROLE_HELP}")
 @password_stdin
 def create(username: str, display_name: str | None, role: str, password_stdin: bool) -> None:
     """Create an account with a temporary password, to be changed at first sign-in."""
@@ -81,9 +81,9 @@ def create(username: str, display_name: str | None, role: str, password_stdin: b
 
 @staff.command("set-role")
 @click.argument("username")
-@click.argument("role", type=ROLES)
+@click.argument("role")
 def set_role(username: str, role: str) -> None:
-    """Give an account another role."""
+    """Give an account another role: clinician, senior_clinician, manager or admin."""
     user = _apply(
         "staff set-role",
         lambda session, actor: lifecycle.change_role(
@@ -183,7 +183,7 @@ def list_accounts() -> None:
             db.select(UserSession.user_id, db.func.max(UserSession.started_at)).group_by(
                 UserSession.user_id
             )
-        )
+        ).all()
     )
     for user in session.scalars(db.select(User).order_by(User.username)):
         state = [
