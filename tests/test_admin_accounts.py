@@ -170,7 +170,7 @@ def test_reset_force_unlock_and_reactivate(demo: Session) -> None:
     assert amira.must_change_password
     assert check_password_hash(amira.password_hash, GOOD)
     ended = demo.scalars(select(UserSession.ended_reason).where(UserSession.user_id == amira.id))
-    assert set(ended) == {SessionEnd.SIGNED_OUT}
+    assert set(ended) == {SessionEnd.PASSWORD_RESET}
     assert events(demo, "user.password_reset")[0].detail == {"sessions_ended": 1}
     with pytest.raises(IllegalTransition, match="must already change"):
         lifecycle.force_password_change(demo, "amira", now=utcnow(), actor=ADMIN)
@@ -302,7 +302,7 @@ def test_a_form_without_its_csrf_token_is_refused(app: Flask, demo: Session) -> 
     assert alex.post("/admin/accounts/new", data=data | {"confirm": GOOD}).status_code == 400
     ben = user(demo, "ben").id
     for action, extra in [
-        ("deactivate", {"confirm": "y"}),
+        ("deactivate", {"understood": "y"}),
         ("role", {"role": "manager"}),
         ("password", {"password": GOOD, "confirm": GOOD}),
         ("force-change", {}),
@@ -318,11 +318,14 @@ def test_each_action_on_the_account_page_is_done_and_audited(app: Flask, demo: S
     alex = sign_in(app, "alex")
     alex_id, ben = user(demo, "alex").id, user(demo, "ben")
     page = f"/admin/accounts/{ben.id}"
-    assert "Deactivate ben" in alex.get(page).get_data(as_text=True)
+    html = alex.get(page).get_data(as_text=True)
+    assert "Deactivate ben" in html
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "each label names one field"
     steps = [
         ("role", {"role": "senior_clinician"}, "user.role_changed"),
         ("password", {"password": GOOD, "confirm": GOOD}, "user.password_reset"),
-        ("deactivate", {"confirm": "y"}, "user.deactivated"),
+        ("deactivate", {"understood": "y"}, "user.deactivated"),
         ("reactivate", {}, "user.reactivated"),
     ]
     for action, data, audited in steps:
@@ -373,7 +376,7 @@ def test_a_refused_action_answers_400_with_the_reason_and_changes_nothing(
 def test_the_last_admin_cannot_demote_or_deactivate_themselves(app: Flask, demo: Session) -> None:
     alex = sign_in(app, "alex")
     me = user(demo, "alex").id
-    for action, data in [("role", {"role": "manager"}), ("deactivate", {"confirm": "y"})]:
+    for action, data in [("role", {"role": "manager"}), ("deactivate", {"understood": "y"})]:
         response = _post(alex, f"/admin/accounts/{me}/{action}", **data)
         assert response.status_code == 400
         assert "alex is the last active admin" in response.get_data(as_text=True)

@@ -57,8 +57,8 @@ def test_alex_creates_an_account_resets_its_password_and_deactivates_it(
 
         page.get_by_role("link", name="Staff accounts").first.click()
         page.get_by_role("link", name="Create an account").click()
-        page.get_by_label("Username").fill("Nina")
-        page.get_by_label("Name").fill("Nina Patel")
+        page.get_by_label("Username", exact=True).fill("Nina")
+        page.get_by_label("Name", exact=True).fill("Nina Patel")
         page.get_by_label("Role").select_option("clinician")
         page.get_by_label("Temporary password", exact=True).fill("too short")
         page.get_by_label("Temporary password again").fill("too short")

@@ -60,7 +60,7 @@ class RoleForm(CleanForm):
 class DeactivateForm(CleanForm):
     """Deactivation, confirmed."""
 
-    confirm = BooleanField(
+    understood = BooleanField(
         "I understand they will be signed out everywhere and cannot sign in until reactivated",
         validators=[DataRequired("Tick the box to confirm the deactivation.")],
     )

@@ -232,7 +232,7 @@ def reset_password(
         raise InvalidInput({"password": problem})
     user.password_hash = hasher(password)
     user.must_change_password = True
-    ended = end_open_sessions(session, user.id, now=now, reason=SessionEnd.SIGNED_OUT)
+    ended = end_open_sessions(session, user.id, now=now, reason=SessionEnd.PASSWORD_RESET)
     record_event(
         session,
         actor,
