@@ -295,11 +295,16 @@ def test_a_bad_new_account_form_answers_400_with_the_reason(
     assert counts(demo) == before
 
 
-def test_a_form_without_its_csrf_token_is_refused(app: Flask, demo: Session) -> None:
+@pytest.mark.parametrize("token", ["missing", "forged", "another session's"])
+def test_a_form_without_its_csrf_token_is_refused(app: Flask, demo: Session, token: str) -> None:
     alex = sign_in(app, "alex")
+    sent = {"forged": {"csrf_token": "forged-token"}}.get(token, {})
+    if token == "another session's":
+        sent = {"csrf_token": csrf(sign_in(app, "alex"), "/admin/accounts")}
     before = counts(demo)
     data = {"username": "nina", "display_name": "N", "role": "clinician", "password": GOOD}
-    assert alex.post("/admin/accounts/new", data=data | {"confirm": GOOD}).status_code == 400
+    response = alex.post("/admin/accounts/new", data=data | {"confirm": GOOD} | sent)
+    assert response.status_code == 400
     ben = user(demo, "ben").id
     for action, extra in [
         ("deactivate", {"understood": "y"}),
@@ -309,7 +314,8 @@ def test_a_form_without_its_csrf_token_is_refused(app: Flask, demo: Session) -> 
         ("reactivate", {}),
         ("unlock", {}),
     ]:
-        assert alex.post(f"/admin/accounts/{ben}/{action}", data=extra).status_code == 400
+        response = alex.post(f"/admin/accounts/{ben}/{action}", data=extra | sent)
+        assert response.status_code == 400
     assert counts(demo) == before
     assert user(demo, "ben").role == Role.CLINICIAN
 

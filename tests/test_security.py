@@ -149,7 +149,15 @@ def form_posts(app: Flask) -> list[str]:
 
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
+    # Administration's forms: tests/test_admin_accounts.py (signed in as an admin).
     assert form_posts(app) == [
+        "admin.change_role",
+        "admin.deactivate",
+        "admin.force_change",
+        "admin.new_account",
+        "admin.reactivate",
+        "admin.reset_password",
+        "admin.unlock",
         "auth.login",
         "auth.logout",
         "console.extend_detention",
