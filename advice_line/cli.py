@@ -1,4 +1,5 @@
-"""Flask commands: seed-demo, seed-history, retention, deactivate-user and scheduler."""
+"""Flask commands: seed-demo, seed-history, retention and scheduler (``flask staff`` and
+``deactivate-user`` are administration's: ``advice_line/admin/staff_cli.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import click
 from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from advice_line import lifecycle, retention
+from advice_line import retention
 from advice_line.admin.rota_cli import make_pattern_shifts
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
@@ -20,7 +21,6 @@ from advice_line.database import owner_engine
 from advice_line.demo import DEMO_PASSWORD, demo_logins, seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
-from advice_line.lifecycle.errors import DomainError
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
 from advice_line.telephony import outbox
@@ -94,27 +94,6 @@ def retention_command(apply: bool) -> None:
         done = retention.pseudonymise(session, ids, now=now, actor=actor, rules=rules)
         session.commit()
     click.echo(f"Pseudonymised {done} requests; the run is in the audit log.")
-
-
-@bp.cli.command("deactivate-user")
-@click.argument("username")
-def deactivate_user_command(username: str) -> None:
-    """Deactivate a staff account: no more sign-ins; its sessions and open consoles end now."""
-    from advice_line.auth.sessions import end_users_sockets
-
-    try:
-        user = lifecycle.deactivate_user(
-            db.session(),
-            username,
-            now=utcnow(),
-            actor=Actor("system", source="flask deactivate-user"),
-        )
-    except DomainError as refused:
-        db.session.rollback()
-        raise click.ClickException(str(refused)) from None
-    db.session.commit()
-    end_users_sockets(user.id)
-    click.echo(f"{username} is deactivated; their sessions have ended.")
 
 
 def build_scheduler(name: str) -> Scheduler:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from advice_line.lifecycle.accounts import DEMO_PASSWORD
 from advice_line.models import (
     Clinician,
     ClinicianSkill,
@@ -24,7 +25,7 @@ from advice_line.models import (
 )
 from advice_line.phones import normalise
 
-DEMO_PASSWORD = "advice-line-demo"  # noqa: S105 - demo mode only
+__all__ = ["DEMO_PASSWORD", "demo_logins", "seed_demo"]
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from werkzeug.routing import IntegerConverter, Map
 from wtforms import Field, Form
 from wtforms.fields.core import UnboundField
 
+from advice_line.text import CONTROL_CODES, without_control_codes
+
+__all__ = ["CONTROL_CODES", "CleanForm", "IdConverter", "parse_id", "without_control_codes"]
+
 MAX_ID = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,10}")
-#: Control codes bar tab and newline: never meant in what people type, and neither
-#: PostgreSQL (NUL) nor the XML of TwiML (most of the others) can hold them.
-CONTROL_CODES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def parse_id(text: str) -> int | None:
@@ -31,11 +32,6 @@ class IdConverter(IntegerConverter):
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
-
-
-def without_control_codes(value: Any) -> Any:
-    """Drop control codes from text (anything else passes unchanged)."""
-    return CONTROL_CODES.sub("", value) if isinstance(value, str) else value
 
 
 class CleanForm(FlaskForm):  # type: ignore[misc]

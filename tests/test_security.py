@@ -149,6 +149,7 @@ def form_posts(app: Flask) -> list[str]:
 
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
+    # Administration's forms: tests/test_admin_accounts.py (signed in as an admin).
     assert form_posts(app) == [
         "admin.add_pattern",
         "admin.add_shift",
@@ -161,6 +162,13 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "admin.import_officers",
         "admin.mark_leaver",
         "admin.clinician",
+        "admin.change_role",
+        "admin.deactivate",
+        "admin.force_change",
+        "admin.new_account",
+        "admin.reactivate",
+        "admin.reset_password",
+        "admin.unlock",
         "auth.login",
         "auth.logout",
         "console.extend_detention",

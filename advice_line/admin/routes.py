@@ -91,4 +91,11 @@ def index() -> str:
     return render_template("admin/index.html", sections=visible_sections())
 
 
-from advice_line.admin import clinicians, officers, rota  # noqa: E402,F401
+from advice_line.admin import (  # noqa: E402,F401
+    accounts,
+    clinicians,
+    officers,
+    rota,
+    settings,
+    staff_cli,
+)

@@ -1,27 +1,14 @@
-"""The sign-in form, and the one way a username is cleaned."""
+"""The sign-in form; the username is cleaned by the accounts domain's one rule."""
 
 from __future__ import annotations
-
-import unicodedata
-from typing import Any
 
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from advice_line.inputs import CleanForm, without_control_codes
+from advice_line.inputs import CleanForm
+from advice_line.lifecycle.accounts import MAX_USERNAME, normalise_username
 
-MAX_USERNAME = 80
-
-
-def normalise_username(value: Any) -> str:
-    """The username as looked up and as the sign-in limits count it.
-
-    Compatibility forms folded (NFKC), control codes dropped, spaces trimmed, lower case:
-    ``ben\\x01``, `` Ben `` and a full-width ``ben`` are all ``ben``,
-    for the lookup and the limit alike.
-    """
-    text = value if isinstance(value, str) else ""
-    return str(without_control_codes(unicodedata.normalize("NFKC", text))).strip().lower()
+__all__ = ["MAX_USERNAME", "SignInForm", "normalise_username"]
 
 
 class SignInForm(CleanForm):

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from flask import current_app
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from advice_line.extensions import db, socketio_async_mode
 
@@ -51,3 +51,8 @@ def password_matches(hashed: str, password: str) -> bool:
 
             return bool(gevent.get_hub().threadpool.apply(check_password_hash, (hashed, password)))
         return check_password_hash(hashed, password)
+
+
+def hash_password(password: str) -> str:
+    """What is stored for a password an admin sets: werkzeug's scrypt hash, as at sign-in."""
+    return generate_password_hash(password)

@@ -11,9 +11,9 @@ from flask import abort, redirect, request, url_for
 from flask_login import UserMixin, current_user
 
 from advice_line.extensions import db
+from advice_line.lifecycle.accounts import CONSOLE_ROLES as CONSOLE_ROLES
 from advice_line.models import Clinician, Role, User
 
-CONSOLE_ROLES = frozenset({Role.CLINICIAN, Role.SENIOR_CLINICIAN})
 SENIOR_ROLES = frozenset({Role.SENIOR_CLINICIAN})
 MANAGER_ROLES = frozenset({Role.MANAGER})
 View = TypeVar("View", bound=Callable[..., Any])

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
 from advice_line.lifecycle.errors import IllegalTransition, NotFound
-from advice_line.models import SessionEnd, User, UserSession
+from advice_line.models import Role, SessionEnd, User, UserSession
 
 #: ``last_seen_at`` is written at most this often, not on every request.
 SEEN_EVERY = timedelta(minutes=1)
@@ -92,26 +92,47 @@ def end_session(session: Session, session_id: str, *, now: datetime) -> None:
     )
 
 
+def end_open_sessions(session: Session, user_id: int, *, now: datetime, reason: SessionEnd) -> int:
+    """End every open session of a staff member (every copy of its cookie); return how many."""
+    open_sessions = session.scalars(
+        select(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    ).all()
+    for row in open_sessions:
+        row.ended_at, row.ended_reason = now, reason
+    return len(open_sessions)
+
+
+def require_another_admin(session: Session, user: User) -> None:
+    """Refuse to take away the last active admin (nobody could run the line's accounts)."""
+    admins = session.scalars(
+        select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()
+    ).all()
+    if user.active and user.role == Role.ADMIN and set(admins) <= {user.id}:
+        raise IllegalTransition(
+            f"{user.username} is the last active admin: make another account an admin first."
+        )
+
+
 def deactivate_user(session: Session, username: str, *, now: datetime, actor: Actor) -> User:
-    """Deactivate a staff account: it can no longer sign in, and its sessions end now."""
+    """Deactivate a staff account: it can no longer sign in, and its sessions end now.
+
+    The last active admin cannot be deactivated.
+    """
     user = session.scalar(select(User).where(User.username == username).with_for_update())
     if user is None:
         raise NotFound(f"No staff account is called {username!r}.")
     if not user.active:
         raise IllegalTransition(f"{username} is already deactivated.")
+    require_another_admin(session, user)
     user.active = False
-    open_sessions = session.scalars(
-        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
-    ).all()
-    for row in open_sessions:
-        row.ended_at, row.ended_reason = now, SessionEnd.DEACTIVATED
+    ended = end_open_sessions(session, user.id, now=now, reason=SessionEnd.DEACTIVATED)
     record_event(
         session,
         actor,
         "user.deactivated",
         now=now,
         subject=("user", user.id),
-        detail={"sessions_ended": len(open_sessions)},
+        detail={"sessions_ended": ended},
     )
     session.flush()
     return user

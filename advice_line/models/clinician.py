@@ -244,6 +244,8 @@ class SessionEnd(enum.StrEnum):
     DEACTIVATED = "deactivated"
     EXPIRED = "expired"
     IDLE = "idle"
+    #: An admin set a temporary password: every sign-in with the old one ends.
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason, not a password
 
 
 class UserSession(Base):
