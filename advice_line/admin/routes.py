@@ -89,3 +89,6 @@ def admin_navigation() -> dict[str, Any]:
 def index() -> str:
     """The admin start page: each section, and what it is for."""
     return render_template("admin/index.html", sections=visible_sections())
+
+
+from advice_line.admin import second_factor  # noqa: E402,F401
