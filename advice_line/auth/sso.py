@@ -10,7 +10,6 @@ the strong authentication, so single sign-on skips the TOTP step.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import requests
@@ -18,7 +17,7 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
+from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 
 from advice_line.audit import Actor, record_event
 from advice_line.auth import sessions
@@ -30,7 +29,6 @@ from advice_line.lifecycle.second_factor import sso_account
 from advice_line.transaction import run
 
 _REGISTRY = "advice_line_oidc"
-log = logging.getLogger(__name__)
 NOT_STARTED = "That sign-in was not started here, or took too long. Start again."
 NO_ACCOUNT = (
     "You signed in with {label}, but no active staff account here is linked to you. "
@@ -113,7 +111,12 @@ def oidc_callback(name: str) -> ResponseReturnValue:
     client, provider = _client(name)
     leeway = current_app.config["OIDC_LEEWAY_SECONDS"]
     try:
-        token = client.authorize_access_token(leeway=leeway)
+        # Authlib checks the audience only through ``azp`` unless told: require ours in ``aud``.
+        claims_options = {
+            "iss": {"essential": True, "value": client.load_server_metadata()["issuer"]},
+            "aud": {"essential": True, "value": client.client_id},
+        }
+        token = client.authorize_access_token(leeway=leeway, claims_options=claims_options)
         if not token.get("userinfo"):
             return _refused(name, provider, 403, REFUSED, "no ID token")
         identity = _identity(client, token, provider["claim"])
@@ -123,6 +126,8 @@ def oidc_callback(name: str) -> ResponseReturnValue:
         return _refused(name, provider, 403, REFUSED, "the ID token has expired")
     except InvalidClaimError as error:
         return _refused(name, provider, 403, REFUSED, f"wrong {error.claim} in the ID token")
+    except MissingClaimError as error:
+        return _refused(name, provider, 403, REFUSED, f"no {error.claim} in the ID token")
     except JoseError as error:
         return _refused(name, provider, 403, REFUSED, f"ID token not valid: {error.error}")
     except OAuthError as error:
