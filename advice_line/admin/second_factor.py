@@ -53,12 +53,7 @@ def _account(user_id: int) -> User:
 
 
 def _page(account: User, status: int, **forms: Any) -> ResponseReturnValue:
-    return render_template(
-        "admin/second_factor.html",
-        account=account,
-        recovery_codes_left=factor.recovery_codes_left(db.session(), account.id),
-        **forms,
-    ), status
+    return render_template("admin/second_factor.html", account=account, **forms), status
 
 
 def _back(form: Any, account: User) -> ResponseReturnValue:
