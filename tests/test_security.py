@@ -150,8 +150,13 @@ def form_posts(app: Flask) -> list[str]:
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
     assert form_posts(app) == [
+        "admin.reset_second_factor",  # tests/test_second_factor_admin.py
+        "admin.set_sso_identity",
+        "auth.enrol",  # tests/test_second_factor.py
         "auth.login",
         "auth.logout",
+        "auth.new_password",
+        "auth.second_factor",
         "console.extend_detention",
         "console.floor",
         "console.nuisance",

@@ -26,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from markupsafe import Markup
 from segno import make_qr
+from werkzeug.security import generate_password_hash
 from werkzeug.wrappers import Response
 
 from advice_line.audit import Actor
@@ -139,6 +140,7 @@ def new_password(user: User) -> ResponseReturnValue:
                 form.password.data,
                 form.confirmation.data,
                 refused=DEMO_PASSWORD,
+                hashed=generate_password_hash,
                 now=work.now,
             ),
             _actor(user),

@@ -15,12 +15,12 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 
 import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from advice_line.audit import Actor, record_event
 from advice_line.lifecycle.errors import InvalidInput, NotFound
@@ -203,9 +203,11 @@ def change_own_password(
     confirmation: str,
     *,
     refused: str,
+    hashed: Callable[[str], str],
     now: datetime,
 ) -> None:
-    """Set the password chosen at a forced change; ``refused`` is the published demo one."""
+    """Set the password chosen at a forced change (``hashed`` hashes it; ``refused`` is the
+    published demo password)."""
     user = _user(session, user_id)
     problems: dict[str, str] = {}
     if len(password) < MIN_PASSWORD:
@@ -218,7 +220,7 @@ def change_own_password(
         problems["confirmation"] = "The two passwords are not the same."
     if problems:
         raise InvalidInput(problems)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hashed(password)
     user.must_change_password = False
     record_event(session, actor, "auth.password_changed", now=now, subject=("user", user.id))
     session.flush()
