@@ -261,3 +261,21 @@ def test_the_code_step_is_rate_limited(app: Flask) -> None:
     client = password_step(app, "amira")
     statuses = [send_code(client, "abcdef")[0] for _ in range(11)]
     assert statuses == [400] * 10 + [429]
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("code", ["abcdef", "1234567", "abcde-fghij"])
+def test_enrolment_needs_the_csrf_token_and_six_digits(
+    app: Flask, session: Session, code: str
+) -> None:
+    client = password_step(app, "amira")
+    page = client.get("/login/set-up-second-factor").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
+    no_csrf = client.post("/login/set-up-second-factor", data={"code": code_at(secret)})
+    assert no_csrf.status_code == 400
+    token = csrf(client, "/login/set-up-second-factor")
+    bad = client.post("/login/set-up-second-factor", data={"code": code, "csrf_token": token})
+    assert bad.status_code == 400
+    assert "Type the 6 digits" in bad.get_data(as_text=True)
+    assert user(session, "amira").totp_confirmed_at is None
+    assert client.get("/console").status_code == 302
