@@ -156,6 +156,51 @@ def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+#: Single sign-on providers: the settings' prefix, the button's words, the claim that names
+#: the account by default, and the scopes asked for. CIS2's ``uid`` is the user's UUID
+#: (their NHS smartcard identity); Entra's ``oid`` is the user's object id, which unlike
+#: ``preferred_username`` never changes or moves to someone else.
+SSO_PROVIDERS = {
+    "cis2": ("OIDC_CIS2", "NHS CIS2 Authentication", "uid", "openid profile"),
+    "entra": ("OIDC_ENTRA", "Microsoft Entra ID", "oid", "openid profile email"),
+}
+#: CIS2 asks applications to say which authentication assurance level they need
+#: (``acr_values``): AAL2 or AAL3 authenticators, as CIS2 recommends, unless told otherwise.
+DEFAULT_CIS2_ACR = "AAL2_OR_AAL3_ANY"
+
+
+def _sso_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
+    """The second factor's rule and each single sign-on provider that is configured."""
+    providers: dict[str, dict[str, Any]] = {}
+    for name, (prefix, label, claim, scope) in SSO_PROVIDERS.items():
+        given = {
+            part: env.get(f"{prefix}_{part}", "")
+            for part in ("METADATA_URL", "CLIENT_ID", "CLIENT_SECRET")
+        }
+        if not any(given.values()):
+            continue
+        missing = [f"{prefix}_{part}" for part, value in given.items() if not value]
+        if missing:
+            raise ConfigurationError(f"Single sign-on with {label} also needs {', '.join(missing)}")
+        if not given["METADATA_URL"].startswith(("https://", "http://")):
+            raise ConfigurationError(f"{prefix}_METADATA_URL must be an https:// address")
+        acr = env.get(f"{prefix}_ACR_VALUES", DEFAULT_CIS2_ACR if name == "cis2" else "")
+        providers[name] = {
+            "label": label,
+            "metadata_url": given["METADATA_URL"],
+            "client_id": given["CLIENT_ID"],
+            "client_secret": given["CLIENT_SECRET"],
+            "claim": env.get(f"{prefix}_CLAIM") or claim,
+            "scope": env.get(f"{prefix}_SCOPE") or scope,
+            "acr_values": acr.strip() or None,
+        }
+    return {
+        "SECOND_FACTOR_REQUIRED": _bool(env, "SECOND_FACTOR_REQUIRED", mode == "production"),
+        "OIDC_PROVIDERS": providers,
+        "OIDC_LEEWAY_SECONDS": _int(env, "OIDC_LEEWAY_SECONDS", 60),
+    }
+
+
 def _trusted_proxies(env: Mapping[str, str]) -> int:
     """How many proxies in front of the app set X-Forwarded-For (ProxyFix trusts that many)."""
     proxies = _int(env, "TRUSTED_PROXIES", 0)
@@ -280,4 +325,5 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == "production",
         **_rate_limit(env),
+        **_sso_settings(env, mode),
     }

@@ -149,28 +149,33 @@ def form_posts(app: Flask) -> list[str]:
 
 
 def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
-    # Administration's forms: tests/test_admin_accounts.py (signed in as an admin).
+    # Administration's forms: tests/test_admin_*.py and tests/test_second_factor*.py.
     assert form_posts(app) == [
         "admin.add_pattern",
-        "admin.add_shift",
-        "admin.generate",
-        "admin.import_rota",
-        "admin.remove_pattern",
-        "admin.remove_shift",
         "admin.add_phone",
+        "admin.add_shift",
         "admin.change_phone",
-        "admin.import_officers",
-        "admin.mark_leaver",
-        "admin.clinician",
         "admin.change_role",
+        "admin.clinician",
         "admin.deactivate",
         "admin.force_change",
+        "admin.generate",
+        "admin.import_officers",
+        "admin.import_rota",
+        "admin.mark_leaver",
         "admin.new_account",
         "admin.reactivate",
+        "admin.remove_pattern",
+        "admin.remove_shift",
         "admin.reset_password",
+        "admin.reset_second_factor",  # tests/test_second_factor_admin.py
+        "admin.set_sso_identity",
         "admin.unlock",
+        "auth.enrol",  # tests/test_second_factor.py
         "auth.login",
         "auth.logout",
+        "auth.new_password",
+        "auth.second_factor",
         "console.extend_detention",
         "console.floor",
         "console.nuisance",

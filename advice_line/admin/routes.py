@@ -96,6 +96,7 @@ from advice_line.admin import (  # noqa: E402,F401
     clinicians,
     officers,
     rota,
+    second_factor,
     settings,
     staff_cli,
 )

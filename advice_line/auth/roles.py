@@ -33,11 +33,11 @@ class Staff(UserMixin):  # type: ignore[misc]
 
     @classmethod
     def load(cls, user_id: str, session_id: str | None = None) -> Staff | None:
-        """Load an active staff member by id, in the session ``session_id``."""
+        """Load an active, unlocked staff member by id, in the session ``session_id``."""
         if not user_id.isdigit():
             return None
         user = db.session.get(User, int(user_id))
-        if user is None or not user.active:
+        if user is None or not user.active or user.locked_at is not None:
             return None
         clinician_id = db.session.scalar(
             db.select(Clinician.id).where(Clinician.user_id == user.id)

@@ -24,7 +24,7 @@ from flask_login import current_user
 from advice_line.auth import sessions
 from advice_line.auth.forms import MAX_USERNAME, SignInForm, normalise_username
 from advice_line.auth.passwords import password_matches
-from advice_line.auth.roles import CONSOLE_ROLES, Staff
+from advice_line.auth.roles import CONSOLE_ROLES
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
 from advice_line.models import Role, User
@@ -36,6 +36,9 @@ _NO_SUCH_USER = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
 DEMO_SIGN_IN_REFUSED = (
     "This account still has the demo password, which is not accepted here. "
     "Ask an administrator to reset it."
+)
+ACCOUNT_LOCKED = (
+    "This account is locked after too many wrong codes. Ask an administrator to unlock it."
 )
 #: Control codes (tab, CR and LF included: browsers drop them from URLs) and backslashes
 #: (browsers read them as slashes): none belongs in a path we send anyone to.
@@ -130,12 +133,21 @@ def login() -> ResponseReturnValue:
             form.password.errors.append("Username or password is not right.")
         elif _is_demo_password(password) and current_app.config["ADVICE_LINE_MODE"] != "demo":
             form.password.errors.append(DEMO_SIGN_IN_REFUSED)
+        elif user.locked_at is not None:
+            form.password.errors.append(ACCOUNT_LOCKED)
         else:
-            staff = Staff.load(str(user.id))
-            assert staff is not None
-            sessions.sign_in(staff)
-            return redirect(_local_path(request.args.get("next", "")) or _home())
-    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
+            return second_factor.begin(user, request.args.get("next", ""))
+    return sign_in_page(form, 200 if request.method == "GET" else 400)
+
+
+def sign_in_page(form: SignInForm, status: int, problem: str | None = None) -> ResponseReturnValue:
+    """The sign-in page: the password form, a button per single sign-on provider, a problem."""
+    providers = {
+        name: provider["label"] for name, provider in current_app.config["OIDC_PROVIDERS"].items()
+    }
+    return render_template(
+        "auth/login.html", form=form, providers=providers, problem=problem
+    ), status
 
 
 @bp.errorhandler(RateLimitExceeded)
@@ -147,7 +159,7 @@ def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
         "Wait, then try again, or sign in from another network: "
         "a limit holds only the address that failed."
     ]
-    return render_template("auth/login.html", form=form), 429
+    return sign_in_page(form, 429)
 
 
 @bp.post("/logout")
@@ -158,3 +170,6 @@ def logout() -> ResponseReturnValue:
     else:
         session.clear()
     return redirect(url_for("auth.login"))
+
+
+from advice_line.auth import second_factor, sso  # noqa: E402,F401  (their views join bp)

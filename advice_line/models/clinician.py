@@ -113,6 +113,8 @@ class User(Base):
     #: first code from the authenticator app was right.
     totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     totp_confirmed_at: Mapped[datetime | None]
+    #: The time step of the last accepted TOTP code: that code and older ones are refused.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     #: Wrong second-factor codes in a row; too many lock the account until an admin unlocks.
     second_factor_failures: Mapped[int] = mapped_column(default=0)
     locked_at: Mapped[datetime | None]
