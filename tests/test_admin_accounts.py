@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from advice_line import create_app, lifecycle
+from advice_line.admin.settings import settings_in_effect
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD, seed_demo
@@ -415,7 +416,15 @@ def test_the_settings_page_shows_forces_and_settings_but_never_a_secret(
 ) -> None:
     app.config["OWNER_DATABASE_URL"] = "postgresql+psycopg://owner:s3cret-pw@db.example/line"
     app.config["METRICS_TOKEN"] = "m" * 30
+    app.config["OIDC_PROVIDERS"] = {
+        "entra": {"label": "Microsoft Entra ID", "client_id": "line", "client_secret": "e" * 40}
+    }
     page = sign_in(app, "alex").get("/admin/settings").get_data(as_text=True)
+    assert "e" * 40 not in page, "a provider's client secret is never shown"
+    assert "client_secret: set" in page
+    with app.test_request_context():
+        unexplained = [s.name for s in settings_in_effect() if not s.meaning]
+    assert unexplained == [], "every setting says what it means"
     for force in app.config["FORCES"]:
         assert force in page
     assert "owner:********@db.example/line" in page

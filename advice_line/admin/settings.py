@@ -69,6 +69,25 @@ MEANINGS: dict[str, tuple[str, str]] = {
     "RATELIMIT_STORAGE_URI": ("REDIS_URL", "where the sign-in limits count"),
     "TWILIO_ACCOUNT_SID": ("", "the Twilio account the line uses"),
     "TWILIO_AUTH_TOKEN": ("", "signs Twilio's webhooks and the line's API calls"),
+    "TWILIO_AUTH_TOKEN_PREVIOUS": (
+        "",
+        "while the token is rotated: webhooks signed with the old one are still accepted",
+    ),
+    "REGISTRATION_WARNING_DAYS": (
+        "",
+        "how far ahead a clinician and the seniors are warned that a registration lapses",
+    ),
+    "ROTA_GENERATE_DAYS": ("", "how far ahead shifts are made from the weekly patterns"),
+    "COVERAGE_WARNING_HOURS": (
+        "",
+        "an hour this close without a qualifying clinician (or a skill) on the rota is warned of",
+    ),
+    "SECOND_FACTOR_REQUIRED": ("", "password accounts must use a TOTP code to sign in"),
+    "OIDC_PROVIDERS": (
+        "OIDC_CIS2_* and OIDC_ENTRA_*",
+        "single sign-on providers (NHS CIS2, Microsoft Entra ID), the claim naming an account",
+    ),
+    "OIDC_LEEWAY_SECONDS": ("", "clock difference allowed when an ID token's times are checked"),
     "TWILIO_NUMBER": ("", "the line's phone number"),
     "TWILIO_SIMULATED": ("", "the phone simulator stands in for Twilio (demo only)"),
     "PUBLIC_BASE_URL": ("", "the address Twilio reaches the app at"),
@@ -114,6 +133,8 @@ def shown(name: str, value: Any) -> str:
     if name == "NEW_REQUESTS_PER_NUMBER":
         count, period = value
         return f"{count} per {period.total_seconds() / 3600:g} hours"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {shown(str(key), item)}" for key, item in value.items()) or "none"
     if isinstance(value, tuple | list | frozenset | set):
         items = sorted(value) if isinstance(value, frozenset | set) else value
         return ", ".join(shown(name, item) for item in items)
