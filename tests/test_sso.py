@@ -10,9 +10,11 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -28,6 +30,7 @@ from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.demo import seed_demo
 from advice_line.models import AuditEvent, User
+from tests.conftest import migrate_and_seed, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
@@ -44,20 +47,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A running provider (its settings from the test's parameter); yields its issuer."""
+@contextmanager
+def running_provider(port: int, redirect_uris: list[str], **settings: str) -> Iterator[str]:
+    """Start the provider on ``port`` for these callbacks; yield its issuer."""
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "oidc-provider").is_dir():
         pytest.skip("needs Node and `make install` (oidc-provider)")
-    port = _free_port()
     env = {
         **os.environ,
         "OIDC_PORT": str(port),
         "OIDC_CLIENT_ID": CLIENT_ID,
         "OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        "OIDC_REDIRECT_URIS": ",".join(CALLBACKS),
-        **getattr(request, "param", {}),
+        "OIDC_REDIRECT_URIS": ",".join(redirect_uris),
+        **settings,
     }
     process = subprocess.Popen(
         [node, str(PROVIDER)],
@@ -87,9 +89,15 @@ def provider(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def app_env(provider: str) -> dict[str, str]:
-    """Both providers configured at the test's provider; password accounts need a code."""
-    metadata = provider + "/.well-known/openid-configuration"
+def provider(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A running provider (its settings from the test's parameter); yields its issuer."""
+    with running_provider(_free_port(), CALLBACKS, **getattr(request, "param", {})) as issuer:
+        yield issuer
+
+
+def provider_env(issuer: str) -> dict[str, str]:
+    """Both providers configured at ``issuer``; password accounts need a code."""
+    metadata = issuer + "/.well-known/openid-configuration"
     return {
         "SECOND_FACTOR_REQUIRED": "true",
         **{
@@ -102,6 +110,12 @@ def app_env(provider: str) -> dict[str, str]:
             )
         },
     }
+
+
+@pytest.fixture
+def app_env(provider: str) -> dict[str, str]:
+    """Both providers configured at the test's provider; password accounts need a code."""
+    return provider_env(provider)
 
 
 @pytest.fixture
@@ -265,3 +279,50 @@ def test_a_provider_half_configured_is_a_configuration_error(tmp_path: Path) -> 
     with pytest.raises(ConfigurationError, match="OIDC_ENTRA_METADATA_URL"):
         settings_from_env(env, str(tmp_path))
     assert settings_from_env({"ADVICE_LINE_MODE": "demo"}, str(tmp_path))["OIDC_PROVIDERS"] == {}
+
+
+# --- in a browser -----------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_clinician_signs_in_with_single_sign_on_in_a_browser(
+    chromium: Any, tmp_path: Path
+) -> None:
+    """The sign-in page's button, the provider's own login page, and back to the console,
+    in Chromium against gunicorn; a stranger comes back to a refusal, signed in nowhere."""
+    provider_port = _free_port()
+    issuer = f"http://127.0.0.1:{provider_port}"
+    url = f"sqlite:///{tmp_path / 'sso.sqlite3'}"
+    migrate_and_seed(url)
+    with sqlite3.connect(tmp_path / "sso.sqlite3") as database:
+        database.execute(
+            "UPDATE user_account SET sso_identity = 'oid-amira.k' WHERE username = 'amira'"
+        )
+    server, base = start_server(url, **provider_env(issuer))
+    callbacks = [f"{base}/auth/oidc/entra/callback", f"{base}/auth/oidc/cis2/callback"]
+    contexts: list[Any] = []
+    try:
+        with running_provider(provider_port, callbacks):
+            for login, arrives in (("amira.k", "Console"), ("stranger", "Sign in")):
+                contexts.append(chromium.new_context())  # a browser of each one's own
+                page = contexts[-1].new_page()
+                page.set_default_timeout(15_000)
+                page.goto(f"{base}/login")
+                page.get_by_role("link", name="Sign in with Microsoft Entra ID").click()
+                for _step in range(3):  # the provider's login page, then its consent page
+                    page.wait_for_load_state()
+                    if page.url.startswith(base):
+                        break
+                    if page.locator("input[name=login]").count():
+                        page.locator("input[name=login]").fill(login)
+                        page.locator("input[name=password]").fill("any")
+                    page.locator("button[type=submit]").first.click()
+                page.get_by_role("heading", name=arrives).wait_for()
+                assert page.url.startswith(base)
+            assert "no active staff account here is linked to you" in page.content()
+            assert page.goto(f"{base}/console").url.startswith(f"{base}/login")
+    finally:
+        for context in contexts:
+            context.close()
+        output = stop_server(server)
+        assert "Traceback" not in output, output
