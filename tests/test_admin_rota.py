@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
 from advice_line.clock import LONDON, utcnow
-from advice_line.demo import seed_demo
 from advice_line.lifecycle import rota
 from advice_line.lifecycle.coverage import coverage
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFound
@@ -21,8 +20,10 @@ from advice_line.lifecycle.imports import ImportRejected
 from advice_line.lifecycle.rota_import import import_shifts
 from advice_line.models import AuditEvent, Clinician, Profession, RotaPattern, Shift, Skill
 from tests.builders import POLICY, add_clinician
-from tests.test_console import csrf, sign_in
+from tests.test_console import csrf, demo, sign_in
 from tests.test_metrics import scrape
+
+__all__ = ["demo"]  # the fixture, imported for these tests
 
 ADMIN = Actor("user", 1, "127.0.0.1")
 #: A Monday in winter (GMT), well before the changes of the clocks below.
@@ -304,13 +305,6 @@ def test_a_registration_that_lapses_within_the_period_covers_nothing_from_its_la
 
 
 # --- pages, the warning, the metric and the command line ------------------------------
-
-
-@pytest.fixture
-def demo(session: Session) -> Session:
-    seed_demo(session, now=utcnow())
-    session.commit()
-    return session
 
 
 def test_clinicians_may_not_use_the_rota_and_managers_only_see_coverage(

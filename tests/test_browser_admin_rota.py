@@ -10,19 +10,15 @@ from typing import Any
 import pytest
 
 from advice_line.clock import LONDON, utcnow
-from tests.test_browser_console import Browsers, signed_in
+from tests.test_browser_console import Browsers, browser_contexts, serious_violations, signed_in
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def browsers(chromium: Any, live_server: tuple[str, str]) -> Iterator[Browsers]:
-    """Browser contexts of the test, closed before the server stops; nothing was refused."""
-    contexts = Browsers()
-    yield contexts
-    for context in contexts:
-        context.close()
-    assert contexts.refused == [], "the pages need nothing the security policy refuses"
+    """Browser contexts of the test, closed before the live server stops."""
+    yield from browser_contexts()
 
 
 def test_alex_imports_a_rota_fixes_the_bad_line_and_sees_the_coverage(
@@ -59,9 +55,6 @@ def test_alex_imports_a_rota_fixes_the_bad_line_and_sees_the_coverage(
     assert alex.locator("#coverage-grid tbody tr").count() >= 14
 
 
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-
-
 def test_the_rota_and_coverage_pages_have_no_serious_accessibility_violations(
     chromium: Any, browsers: Browsers, live_server: tuple[str, str]
 ) -> None:
@@ -71,13 +64,6 @@ def test_the_rota_and_coverage_pages_have_no_serious_accessibility_violations(
     page.set_viewport_size({"width": 1366, "height": 768})
     for path in ("/admin/rota", "/admin/coverage"):
         page.goto(base + path)
-        page.add_script_tag(path=str(AXE))
-        results = page.evaluate("async () => (await axe.run(document)).violations")
-        serious = [
-            (v["id"], v["help"], [n["target"] for n in v["nodes"]])
-            for v in results
-            if v["impact"] in {"serious", "critical"}
-        ]
-        assert serious == [], path
+        assert serious_violations(page) == [], path
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"{path} fits a laptop screen without sideways scrolling"

@@ -85,14 +85,19 @@ class Browsers(list[Any]):
         return page
 
 
-@pytest.fixture
-def browsers(chromium: Any, console_server: tuple[str, Path]) -> Iterator[Browsers]:
-    """Browser contexts of the test, closed before the server stops; nothing was refused."""
+def browser_contexts() -> Iterator[Browsers]:
+    """Browser contexts of a test, closed before the server stops; nothing was refused."""
     contexts = Browsers()
     yield contexts
     for context in contexts:
         context.close()
     assert contexts.refused == [], "the pages need nothing the security policy refuses"
+
+
+@pytest.fixture
+def browsers(chromium: Any, console_server: tuple[str, Path]) -> Iterator[Browsers]:
+    """Browser contexts of the test, closed before the console's server stops."""
+    yield from browser_contexts()
 
 
 def signed_in(chromium: Any, browsers: Browsers, base: str, username: str, **context: Any) -> Any:

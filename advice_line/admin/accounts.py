@@ -174,13 +174,18 @@ def account(user_id: int) -> ResponseReturnValue:
     return _account_page(_account_or_404(user_id))
 
 
-Step = Callable[[Work, str], Any]
-
-
 def _act(
-    user_id: int, form: CleanForm, name: str, step: Step, done: str, *, end_sockets: bool = False
+    user_id: int,
+    form: CleanForm,
+    name: str,
+    done: str,
+    action: Callable[..., Any],
+    *args: Any,
+    end_sockets: bool = False,
+    **kwargs: Any,
 ) -> ResponseReturnValue:
-    """Run one account action from its form; the page again with the reason if refused."""
+    """Run one account action, ``action(session, username, *args, now=..., actor=...)``,
+    from its form; the page again with the reason if refused."""
     user = _account_or_404(user_id)
     username = user.username
     if not form.validate_on_submit():
@@ -189,7 +194,7 @@ def _act(
         return _account_page(user, 400, **{name: form})
 
     def act(work: Work) -> ResponseReturnValue:
-        step(work, username)
+        action(work.session, username, *args, now=work.now, actor=work.actor, **kwargs)
         work.tell(done.format(username=username))
         return redirect(url_for("admin.account", user_id=user_id))
 
@@ -212,10 +217,9 @@ def change_role(user_id: int) -> ResponseReturnValue:
         user_id,
         form,
         "role_form",
-        lambda work, username: lifecycle.change_role(
-            work.session, username, role, now=work.now, actor=work.actor
-        ),
         "{username}'s role is changed.",
+        lifecycle.change_role,
+        role,
         end_sockets=True,
     )
 
@@ -227,10 +231,8 @@ def deactivate(user_id: int) -> ResponseReturnValue:
         user_id,
         DeactivateForm(),
         "deactivate_form",
-        lambda work, username: lifecycle.deactivate_account(
-            work.session, username, now=work.now, actor=work.actor
-        ),
         "{username} is deactivated; their sessions have ended.",
+        lifecycle.deactivate_account,
         end_sockets=True,
     )
 
@@ -242,10 +244,8 @@ def reactivate(user_id: int) -> ResponseReturnValue:
         user_id,
         ActionForm(),
         "action_form",
-        lambda work, username: lifecycle.reactivate_account(
-            work.session, username, now=work.now, actor=work.actor
-        ),
         "{username} can sign in again.",
+        lifecycle.reactivate_account,
     )
 
 
@@ -258,10 +258,10 @@ def reset_password(user_id: int) -> ResponseReturnValue:
         user_id,
         form,
         "password_form",
-        lambda work, username: lifecycle.reset_password(
-            work.session, username, password, hasher=hash_password, now=work.now, actor=work.actor
-        ),
         "{username}'s password is reset; they must change it at their next sign-in.",
+        lifecycle.reset_password,
+        password,
+        hasher=hash_password,
         end_sockets=True,
     )
 
@@ -273,10 +273,8 @@ def force_change(user_id: int) -> ResponseReturnValue:
         user_id,
         ActionForm(),
         "action_form",
-        lambda work, username: lifecycle.force_password_change(
-            work.session, username, now=work.now, actor=work.actor
-        ),
         "{username} must choose a new password at their next sign-in.",
+        lifecycle.force_password_change,
     )
 
 
@@ -287,8 +285,6 @@ def unlock(user_id: int) -> ResponseReturnValue:
         user_id,
         ActionForm(),
         "action_form",
-        lambda work, username: lifecycle.unlock_account(
-            work.session, username, now=work.now, actor=work.actor
-        ),
         "{username} is unlocked.",
+        lifecycle.unlock_account,
     )

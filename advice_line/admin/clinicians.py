@@ -14,8 +14,8 @@ from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from advice_line.admin.cli import run_command
 from advice_line.admin.routes import bp, section
-from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import CleanForm
@@ -163,18 +163,12 @@ def set_command(username: str, skills: tuple[str, ...], **given: str | None) -> 
     if skills:
         changes["skills"] = skills
     details = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
-    try:
-        set_clinician_details(
-            db.session(),
-            user.id,
-            details,
-            now=utcnow(),
-            actor=Actor("system", source="flask clinicians set"),
-        )
-    except DomainError as refused:
-        db.session.rollback()
-        raise click.ClickException(str(refused)) from None
-    db.session.commit()
+    run_command(
+        "clinicians set",
+        lambda work: set_clinician_details(
+            work.session, user.id, details, now=work.now, actor=work.actor
+        ),
+    )
     click.echo(f"{username}'s clinician details are saved.")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, NoReturn
+from typing import IO
 
 import click
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -12,15 +12,15 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, StringField
 from wtforms.validators import InputRequired, Length
 
+from advice_line.admin.cli import run_command
 from advice_line.admin.routes import bp, section
-from advice_line.audit import Actor
-from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import CleanForm, parse_id
 from advice_line.lifecycle import directory
 from advice_line.lifecycle.errors import DomainError, InvalidInput, NotFound
 from advice_line.lifecycle.imports import ImportRejected
-from advice_line.transaction import Work, current_policy, run, signed_in_actor
+from advice_line.models import Officer
+from advice_line.transaction import Work, run, signed_in_actor
 
 
 class PhoneForm(CleanForm):
@@ -200,24 +200,6 @@ def import_officers() -> ResponseReturnValue:
 # --- flask officers ... -----------------------------------------------------------------
 
 
-def _system(command: str) -> Work:
-    return Work(
-        db.session(),
-        Actor("system", source=f"flask officers {command}"),
-        utcnow(),
-        current_policy(),
-    )
-
-
-def _refuse(error: DomainError) -> NoReturn:
-    db.session.rollback()
-    if isinstance(error, ImportRejected):
-        for line, problem in error.problems:
-            click.echo(f"line {line}: {problem}", err=True)
-        raise click.ClickException("Nothing was imported.") from None
-    raise click.ClickException(str(error)) from None
-
-
 @bp.cli.group("officers")
 def officers_cli() -> None:
     """The officers' directory: import a force's file, verify a number, leavers."""
@@ -227,18 +209,16 @@ def officers_cli() -> None:
 @click.argument("file", type=click.File("rb"))
 def import_command(file: IO[bytes]) -> None:
     """Import a force's CSV (docs/OFFICER-IMPORT.md); any bad line: nothing is stored."""
-    work = _system("import")
-    try:
-        counts = directory.import_officers(
+    counts = run_command(
+        "officers import",
+        lambda work: directory.import_officers(
             work.session,
             file.read(),
             forces=current_app.config["FORCES"],
             now=work.now,
             actor=work.actor,
-        )
-    except DomainError as error:
-        _refuse(error)
-    db.session.commit()
+        ),
+    )
     click.echo(
         f"{counts.added} officers added, {counts.updated} updated, {counts.unchanged} unchanged; "
         f"{counts.numbers_added} numbers added, {counts.numbers_verified} verified."
@@ -249,13 +229,11 @@ def import_command(file: IO[bytes]) -> None:
 @click.argument("number")
 def verify_command(number: str) -> None:
     """Verify a number (you have confirmed it with the officer): it now identifies them."""
-    work = _system("verify")
-    try:
-        phone = directory.verify_phone(work.session, number, now=work.now, actor=work.actor)
-    except DomainError as error:
-        _refuse(error)
+    phone = run_command(
+        "officers verify",
+        lambda work: directory.verify_phone(work.session, number, now=work.now, actor=work.actor),
+    )
     click.echo(f"{phone.number} verified: it identifies {directory.label(phone.officer)}.")
-    db.session.commit()
 
 
 @officers_cli.command("leaver")
@@ -263,15 +241,15 @@ def verify_command(number: str) -> None:
 @click.argument("collar")
 def leaver_command(force: str, collar: str) -> None:
     """Mark an officer as left: their numbers are removed."""
-    work = _system("leaver")
-    try:
+
+    def leave(work: Work) -> Officer:
         officer = directory.find_officer(
             work.session, force, collar, forces=current_app.config["FORCES"]
         )
         directory.mark_leaver(work.session, officer.id, now=work.now, actor=work.actor)
-    except DomainError as error:
-        _refuse(error)
-    db.session.commit()
+        return officer
+
+    officer = run_command("officers leaver", leave)
     click.echo(f"{directory.label(officer)} is marked as left; their numbers are removed.")
 
 

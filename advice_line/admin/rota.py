@@ -130,6 +130,22 @@ def _flashed(error: DomainError) -> ResponseReturnValue:
     return _page(400)
 
 
+def _button(
+    done: str | Callable[[Any], str], action: Callable[..., Any], *args: Any, **kwargs: Any
+) -> ResponseReturnValue:
+    """A button's step, ``action(session, *args, now=..., actor=...)``: tell ``done`` (or
+    ``done(result)``) and back to the rota; a refusal is flashed (400)."""
+    if not ActionForm().validate():
+        return _page(400)
+
+    def step(work: Work) -> ResponseReturnValue:
+        result = action(work.session, *args, now=work.now, actor=work.actor, **kwargs)
+        work.tell(done if isinstance(done, str) else done(result))
+        return redirect(url_for("admin.rota_page"))
+
+    return run(step, signed_in_actor(), _flashed)
+
+
 @bp.get("/rota")
 @section("Rota", "Shifts by clinician for the next 14 days, weekly patterns and import.", order=30)
 def rota_page() -> ResponseReturnValue:
@@ -164,15 +180,7 @@ def add_shift() -> ResponseReturnValue:
 @bp.post("/rota/shifts/<int:shift_id>/remove")
 def remove_shift(shift_id: int) -> ResponseReturnValue:
     """Remove a shift that has not started."""
-    if not ActionForm().validate():
-        return _page(400)
-
-    def step(work: Work) -> ResponseReturnValue:
-        rota.remove_shift(work.session, shift_id, now=work.now, actor=work.actor)
-        work.tell("Shift removed.")
-        return redirect(url_for("admin.rota_page"))
-
-    return run(step, signed_in_actor(), _flashed)
+    return _button("Shift removed.", rota.remove_shift, shift_id)
 
 
 @bp.post("/rota/patterns")
@@ -204,30 +212,21 @@ def add_pattern() -> ResponseReturnValue:
 @bp.post("/rota/patterns/<int:pattern_id>/remove")
 def remove_pattern(pattern_id: int) -> ResponseReturnValue:
     """Remove a weekly pattern (its shifts already made stay)."""
-    if not ActionForm().validate():
-        return _page(400)
-
-    def step(work: Work) -> ResponseReturnValue:
-        rota.remove_pattern(work.session, pattern_id, now=work.now, actor=work.actor)
-        work.tell("Pattern removed; shifts already made from it stay on the rota.")
-        return redirect(url_for("admin.rota_page"))
-
-    return run(step, signed_in_actor(), _flashed)
+    return _button(
+        "Pattern removed; shifts already made from it stay on the rota.",
+        rota.remove_pattern,
+        pattern_id,
+    )
 
 
 @bp.post("/rota/generate")
 def generate() -> ResponseReturnValue:
     """Make the patterns' shifts for the configured number of days now."""
-    if not ActionForm().validate():
-        return _page(400)
-    days = current_app.config["ROTA_GENERATE_DAYS"]
-
-    def step(work: Work) -> ResponseReturnValue:
-        made = rota.generate_shifts(work.session, days=days, now=work.now, actor=work.actor)
-        work.tell(f"{made} shift{'s' if made != 1 else ''} made from the patterns.")
-        return redirect(url_for("admin.rota_page"))
-
-    return run(step, signed_in_actor(), _flashed)
+    return _button(
+        lambda made: f"{made} shift{'s' if made != 1 else ''} made from the patterns.",
+        rota.generate_shifts,
+        days=current_app.config["ROTA_GENERATE_DAYS"],
+    )
 
 
 @bp.post("/rota/import")

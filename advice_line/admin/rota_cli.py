@@ -8,20 +8,16 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from advice_line.admin.cli import run_command
 from advice_line.admin.routes import bp
 from advice_line.audit import Actor
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle import rota
 from advice_line.lifecycle.coverage import coverage
-from advice_line.lifecycle.errors import DomainError
-from advice_line.lifecycle.imports import ImportRejected
 from advice_line.lifecycle.rota_import import import_shifts, parse_date, parse_time
-from advice_line.transaction import current_policy
-
-
-def _actor(command: str) -> Actor:
-    return Actor("system", source=f"flask rota {command}")
+from advice_line.models import Shift
+from advice_line.transaction import Work, current_policy
 
 
 @bp.cli.group("rota")
@@ -36,22 +32,20 @@ def rota_group() -> None:
 @click.argument("end")
 def add_command(username: str, day: str, start: str, end: str) -> None:
     """Add a shift: DATE (2026-12-01 or 01/12/2026), START and END as HH:MM London time."""
-    session = db.session()
-    try:
-        clinician = rota.find_clinician(session, username)
-        shift = rota.add_shift(
-            session,
+
+    def add(work: Work) -> Shift:
+        clinician = rota.find_clinician(work.session, username)
+        return rota.add_shift(
+            work.session,
             clinician.id,
             parse_date(day),
             parse_time(start, "start"),
             parse_time(end, "end"),
-            now=utcnow(),
-            actor=_actor("add"),
+            now=work.now,
+            actor=work.actor,
         )
-    except DomainError as refused:
-        session.rollback()
-        raise click.ClickException(str(refused)) from None
-    session.commit()
+
+    shift = run_command("rota add", add)
     click.echo(f"Shift {shift.id} added: {rota.describe(shift.starts_at, shift.ends_at)}.")
 
 
@@ -59,13 +53,10 @@ def add_command(username: str, day: str, start: str, end: str) -> None:
 @click.argument("shift_id", type=int)
 def remove_command(shift_id: int) -> None:
     """Remove a shift that has not started."""
-    session = db.session()
-    try:
-        rota.remove_shift(session, shift_id, now=utcnow(), actor=_actor("remove"))
-    except DomainError as refused:
-        session.rollback()
-        raise click.ClickException(str(refused)) from None
-    session.commit()
+    run_command(
+        "rota remove",
+        lambda work: rota.remove_shift(work.session, shift_id, now=work.now, actor=work.actor),
+    )
     click.echo(f"Shift {shift_id} removed.")
 
 
@@ -73,18 +64,10 @@ def remove_command(shift_id: int) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(file: Path) -> None:
     """Import shifts from a CSV file (docs/ROTA-IMPORT.md): all of them, or none."""
-    session = db.session()
-    try:
-        count = import_shifts(session, file.read_bytes(), now=utcnow(), actor=_actor("import"))
-    except ImportRejected as refused:
-        session.rollback()
-        for line, problem in refused.problems:
-            click.echo(f"line {line}: {problem}", err=True)
-        raise click.ClickException("Nothing was imported.") from None
-    except DomainError as refused:
-        session.rollback()
-        raise click.ClickException(str(refused)) from None
-    session.commit()
+    count = run_command(
+        "rota import",
+        lambda work: import_shifts(work.session, file.read_bytes(), now=work.now, actor=work.actor),
+    )
     click.echo(f"{count} shifts imported.")
 
 
@@ -92,13 +75,15 @@ def import_command(file: Path) -> None:
 @click.option("--days", type=click.IntRange(1, 366), default=None, help="Days ahead to make.")
 def generate_command(days: int | None) -> None:
     """Make the weekly patterns' shifts for the next ROTA_GENERATE_DAYS days (or --days)."""
-    made = rota.generate_shifts(
-        db.session(),
-        days=days or current_app.config["ROTA_GENERATE_DAYS"],
-        now=utcnow(),
-        actor=_actor("generate"),
+    made = run_command(
+        "rota generate",
+        lambda work: rota.generate_shifts(
+            work.session,
+            days=days or current_app.config["ROTA_GENERATE_DAYS"],
+            now=work.now,
+            actor=work.actor,
+        ),
     )
-    db.session.commit()
     click.echo(f"{made} shifts made from the patterns.")
 
 

@@ -14,14 +14,12 @@ from typing import Any
 import click
 
 from advice_line import lifecycle
+from advice_line.admin.cli import run_command
 from advice_line.admin.routes import bp
-from advice_line.audit import Actor
 from advice_line.auth.passwords import hash_password
 from advice_line.auth.sessions import end_users_sockets
-from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle.accounts import MIN_PASSWORD, ROLE_NAMES
-from advice_line.lifecycle.errors import DomainError
 from advice_line.models import Role, User, UserSession
 
 ROLE_HELP = "One of: " + ", ".join(role.value for role in Role) + "."
@@ -42,16 +40,12 @@ def _password(from_stdin: bool) -> str:
     )
 
 
-def _apply(command: str, step: Callable[[Any, Actor], User]) -> User:
-    """Run one step as ``flask <command>`` and commit; a refusal exits 1, nothing stored."""
-    session = db.session()
-    try:
-        user = step(session, Actor("system", source=f"flask {command}"))
-    except DomainError as refused:
-        session.rollback()
-        raise click.ClickException(str(refused)) from None
-    session.commit()
-    return user
+def _step(command: str, action: Callable[..., User], *args: Any, **kwargs: Any) -> User:
+    """Run ``action(session, *args, now=..., actor=...)`` on an account as ``flask <command>``."""
+    return run_command(
+        command,
+        lambda work: action(work.session, *args, now=work.now, actor=work.actor, **kwargs),
+    )
 
 
 @bp.cli.group("staff")
@@ -67,12 +61,7 @@ def staff() -> None:
 def create(username: str, display_name: str | None, role: str, password_stdin: bool) -> None:
     """Create an account with a temporary password, to be changed at first sign-in."""
     new = lifecycle.NewAccount(username, display_name or username, role, _password(password_stdin))
-    user = _apply(
-        "staff create",
-        lambda session, actor: lifecycle.create_account(
-            session, new, hasher=hash_password, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step("staff create", lifecycle.create_account, new, hasher=hash_password)
     click.echo(
         f"{user.username} ({ROLE_NAMES[user.role]}) is created; "
         "they must change the password at first sign-in."
@@ -84,23 +73,13 @@ def create(username: str, display_name: str | None, role: str, password_stdin: b
 @click.argument("role")
 def set_role(username: str, role: str) -> None:
     """Give an account another role: clinician, senior_clinician, manager or admin."""
-    user = _apply(
-        "staff set-role",
-        lambda session, actor: lifecycle.change_role(
-            session, username, role, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step("staff set-role", lifecycle.change_role, username, role)
     end_users_sockets(user.id)
     click.echo(f"{user.username} is now a {ROLE_NAMES[user.role]}.")
 
 
 def _deactivate(username: str, command: str) -> None:
-    user = _apply(
-        command,
-        lambda session, actor: lifecycle.deactivate_account(
-            session, username, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step(command, lifecycle.deactivate_account, username)
     end_users_sockets(user.id)
     click.echo(f"{user.username} is deactivated; their sessions have ended.")
 
@@ -123,12 +102,7 @@ def deactivate_user(username: str) -> None:
 @click.argument("username")
 def reactivate(username: str) -> None:
     """Let a deactivated account sign in again."""
-    user = _apply(
-        "staff reactivate",
-        lambda session, actor: lifecycle.reactivate_account(
-            session, username, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step("staff reactivate", lifecycle.reactivate_account, username)
     click.echo(f"{user.username} can sign in again.")
 
 
@@ -138,11 +112,8 @@ def reactivate(username: str) -> None:
 def reset_password(username: str, password_stdin: bool) -> None:
     """Set a temporary password (to be changed at next sign-in); sessions end now."""
     password = _password(password_stdin)
-    user = _apply(
-        "staff reset-password",
-        lambda session, actor: lifecycle.reset_password(
-            session, username, password, hasher=hash_password, now=utcnow(), actor=actor
-        ),
+    user = _step(
+        "staff reset-password", lifecycle.reset_password, username, password, hasher=hash_password
     )
     end_users_sockets(user.id)
     click.echo(f"{user.username}'s password is reset; they must change it at next sign-in.")
@@ -152,12 +123,7 @@ def reset_password(username: str, password_stdin: bool) -> None:
 @click.argument("username")
 def force_change(username: str) -> None:
     """Make the account choose a new password at its next sign-in."""
-    user = _apply(
-        "staff force-change",
-        lambda session, actor: lifecycle.force_password_change(
-            session, username, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step("staff force-change", lifecycle.force_password_change, username)
     click.echo(f"{user.username} must choose a new password at next sign-in.")
 
 
@@ -165,12 +131,7 @@ def force_change(username: str) -> None:
 @click.argument("username")
 def unlock(username: str) -> None:
     """Unlock an account locked by wrong second-factor codes."""
-    user = _apply(
-        "staff unlock",
-        lambda session, actor: lifecycle.unlock_account(
-            session, username, now=utcnow(), actor=actor
-        ),
-    )
+    user = _step("staff unlock", lifecycle.unlock_account, username)
     click.echo(f"{user.username} is unlocked.")
 
 

@@ -18,8 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
-from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFound
-from advice_line.lifecycle.staff import deactivate_user, end_open_sessions, require_another_admin
+from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
+from advice_line.lifecycle.staff import (
+    deactivate_user,
+    end_open_sessions,
+    require_another_admin,
+    user_for_update,
+)
 from advice_line.lifecycle.steps import change_clinician_status
 from advice_line.models import Clinician, ClinicianStatus, Role, SessionEnd, User
 from advice_line.text import without_control_codes
@@ -152,11 +157,7 @@ def create_account(
 
 def account_for_update(session: Session, username: str) -> User:
     """The account called ``username`` (as typed), locked; NotFound if there is none."""
-    name = normalise_username(username)
-    user = session.scalar(select(User).where(User.username == name).with_for_update())
-    if user is None:
-        raise NotFound(f"No staff account is called {name!r}.")
-    return user
+    return user_for_update(session, normalise_username(username))
 
 
 def change_role(

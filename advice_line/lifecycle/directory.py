@@ -205,9 +205,9 @@ def import_officers(
 # --- one officer, one number ------------------------------------------------------------
 
 
-def get_officer(session: Session, officer_id: int) -> Officer:
-    """The officer with this id, or ``NotFound``."""
-    officer = session.get(Officer, officer_id)
+def get_officer(session: Session, officer_id: int, *, for_update: bool = False) -> Officer:
+    """The officer with this id (locked, ``for_update``), or ``NotFound``."""
+    officer = session.get(Officer, officer_id, with_for_update=for_update or None)
     if officer is None:
         raise NotFound("No officer has that id.")
     return officer
@@ -304,11 +304,7 @@ def remove_phone(
 def mark_leaver(session: Session, officer_id: int, *, now: datetime, actor: Actor) -> Officer:
     """The officer has left the force: their numbers are removed (free to be given to
     someone else); the officer stays, marked as left, for the requests that name them."""
-    officer = session.scalars(
-        select(Officer).where(Officer.id == officer_id).with_for_update()
-    ).one_or_none()
-    if officer is None:
-        raise NotFound("No officer has that id.")
+    officer = get_officer(session, officer_id, for_update=True)
     if officer.left_at is not None:
         raise IllegalTransition(f"{label(officer)} is already marked as left.")
     removed = [masked(phone.number) for phone in officer.phones]

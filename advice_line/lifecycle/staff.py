@@ -113,14 +113,20 @@ def require_another_admin(session: Session, user: User) -> None:
         )
 
 
+def user_for_update(session: Session, username: str) -> User:
+    """The account called ``username`` (as stored), locked; NotFound if there is none."""
+    user = session.scalar(select(User).where(User.username == username).with_for_update())
+    if user is None:
+        raise NotFound(f"No staff account is called {username!r}.")
+    return user
+
+
 def deactivate_user(session: Session, username: str, *, now: datetime, actor: Actor) -> User:
     """Deactivate a staff account: it can no longer sign in, and its sessions end now.
 
     The last active admin cannot be deactivated.
     """
-    user = session.scalar(select(User).where(User.username == username).with_for_update())
-    if user is None:
-        raise NotFound(f"No staff account is called {username!r}.")
+    user = user_for_update(session, username)
     if not user.active:
         raise IllegalTransition(f"{username} is already deactivated.")
     require_another_admin(session, user)
