@@ -376,3 +376,11 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def static_url(app: Flask, filename: str) -> str:
+    """The URL a page names a static file by (its built, content-hashed name)."""
+    from flask import url_for
+
+    with app.test_request_context():
+        return url_for("static", filename=filename)

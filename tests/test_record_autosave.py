@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from advice_line.clock import LONDON, utcnow
 from advice_line.demo import seed_demo
 from advice_line.models import AdviceRecord, AuditEvent
+from tests.conftest import static_url
 from tests.test_console import csrf, message_request, record_form, sign_in
 
 
@@ -26,7 +27,7 @@ def test_a_typed_draft_is_saved_without_leaving_the_page(app: Flask, demo: Sessi
     path = f"/console/requests/{request.id}"
     page = client.get(path).get_data(as_text=True)
     assert 'id="draft-status"' in page
-    assert "record.js" in page
+    assert static_url(app, "record.js") in page
     before = utcnow()
     response = client.post(
         f"{path}/record",

@@ -51,6 +51,7 @@ from advice_line.reports.forms import default_period
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
 from advice_line.reports.routes import EXPORT_COLUMNS
 from tests.builders import add_clinician
+from tests.conftest import static_url
 from tests.test_console import sign_in
 
 WEEK = Filters(start=date(2026, 11, 16), end=date(2026, 11, 22))
@@ -488,7 +489,7 @@ def test_the_dashboard_page_shows_the_figures(manager: FlaskClient) -> None:
     assert '<dd class="nhsuk-summary-list__value" id="volume">7</dd>' in page
     assert 'id="within-30">16.7%<' in page
     assert "2 (33.3%)" in page
-    assert "chart.umd.min.js" in page
+    assert static_url(manager.application, "vendor/chart.js/chart.umd.min.js") in page
 
 
 def test_the_dashboard_page_follows_detentions_through(app: Flask, detentions: None) -> None:
