@@ -30,7 +30,7 @@ from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.demo import seed_demo
 from advice_line.models import AuditEvent, User
-from tests.conftest import migrate_and_seed, start_server, stop_server
+from tests.conftest import REQUIRE_SERVICES, migrate_and_seed, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
@@ -52,7 +52,10 @@ def running_provider(port: int, redirect_uris: list[str], **settings: str) -> It
     """Start the provider on ``port`` for these callbacks; yield its issuer."""
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "oidc-provider").is_dir():
-        pytest.skip("needs Node and `make install` (oidc-provider)")
+        message = "single sign-on tests need Node and `make install` (oidc-provider)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} (REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(message)
     env = {
         **os.environ,
         "OIDC_PORT": str(port),
