@@ -33,7 +33,15 @@ from advice_line.audit import Actor
 from advice_line.auth import sessions
 from advice_line.auth.forms import CodeForm, EnrolForm, NewPasswordForm
 from advice_line.auth.roles import Staff
-from advice_line.auth.routes import _USERNAME, _failed, _home, _local_path, bp
+from advice_line.auth.routes import (
+    _USERNAME,
+    _failed,
+    _home,
+    _local_path,
+    _login_limit,
+    _login_limit_off,
+    bp,
+)
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
@@ -185,21 +193,13 @@ def _code_key() -> str:
     return f"code/{get_remote_address()}/{user}"
 
 
-def _code_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
-
-
-def _code_limit_off() -> bool:
-    return current_app.config["LOGIN_RATE_LIMIT"] is None
-
-
 @bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit(
-    _code_limit,
+    _login_limit,
     key_func=_code_key,
     methods=["POST"],
     deduct_when=_failed,
-    exempt_when=_code_limit_off,
+    exempt_when=_login_limit_off,
     error_message=_USERNAME,
 )
 @half_signed_in
