@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -298,9 +298,17 @@ def _detention_row(
 
 
 def seed_history(
-    session: Session, count: int, *, end: datetime, forces: Sequence[str], seed: int = 136
+    session: Session,
+    count: int,
+    *,
+    end: datetime,
+    forces: Sequence[str],
+    seed: int = 136,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Add ``count`` finished requests ending before ``end``; return how many were added."""
+    """Add ``count`` finished requests ending before ``end``; return how many were added.
+
+    ``progress`` hears how many requests each written batch held."""
     clinicians = [
         (clinician.id, given_by(clinician))
         for clinician in session.scalars(
@@ -321,8 +329,8 @@ def seed_history(
             if part:
                 batch.append(part)
         if len(requests) >= BATCH:
-            _flush(session, requests, *parts)
-    _flush(session, requests, *parts)
+            _flush(session, requests, *parts, progress=progress)
+    _flush(session, requests, *parts, progress=progress)
     facts.refresh(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
@@ -334,8 +342,15 @@ def seed_history(
     return count
 
 
-def _flush(session: Session, *batches: list[dict[str, Any]]) -> None:
+def _flush(
+    session: Session,
+    *batches: list[dict[str, Any]],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    written = len(batches[0])
     for table, rows in zip((AdviceRequest, AdviceRecord, Task, Detention), batches, strict=True):
         if rows:
             session.execute(insert(table), rows)
             rows.clear()
+    if progress and written:
+        progress(written)

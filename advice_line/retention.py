@@ -33,6 +33,7 @@ See docs/DOMAIN.md#retention.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -184,8 +185,11 @@ def pseudonymise(
     now: datetime,
     actor: Actor,
     rules: RetentionRules,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Strip identifying data from these requests; audit the run; return how many."""
+    """Strip identifying data from these requests; audit the run; return how many.
+
+    ``progress`` hears how many requests each batch of 500 held, once it is done."""
     audit_events = 0
     for start in range(0, len(request_ids), 500):
         batch = request_ids[start : start + 500]
@@ -245,6 +249,8 @@ def pseudonymise(
         audit_events += pseudonymise_events(
             session, batch, IDENTIFYING_AUDIT_DETAIL, twilio_sids=twilio_sids
         )
+        if progress:
+            progress(len(batch))
     record_event(
         session,
         actor,

@@ -22,7 +22,7 @@ from advice_line.history import seed_history
 from advice_line.models import AgeBand, Channel
 from advice_line.reports.forms import MAX_DAYS
 from advice_line.reports.queries import Filters, dashboard
-from advice_line.reports.routes import stream_requests_csv
+from advice_line.reports.exports import requests_lines
 from benchmarks.databases import on_each_database
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000000"))
@@ -75,8 +75,8 @@ def _measure(url: str, label: str) -> list[tuple[str, str]]:
         started = time.perf_counter()
         lines = 0
         with app.test_request_context():
-            for _ in stream_requests_csv(
-                Filters(start=today - timedelta(days=366 * 20), end=today)
+            for _ in requests_lines(
+                db.session(), Filters(start=today - timedelta(days=366 * 20), end=today)
             ):
                 lines += 1
         peak = tracemalloc.get_traced_memory()[1] / 2**20

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -49,7 +51,7 @@ from advice_line.models import (
 from advice_line.reports import facts
 from advice_line.reports.forms import default_period
 from advice_line.reports.queries import Filters, dashboard, follow_up, median, nearest_rank
-from advice_line.reports.routes import EXPORT_COLUMNS
+from advice_line.reports.exports import EXPORT_COLUMNS
 from tests.builders import add_clinician
 from tests.conftest import static_url
 from tests.test_console import sign_in
@@ -486,19 +488,19 @@ def test_only_managers_see_the_reports(
 
 def test_the_dashboard_page_shows_the_figures(manager: FlaskClient) -> None:
     page = manager.get(f"/reports/{QUERY}").get_data(as_text=True)
-    assert '<dd class="nhsuk-summary-list__value" id="volume">7</dd>' in page
-    assert 'id="within-30">16.7%<' in page
-    assert "2 (33.3%)" in page
+    assert re.search(r'id="volume"><a href="[^"]+">7</a></dd>', page)
+    assert re.search(r'id="within-30"><a href="[^"]+">16.7%</a> of queued', page)
+    assert "Abandoned 2 (33.3%)" in _text(page)
     assert static_url(manager.application, "vendor/chart.js/chart.umd.min.js") in page
 
 
 def test_the_dashboard_page_follows_detentions_through(app: Flask, detentions: None) -> None:
     page = sign_in(app, "morgan").get("/reports/?start=2026-11-02&end=2026-11-08").text
-    assert 'id="detentions-reported">9<' in page
-    assert 'id="handover-minutes">60.0 min / 240.0 min<' in page
-    assert "3 of 8 (37.5%); 3 with no handover recorded yet" in page
-    cell = '<td class="nhsuk-table__cell">{}</td>'
-    assert cell.format("detained: health based") + cell.format(5) in page
+    text = _text(page)
+    assert "Detentions the officers reported 9" in text
+    assert "Arrival to handover, median / 90th percentile 60.0 min / 240.0 min" in text
+    assert "3 of 8 (37.5%); 3 with no handover recorded yet" in text
+    assert "Detained: Health-based place of safety 5" in text
 
 
 @pytest.mark.parametrize(
@@ -529,13 +531,14 @@ def test_the_requests_export_has_a_row_per_request(manager: FlaskClient) -> None
     assert list(rows[0]) == list(EXPORT_COLUMNS)
     first = rows[0]
     assert (first["channel"], first["force"], first["outcome"], first["seconds_to_answer"]) == (
-        "voice",
+        "Phone call",
         "Metropolitan Police Service",
-        "community_route",
-        "20.0",
+        "Community route",
+        "20",
     )
-    assert first["received_london"] == "16 Nov 2026 10:00:00 GMT"
-    assert [r["abandoned"] for r in rows].count("True") == 2
+    assert first["received_london"] == "2026-11-16T10:00:00+00:00"
+    assert [r["abandoned"] for r in rows].count("yes") == 2
+    assert [r["abandoned"] for r in rows].count("no") == 5
 
 
 def test_the_export_never_hands_a_spreadsheet_a_formula(
@@ -549,6 +552,13 @@ def test_the_export_never_hands_a_spreadsheet_a_formula(
     assert (row["area"], row["force"]) == ("'" + typed, "'@SUM(1+1)")
 
 
+def _text(page: str) -> str:
+    """A page's words as a reader sees them (tags dropped, spaces collapsed)."""
+    body = page.split("<main", 1)[-1]
+    body = re.sub(r"<script.*?</script>", " ", body, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
 def _csv(client: FlaskClient, path: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(client.get(path).get_data(as_text=True))))
 
@@ -559,12 +569,12 @@ def test_the_s136_return_lists_reported_detentions(manager: FlaskClient) -> None
         {
             "force": "British Transport Police",
             "month": "2026-11",
-            "age_band": "18_24",
-            "sex": "male",
-            "ethnicity": "black",
-            "place_of_safety_advised": "health_based",
-            "place_of_safety_used": "not recorded",
-            "conveyance": "not recorded",
+            "age_band": "18\u201324",
+            "sex": "Male",
+            "ethnicity": "Black",
+            "place_of_safety_advised": "Health-based place of safety",
+            "place_of_safety_used": "Not recorded",
+            "conveyance": "Not recorded",
             "police_vehicle_reason": "",
             "detained_at_london": "",
             "arrived_at_london": "",
@@ -582,14 +592,14 @@ def test_the_s136_return_gives_the_times_in_london_time(app: Flask, detentions: 
     assert len(rows) == 9
     first = rows[0]
     assert (first["place_of_safety_advised"], first["place_of_safety_used"]) == (
-        "health_based",
-        "health_based",
+        "Health-based place of safety",
+        "Health-based place of safety",
     )
     assert (first["detained_at_london"], first["arrived_at_london"]) == (
-        "02 Nov 2026 09:30:00 GMT",
-        "02 Nov 2026 10:00:00 GMT",
+        "2026-11-02T09:30:00+00:00",
+        "2026-11-02T10:00:00+00:00",
     )
-    assert first["handed_over_at_london"] == "02 Nov 2026 10:45:00 GMT"
+    assert first["handed_over_at_london"] == "2026-11-02T10:45:00+00:00"
     assert [r["arrived_at_london"] for r in rows].count("") == 1  # detained, not yet arrived
 
 
@@ -608,8 +618,8 @@ def test_the_s136_return_gives_summer_times_as_bst(
     session.commit()
     rows = _csv(manager, "/reports/s136-return.csv?start=2026-07-01&end=2026-07-01")
     assert [r["advice_line_reference"] for r in rows] == [request.reference]
-    assert rows[0]["arrived_at_london"] == "01 Jul 2026 11:00:00 BST"
-    assert rows[0]["handed_over_at_london"] == "01 Jul 2026 12:15:00 BST"
+    assert rows[0]["arrived_at_london"] == "2026-07-01T11:00:00+01:00"
+    assert rows[0]["handed_over_at_london"] == "2026-07-01T12:15:00+01:00"
 
 
 def test_the_requests_export_says_who_advised_and_how_the_detention_went(
@@ -625,14 +635,17 @@ def test_the_requests_export_says_who_advised_and_how_the_detention_went(
             r["given_by_registration_number"],
         )
         for r in rows
-    } == {("nurse", "NMC", clinician.registration_number)}
+    } == {("Nurse", "NMC", clinician.registration_number)}
     first = rows[0]
-    assert (first["place_of_safety_used"], first["conveyance"]) == ("health_based", "")
-    assert (first["arrived_at_london"], first["handed_over_at_london"]) == (
-        "02 Nov 2026 10:00:00 GMT",
-        "02 Nov 2026 10:45:00 GMT",
+    assert (first["place_of_safety_used"], first["conveyance"]) == (
+        "Health-based place of safety",
+        "",
     )
-    not_detained = [r for r in rows if r["officer_decision"] == "not_detained"]
+    assert (first["arrived_at_london"], first["handed_over_at_london"]) == (
+        "2026-11-02T10:00:00+00:00",
+        "2026-11-02T10:45:00+00:00",
+    )
+    not_detained = [r for r in rows if r["officer_decision"] == "Not detained"]
     assert [r["arrived_at_london"] for r in not_detained] == ["", ""]
 
 
@@ -641,7 +654,7 @@ def test_the_timeline_shows_everything_and_the_view_is_audited(
 ) -> None:
     page = manager.get(f"/reports/requests/{week['r1']}").get_data(as_text=True)
     assert "AL-" in page
-    assert "request.viewed" in page
+    assert "Timeline viewed" in page and "by Morgan Reid" in page
     views = session.scalars(
         select(AuditEvent).where(
             AuditEvent.action == "request.viewed", AuditEvent.request_id == week["r1"]

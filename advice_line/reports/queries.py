@@ -181,7 +181,7 @@ def _epoch_hour(moment: datetime) -> int:
     return int(moment.timestamp()) // 3600
 
 
-def _conditions(filters: Filters) -> list[Any]:
+def fact_conditions(filters: Filters) -> list[Any]:
     """Which facts a dashboard covers (a London midnight always falls on a UTC hour)."""
     start, end = filters.utc_range()
     f = RequestFact
@@ -222,7 +222,7 @@ def dashboard(session: Session, filters: Filters, *, now: datetime | None = None
     ``now`` (the present by default) decides which running detentions are past their limit.
     """
     facts.bring_up_to_date(session)
-    conditions = _conditions(filters)
+    conditions = fact_conditions(filters)
     board = Dashboard()
     _volumes(session, board, conditions)
     f = RequestFact
@@ -323,8 +323,8 @@ def _advice(board: Dashboard, rows: list[AdviceRow]) -> None:
             counter["s136"] += n if advised_s136 else 0
             counter["reported"] += n if decision else 0
             counter["detained"] += n if decision == OfficerDecision.DETAINED else 0
-    board.outcomes = dict(outcomes)
-    board.community_routes = dict(routes)
+    board.outcomes = dict(outcomes.most_common())  # largest first
+    board.community_routes = dict(routes.most_common())
     board.advice_against_decision = {k: dict(v) for k, v in sorted(table.items())}
     board.equality = {
         dimension: {

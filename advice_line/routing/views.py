@@ -26,6 +26,7 @@ from advice_line.models import (
     ClinicianStatus,
     Offer,
     OfferOutcome,
+    RequestFact,
     RequestStatus,
     Role,
     Shift,
@@ -308,7 +309,8 @@ def team_tasks(session: Session) -> list[TeamTask]:
 
 def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, Any]:
     """The live board: queue length (and how many of those are unverified callers with no
-    answers, or over their number's limit), longest wait, clinicians available, breaches."""
+    answers, or over their number's limit), longest wait, clinicians available, breaches,
+    and the share of the last 24 hours' queued requests answered within the target."""
     waiting, oldest, breached, silent, over_limit = session.execute(
         select(
             func.count(AdviceRequest.id),
@@ -325,5 +327,21 @@ def board(session: Session, now: datetime, policy: RoutingPolicy) -> dict[str, A
         "longest_wait_seconds": int((now - oldest).total_seconds()) if oldest else None,
         "available": count_available(session, now=now, policy=policy),
         "breaches_now": breached,
+        "answer_target_seconds": int(policy.answer_target.total_seconds()),
+        "answered_within_target_percent": _within_target(session, now, policy),
         "as_of": london(now),
     }
+
+
+def _within_target(session: Session, now: datetime, policy: RoutingPolicy) -> float | None:
+    """Of the requests queued in the last 24 hours (by the reports' facts), the share
+    answered within the answer target, to one place; None when none were queued."""
+    f = RequestFact
+    target_tenths = int(policy.answer_target.total_seconds() * 10)
+    queued, within = session.execute(
+        select(
+            func.coalesce(func.sum(f.queued), 0),
+            func.count(sa.case((f.answer_tenths <= target_tenths, 1))),
+        ).where(f.received_hour >= int(now.timestamp()) // 3600 - 24)
+    ).one()
+    return round(100 * within / queued, 1) if queued else None
