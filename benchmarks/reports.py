@@ -20,9 +20,9 @@ from advice_line.demo import seed_demo
 from advice_line.extensions import db
 from advice_line.history import seed_history
 from advice_line.models import AgeBand, Channel
+from advice_line.reports.exports import requests_lines
 from advice_line.reports.forms import MAX_DAYS
 from advice_line.reports.queries import Filters, dashboard
-from advice_line.reports.exports import requests_lines
 from benchmarks.databases import on_each_database
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000000"))

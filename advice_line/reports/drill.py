@@ -115,9 +115,9 @@ def _hours(filters: Filters, keep: Callable[[datetime], bool]) -> Any:
 
 
 def _nullable(column: Any, value: str) -> Any:
-    """``column`` is ``value``, or has nothing when the value is 'not recorded'."""
+    """``column`` is ``value``, or is empty when the value is "not recorded"."""
     if value == NOT_RECORDED:
-        return or_(column.is_(None), column == "")
+        return column.is_(None)
     return column == value
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func
 from sqlalchemy.orm import Session
 
 from advice_line.clock import LONDON
-from advice_line.models import AdviceRecord, AdviceRequest, Detention, OfficerDecision
+from advice_line.models import AdviceRecord, AdviceRequest, Detention, OfficerDecision, Priority
 from advice_line.models.request import REFERENCE_PREFIX
 from advice_line.reports.labels import label, yes_no
 from advice_line.reports.queries import TAKER, Filters, force_of_request, requests_query
@@ -141,6 +141,7 @@ def requests_lines(
         )
         row["abandoned"] = row["abandoned"] is not None
         row["given_by_profession"] = label(row["given_by_profession"])
+        row["priority"] = label(Priority(row["priority"]))
         if done:
             done(1)
         yield csv_line(row.values())

@@ -18,10 +18,8 @@ from advice_line.models import (
     PoliceVehicleReason,
     Priority,
     RcrpPhase,
-    RecordStatus,
     RequestStatus,
     Sex,
-    TaskKind,
 )
 from advice_line.models.clinician import Profession
 
@@ -42,10 +40,13 @@ _SPECIAL: dict[str, str] = {
     "voice": "Phone call",
     "walk_out_awol": "Walked out or absent without leave (AWOL)",
     "s136_handover": "Section 136 handover",
-    "amhp": "AMHP",
+    "amhp": "Approved mental health professional (AMHP)",
     "wrap_up": "Wrapping up",
     "ambulance_unavailable": "No ambulance available",
     "ambulance_delayed": "Ambulance delayed",
+    "nhs_111_option_2": "NHS 111, option 2",
+    "follow_up": "Follow-up",
+    "call_back": "Call-back",
 }
 
 #: Every coded column of the reports and its codes, for labels and the data dictionary.
@@ -64,8 +65,6 @@ CODES: dict[str, type[enum.Enum]] = {
     "conveyance": Conveyance,
     "police_vehicle_reason": PoliceVehicleReason,
     "given_by_profession": Profession,
-    "record_status": RecordStatus,
-    "task_kind": TaskKind,
 }
 
 PRIORITIES = {

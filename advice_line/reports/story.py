@@ -135,7 +135,7 @@ def _detail(detail: dict[str, Any]) -> str:
         if key in HIDDEN or value in (None, "", [], {}):
             continue
         text = TWILIO_SID_IN_TEXT.sub("", label(value) if isinstance(value, str) else str(value))
-        shown.append(f"{label(key).lower()}: {text.strip()}")
+        shown.append(f"{label(key)}: {text.strip()}")
     return "; ".join(shown)
 
 
