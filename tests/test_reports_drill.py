@@ -22,6 +22,7 @@ from advice_line.audit import Actor, record_event
 from advice_line.models import (
     AdviceRequest,
     AgeBand,
+    AuditEvent,
     Clinician,
     CommunityRoute,
     Ethnicity,
@@ -384,6 +385,20 @@ def test_the_export_command_writes_the_csv_and_audits_it(
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) == 7
     assert rows[0]["received_london"] == "2026-11-16T10:00:00+00:00"
+    session.expire_all()
+    [event] = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "report.requests_exported")
+    ).all()
+    assert (event.actor_kind, event.source) == ("system", "flask export")
+    assert event.detail == {"filters": {"start": "2026-11-16", "end": "2026-11-22"}, "rows": 7}
+    to_stdout = app.test_cli_runner().invoke(
+        args=["export", "s136-return", "--from", "2026-11-16", "--to", "2026-11-22"]
+    )
+    assert to_stdout.exit_code == 0
+    lines = to_stdout.stdout.splitlines()
+    assert lines[0] == ",".join(S136_RETURN_COLUMNS)
+    assert len(lines) == 2, "the CSV alone on standard output: progress goes to standard error"
+    assert "Exported 1 rows." in to_stdout.stderr
     refused = app.test_cli_runner().invoke(
         args=["export", "requests", "--from", "2026-11-22", "--to", "2026-11-16"]
     )
