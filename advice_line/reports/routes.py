@@ -54,7 +54,9 @@ bp.add_app_template_filter(labels.where_label, "where_label")
 def _choices() -> dict[str, Any]:
     """The forces (configured, and any a request has had) and clinicians to pick from."""
     session = db.session()
-    known = session.scalars(select(RequestFact.force).where(RequestFact.force.is_not(None)))
+    known = session.scalars(
+        select(RequestFact.force).where(RequestFact.force.is_not(None)).distinct()
+    )
     forces = sorted({*current_app.config["FORCES"], *known})
     clinicians = session.execute(
         select(Clinician.id, User.display_name)
