@@ -36,7 +36,7 @@ from advice_line.models import (
 )
 from advice_line.reports import labels, story
 from advice_line.reports.charts import charts, week_span
-from advice_line.reports.drill import DECISIONS, MEASURES, requests_behind, where_params
+from advice_line.reports.drill import requests_behind, where_params
 from advice_line.reports.exports import EXPORTS, count
 from advice_line.reports.forms import DrillForm, FilterForm, default_period
 from advice_line.reports.queries import DAYS, TARGETS, Dashboard, dashboard, follow_up
@@ -151,8 +151,6 @@ def requests_list() -> ResponseReturnValue:
         found=found,
         link=link,
         dashboard_link=url_for("reports.index", **form.filters_given()),  # type: ignore[arg-type]
-        measure=MEASURES[drill.measure][0] if drill.measure else None,
-        decisions=DECISIONS,
     )
 
 
