@@ -205,6 +205,15 @@ def test_the_dashboard_shows_no_raw_code(app: Flask, detentions: None) -> None:
     assert f"{hour_label(18)} 0" in text
 
 
+def test_the_tables_give_each_count_its_share(
+    manager: FlaskClient, week: dict[str, object]
+) -> None:
+    text = _text(manager.get(f"/reports/{QUERY}").text)
+    assert f"{hour_label(2)} 2 (28.6%)" in text  # two of the week's seven
+    assert "Mon 2 (28.6%)" in text
+    assert "Section 136 advised 2 (66.7%)" in text  # of the three given advice
+
+
 def test_codes_have_labels() -> None:
     assert label(OutcomeCode.S135_AMHP_ROUTE) == "Section 135 (AMHP route)"
     assert label(CommunityRoute.GP) == "GP"
