@@ -446,3 +446,21 @@ def test_the_board_gives_the_share_answered_within_the_target(
     session.commit()
     board = views.board(session, now, RoutingPolicy())
     assert board["answered_within_target_percent"] == 50.0
+
+
+# --- long commands show their progress --------------------------------------------------
+
+
+def test_seed_history_and_retention_report_their_progress(session: Session, staff: None) -> None:
+    from advice_line.history import BATCH, seed_history
+    from advice_line.retention import RetentionRules, pseudonymise
+
+    seen: list[int] = []
+    end = at(29, 12)
+    seed_history(session, BATCH + 10, end=end, forces=["Kent Police"], progress=seen.append)
+    assert seen == [BATCH, 10]
+    ids = list(session.scalars(select(AdviceRequest.id).order_by(AdviceRequest.id)))[:510]
+    done: list[int] = []
+    rules = RetentionRules(adult_years=20, child_years=25, death_years=8)
+    pseudonymise(session, ids, now=end, actor=Actor("test"), rules=rules, progress=done.append)
+    assert done == [500, 10]
