@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 
 from advice_line.clock import london
 from advice_line.config import settings_from_env
@@ -43,6 +44,7 @@ def create_app(
         static_url_path="/static",
     )
     app.url_map.converters["int"] = IdConverter
+    configure_templates(app)
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
         app.config.update(config)
@@ -91,7 +93,7 @@ def create_app(
         if app.config["ADVICE_LINE_MODE"] == "production":
             warn_if_owner(db.engine)
 
-    from advice_line import cli, effects, health, security, static_files
+    from advice_line import cli, effects, health, navigation, security, static_files
     from advice_line.admin import routes as admin_routes
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.sessions import signed_in_staff
@@ -101,6 +103,7 @@ def create_app(
     from advice_line.telephony import webhooks
 
     security.init_app(app)
+    navigation.init_app(app)
     static_files.init_app(app)
     security.trust_proxies(app)
     login_manager.user_loader(signed_in_staff)
@@ -123,3 +126,19 @@ def create_app(
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")
     return app
+
+
+def configure_templates(app: Flask) -> None:
+    """Templates from the app, its blueprints, then NHS.UK frontend's Jinja macros.
+
+    The macros read optional parameters as chains (``params.navigation.items``), which
+    needs ``ChainableUndefined``; a missing name still renders empty, as before, and
+    calling one still fails.
+    """
+    app.jinja_options = {**app.jinja_options, "undefined": ChainableUndefined}
+    app.jinja_loader = ChoiceLoader(
+        [
+            FileSystemLoader(str(Path(app.root_path, "templates"))),
+            PackageLoader("nhsuk_frontend_jinja"),
+        ]
+    )

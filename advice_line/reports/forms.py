@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from advice_line.console.forms import choices
-from advice_line.inputs import MAX_ID, CleanForm
+from advice_line.inputs import MAX_ID, CleanForm, DateInputField
 from advice_line.models import AgeBand, Channel, RcrpPhase
 from advice_line.reports.queries import Filters
 
@@ -25,8 +25,8 @@ class FilterForm(CleanForm):
     class Meta:
         csrf = False
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To", validators=[InputRequired()])
+    start = DateInputField("From", validators=[InputRequired()])
+    end = DateInputField("To", validators=[InputRequired()])
     force = StringField("Force", validators=[Optional(), Length(max=80)])
     area = StringField("Area", validators=[Optional(), Length(max=80)])
     channel = SelectField("Channel", choices=choices(_any([c.value for c in Channel])), default="")
@@ -40,7 +40,7 @@ class FilterForm(CleanForm):
         "Clinician number", validators=[Optional(), NumberRange(min=1, max=MAX_ID)]
     )
 
-    def validate_end(self, field: DateField) -> None:
+    def validate_end(self, field: DateInputField) -> None:
         """The period runs forwards and is at most about three years."""
         if self.start.data and field.data:
             if field.data < self.start.data:
