@@ -56,9 +56,10 @@ class CleanForm(FlaskForm):  # type: ignore[misc]
 class DateInputField(Field):  # type: ignore[misc]
     """A date typed as day, month and year (NHS.UK's date input, macro ``date_input``).
 
-    The boxes are sent as ``<name>-day``, ``<name>-month`` and ``<name>-year``; a link may
-    give the whole date as ``<name>=YYYY-MM-DD`` instead. A date that does not exist (31
-    February) or a missing part is refused in words, naming the field by its label.
+    The boxes are sent as ``<name>-day``, ``<name>-month`` and ``<name>-year``; a link or a
+    script may give the whole date as ``<name>=YYYY-MM-DD`` (or ``DD/MM/YYYY``) instead.
+    A date that does not exist (31 February) or a missing part is refused in words, naming
+    the field by its label.
     """
 
     PARTS = ("day", "month", "year")
@@ -80,8 +81,13 @@ class DateInputField(Field):  # type: ignore[misc]
             self.raw_data = ["-".join(typed)]
         elif whole:
             self.raw_data = [whole]
-            pieces = whole.split("-")
-            typed = (pieces[2], pieces[1], pieces[0]) if len(pieces) == 3 else ("", "", whole)
+            iso, british = whole.split("-"), whole.split("/")
+            if len(iso) == 3:
+                typed = (iso[2], iso[1], iso[0])
+            elif len(british) == 3:
+                typed = (british[0], british[1], british[2])
+            else:
+                typed = ("", "", whole)
         else:
             self.data = None
             return
@@ -91,6 +97,11 @@ class DateInputField(Field):  # type: ignore[misc]
         except ValueError as error:
             self.data = None
             self.process_errors.append(str(error))
+
+    def show(self, value: date | None) -> None:
+        """Show ``value`` in the boxes (a form filled from what is stored)."""
+        self.data = value
+        self.parts = _parts_of(value)
 
     def _date(self, day: str, month: str, year: str) -> date:
         name = re.sub(r"\s*\(.*\)$", "", self.label.text)
