@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 
+from advice_line import templating
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.console.gate import SocketGate
@@ -44,7 +44,7 @@ def create_app(
         static_url_path="/static",
     )
     app.url_map.converters["int"] = IdConverter
-    configure_templates(app)
+    templating.init_app(app)
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
         app.config.update(config)
@@ -126,19 +126,3 @@ def create_app(
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")
     return app
-
-
-def configure_templates(app: Flask) -> None:
-    """Templates from the app, its blueprints, then NHS.UK frontend's Jinja macros.
-
-    The macros read optional parameters as chains (``params.navigation.items``), which
-    needs ``ChainableUndefined``; a missing name still renders empty, as before, and
-    calling one still fails.
-    """
-    app.jinja_options = {**app.jinja_options, "undefined": ChainableUndefined}
-    app.jinja_loader = ChoiceLoader(
-        [
-            FileSystemLoader(str(Path(app.root_path, "templates"))),
-            PackageLoader("nhsuk_frontend_jinja"),
-        ]
-    )
