@@ -115,7 +115,7 @@ def _safeguarding_errors(record: RecordInput) -> dict[str, str]:
     if record.outcome in ONLY_OUTCOME_KNOWN:
         return {}
     return {
-        question: "Answer yes, no or not known."
+        question: "Answer yes, no or not known."  # each question is shown where it is asked
         for question in SAFEGUARDING_QUESTIONS
         if question not in record.safeguarding
     }
