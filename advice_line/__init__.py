@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from advice_line import templating
 from advice_line.clock import london
 from advice_line.config import settings_from_env
 from advice_line.console.gate import SocketGate
@@ -43,6 +44,7 @@ def create_app(
         static_url_path="/static",
     )
     app.url_map.converters["int"] = IdConverter
+    templating.init_app(app)
     app.config.update(settings_from_env(env, app.instance_path))
     if config:
         app.config.update(config)
@@ -91,7 +93,7 @@ def create_app(
         if app.config["ADVICE_LINE_MODE"] == "production":
             warn_if_owner(db.engine)
 
-    from advice_line import cli, effects, health, security, static_files
+    from advice_line import cli, effects, health, navigation, security, static_files
     from advice_line.admin import routes as admin_routes
     from advice_line.auth import routes as auth_routes
     from advice_line.auth.sessions import signed_in_staff
@@ -101,6 +103,7 @@ def create_app(
     from advice_line.telephony import webhooks
 
     security.init_app(app)
+    navigation.init_app(app)
     static_files.init_app(app)
     security.trust_proxies(app)
     login_manager.user_loader(signed_in_staff)

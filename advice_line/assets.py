@@ -35,6 +35,10 @@ HASH_LENGTH = 12
 HASHED_NAME = re.compile(rf"\.[0-9a-f]{{{HASH_LENGTH}}}\.[A-Za-z0-9]+$")
 URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
 SOURCE_MAP = re.compile(rb"\n?/[*/]# sourceMappingURL=[^\n]*?(\*/)?\s*$")
+#: A web font fetched from another site: NHS.UK frontend's Frutiger, from the NHS's asset
+#: host. Frutiger is licensed and no npm package ships it, so the rule is dropped and the
+#: stylesheet's own fallback (Arial, then the system's sans-serif) is used.
+REMOTE_FONT = re.compile(r"@font-face\s*\{[^}]*url\(\s*['\"]?(https?:)?//[^}]*\}", re.IGNORECASE)
 
 
 class Source(NamedTuple):
@@ -50,13 +54,14 @@ class Source(NamedTuple):
 
 
 def sources(node_modules: Path) -> list[Source]:
-    """What the pages use: the app's own files and three npm packages."""
+    """What the pages use: the app's own files and three npm packages (NHS.UK frontend's
+    stylesheet, its script of ES modules, its images: icons and the favicon)."""
     return [
         Source("", STATIC, ("*.css", "*.js")),
         Source(
             "vendor/nhsuk",
             node_modules / "nhsuk-frontend" / "dist" / "nhsuk",
-            ("nhsuk-frontend.min.css", "assets/images/*"),
+            ("nhsuk-frontend.min.css", "nhsuk-frontend.min.js", "assets/images/*"),
         ),
         Source(
             "vendor/socket.io", node_modules / "socket.io-client" / "dist", ("socket.io.min.js",)
@@ -93,13 +98,19 @@ def hashed(name: str, content: bytes) -> str:
 
 
 def rewrite_css(name: str, css: str, source: Source, built: dict[str, str]) -> str:
-    """Point the stylesheet's ``url()``s at built names (relative, so any prefix works)."""
+    """Point the stylesheet's ``url()``s at built names (relative, so any prefix works).
+
+    Pages load nothing from other sites: remote web fonts are dropped, and any other
+    reference to another site is refused.
+    """
     folder = posixpath.dirname(name)
 
     def replace(match: re.Match[str]) -> str:
         url = match.group(2).strip()
-        if re.match(r"^([a-z][a-z0-9+.-]*:|//|#)", url, re.IGNORECASE):
-            return match.group(0)  # data:, https:, an SVG fragment: not ours to build
+        if re.match(r"^([a-z][a-z0-9+.-]*:)?//", url, re.IGNORECASE):
+            raise BuildError(f"{name} refers to {url}, on another site")
+        if re.match(r"^([a-z][a-z0-9+.-]*:|#)", url, re.IGNORECASE):
+            return match.group(0)  # data:, an SVG fragment: not ours to build
         path, _, fragment = url.partition("#")
         path = path.partition("?")[0]
         if path.startswith("/"):
@@ -111,7 +122,7 @@ def rewrite_css(name: str, css: str, source: Source, built: dict[str, str]) -> s
         relative = posixpath.relpath(built[target], folder or ".")
         return f'url("{relative}{"#" + fragment if fragment else ""}")'
 
-    return URL.sub(replace, css)
+    return URL.sub(replace, REMOTE_FONT.sub("", css))
 
 
 def build(node_modules: Path, out: Path = BUILT) -> dict[str, str]:

@@ -282,7 +282,14 @@ BAD_INPUT = [
         {"verified_on": "2999-01-01"},
         "The register cannot have been checked on a day still to come.",
     ),
-    ({"lapses_on": "31/12/2027"}, "is not a date: give it as YYYY-MM-DD"),
+    (
+        {"lapses_on": "31/02/2027"},
+        "Registration lapses on must be a real date: there is no 31/02/2027.",
+    ),
+    (
+        {"lapses_on-day": "1", "lapses_on-year": "2027"},
+        "Registration lapses on must include a month.",
+    ),
     ({"skills": ["camhs", "juggling"]}, "&#39;juggling&#39; is not one of: camhs"),
     ({"phone": "12"}, "&#39;12&#39; is not a phone number we can ring."),
     (
@@ -460,9 +467,11 @@ def test_alex_edits_a_clinician_s_registration_and_skills_in_a_browser(
         ).first.wait_for()
 
         page.get_by_label("Registration number").fill("PA54321")
-        page.get_by_label("Registration lapses on (YYYY-MM-DD)").fill(
-            (today() + timedelta(days=7)).isoformat()
-        )
+        lapses = today() + timedelta(days=7)
+        boxes = page.get_by_role("group", name="Registration lapses on")
+        boxes.get_by_label("Day").fill(str(lapses.day))
+        boxes.get_by_label("Month").fill(str(lapses.month))
+        boxes.get_by_label("Year").fill(str(lapses.year))
         page.get_by_label("autism").check()
         page.get_by_role("button", name="Save").click()
         page.get_by_text("Dev Patel (paramedic)'s details are saved.").wait_for()

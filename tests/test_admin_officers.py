@@ -412,14 +412,14 @@ def test_alex_imports_a_forces_file_and_marks_a_leaver_in_a_browser(
 
         page.get_by_label("CSV file").set_input_files(str(csv_file))
         page.get_by_role("button", name="Import").click()
-        page.get_by_role("status").filter(has_text="1 officers added, 1 updated").wait_for()
+        page.get_by_role("alert").filter(has_text="1 officers added, 1 updated").wait_for()
 
         page.get_by_label("Collar number, name or phone number").fill("MP9001")
         page.get_by_role("button", name="Search").click()
         page.get_by_role("link", name="MP9001").click()
         page.get_by_role("heading", name="PC Ann Lee, MP9001").wait_for()
         page.get_by_role("button", name="Mark MP9001 as left").click()
-        page.get_by_role("status").filter(has_text="is marked as left").wait_for()
+        page.get_by_role("alert").filter(has_text="is marked as left").wait_for()
         assert page.get_by_text("No numbers.").is_visible()
         assert page.get_by_text("Left ").first.is_visible()
     finally:

@@ -63,7 +63,8 @@ def test_alex_creates_an_account_resets_its_password_and_deactivates_it(
         page.get_by_label("Temporary password", exact=True).fill("too short")
         page.get_by_label("Temporary password again").fill("too short")
         page.get_by_role("button", name="Create account").click()
-        page.get_by_text("A password has at least 12 characters.").wait_for()
+        too_short = "A password has at least 12 characters."
+        page.locator("#password-error", has_text=too_short).wait_for()
 
         page.get_by_label("Temporary password", exact=True).fill(TEMPORARY)
         page.get_by_label("Temporary password again").fill(TEMPORARY)

@@ -65,7 +65,7 @@ def test_enrol_with_the_secret_shown_keep_the_recovery_codes_and_sign_in_with_a_
         page.get_by_role("heading", name="Enter your code").wait_for()
         page.get_by_label("Code").fill("000000")
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("That code is not right").wait_for()
+        page.locator("#code-error", has_text="That code is not right").wait_for()
         page.get_by_label("Code").fill(totp.at(int(time.time()), counter_offset=1))
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Console").wait_for()

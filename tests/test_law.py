@@ -205,10 +205,8 @@ def test_safeguarding_accepts_not_known_but_not_silence(session: Session) -> Non
     request, clinician_id = wrapped_up(session)
     answers: dict[str, bool | None] = dict.fromkeys(lifecycle.SAFEGUARDING_QUESTIONS, None)
     partial = {k: v for k, v in answers.items() if k != "looked_after_child"}
-    assert (
-        "looked_after_child"
-        in _complete(session, request, clinician_id, safeguarding=partial)["safeguarding"]
-    )
+    refused = _complete(session, request, clinician_id, safeguarding=partial)
+    assert refused == {"looked_after_child": "Answer yes, no or not known."}, "at its question"
     assert _complete(session, request, clinician_id, safeguarding=answers) == {}
     assert (
         session.scalar(select(func.count(Task.id)).where(Task.kind == TaskKind.SAFEGUARDING)) == 0

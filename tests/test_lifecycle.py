@@ -538,7 +538,7 @@ def test_an_unregistered_nurse_is_not_qualifying(session: Session) -> None:
         ({}, {"destination": " "}, "destination", "where the person is going"),
         ({}, {"outcome": None}, "outcome", "advice"),
         ({}, {"rationale": ""}, "rationale", "rationale"),
-        ({}, {"safeguarding": {"domestic_abuse": False}}, "safeguarding", "every"),
+        ({}, {"safeguarding": {"domestic_abuse": False}}, "under_18_in_crisis", "yes, no or not"),
         ({}, {"safeguarding": {"weather": True}}, "safeguarding", "Unknown"),
     ],
 )

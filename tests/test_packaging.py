@@ -36,7 +36,7 @@ client = app.test_client()
 for path in ("/", "/login", "/simulator/"):
     assert client.get(path).status_code == 200, path
 page = client.get("/login").get_data(as_text=True)
-(stylesheet,) = re.findall(r'href="(/static/vendor/nhsuk/[^"]+)"', page)
+(stylesheet,) = re.findall(r'href="(/static/vendor/nhsuk/[^"]+\\.css)"', page)
 response = client.get(stylesheet, headers={"Accept-Encoding": "gzip"})
 print(response.status_code, response.headers["Content-Encoding"])
 print(response.headers["Cache-Control"])

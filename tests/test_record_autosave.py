@@ -52,8 +52,11 @@ def test_a_typed_draft_is_saved_without_leaving_the_page(app: Flask, demo: Sessi
 @pytest.mark.parametrize(
     ("changes", "said"),
     [
-        ({"rationale": "x" * 5001}, "Draft not saved: Field cannot be longer than 5000"),
-        ({"subject_age": "seventeen"}, "Draft not saved: Not a valid integer value."),
+        ({"rationale": "x" * 5001}, "Draft not saved: Rationale: Field cannot be longer than 5000"),
+        (
+            {"subject_age": "seventeen"},
+            "Draft not saved: Age in years, if known: Not a valid integer value.",
+        ),
     ],
 )
 def test_a_draft_that_cannot_be_saved_says_why_and_keeps_nothing(

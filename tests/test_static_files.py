@@ -125,6 +125,23 @@ def test_a_stylesheet_pointing_at_a_missing_file_stops_the_build(
     assert not (tmp_path / "static_built").exists(), "nothing half-built is left"
 
 
+@pytest.mark.skipif(not (NODE_MODULES / "nhsuk-frontend").exists(), reason="needs npm ci")
+def test_remote_fonts_are_dropped_and_any_other_remote_file_stops_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    font = "@font-face{font-family:X;src:url(https://fonts.example/x.woff2) format('woff2')}"
+    (static / "app.css").write_text(font + "p{font-family:X,arial}")
+    (static / "console.js").write_text("console.log(1);\n")
+    monkeypatch.setattr(assets, "STATIC", static)
+    built = build(NODE_MODULES, tmp_path / "built")
+    assert (tmp_path / "built" / built["app.css"]).read_text() == "p{font-family:X,arial}"
+    (static / "app.css").write_text(".x { background: url(//images.example/x.png); }")
+    with pytest.raises(BuildError, match=r"app\.css refers to //images\.example/x\.png"):
+        build(NODE_MODULES, tmp_path / "again")
+
+
 def test_the_build_says_run_npm_ci_without_node_modules(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"nhsuk-frontend.*run make install \(npm ci\)"):
         build(tmp_path / "node_modules", tmp_path / "static_built")

@@ -18,7 +18,7 @@ from advice_line.admin.cli import run_command
 from advice_line.admin.routes import bp, section
 from advice_line.clock import utcnow
 from advice_line.extensions import db
-from advice_line.inputs import CleanForm
+from advice_line.inputs import CleanForm, DateInputField
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.qualification import london_today
 from advice_line.lifecycle.registrations import (
@@ -49,8 +49,8 @@ class ClinicianForm(CleanForm):
         validate_choice=False,
     )
     registration_number = StringField("Registration number")
-    verified_on = StringField("Register last checked on (YYYY-MM-DD)")
-    lapses_on = StringField("Registration lapses on (YYYY-MM-DD)")
+    verified_on = DateInputField("Register last checked on")
+    lapses_on = DateInputField("Registration lapses on")
     skills = SelectMultipleField(
         "Skills",
         choices=[SelectChoice(s.value, s.value.replace("_", " ")) for s in Skill],
@@ -66,8 +66,8 @@ class ClinicianForm(CleanForm):
             profession=self.profession.data or "",
             registration_body=self.registration_body.data or "",
             registration_number=self.registration_number.data or "",
-            verified_on=self.verified_on.data or "",
-            lapses_on=self.lapses_on.data or "",
+            verified_on=self.verified_on.data.isoformat() if self.verified_on.data else "",
+            lapses_on=self.lapses_on.data.isoformat() if self.lapses_on.data else "",
             skills=tuple(self.skills.data or ()),
             phone=self.phone.data or "",
         )
@@ -75,7 +75,10 @@ class ClinicianForm(CleanForm):
     def fill(self, details: ClinicianDetails) -> None:
         """Show a clinician's current details."""
         for name, value in dataclasses.asdict(details).items():
-            self[name].data = list(value) if name == "skills" else value
+            if isinstance(self[name], DateInputField):
+                self[name].show(date.fromisoformat(value) if value else None)
+            else:
+                self[name].data = list(value) if name == "skills" else value
 
 
 def _console_account(user_id: int) -> User:

@@ -12,14 +12,14 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import DateField, SelectField, TimeField
+from wtforms import SelectField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from advice_line.admin.routes import bp, section
 from advice_line.clock import utcnow
 from advice_line.extensions import db
-from advice_line.inputs import CleanForm
+from advice_line.inputs import CleanForm, DateInputField
 from advice_line.lifecycle import rota
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.lifecycle.imports import ImportRejected
@@ -34,7 +34,7 @@ class ShiftForm(CleanForm):
     """A shift by hand: whose, the London date, start and end (an earlier end is next day)."""
 
     clinician = SelectField("Clinician", coerce=int, validators=[InputRequired()])
-    date = DateField("Date", validators=[InputRequired()])
+    date = DateInputField("Date", validators=[InputRequired()])
     start = TimeField("Start (London time)", validators=[InputRequired()])
     end = TimeField("End (London time)", validators=[InputRequired()])
 
@@ -51,8 +51,8 @@ class PatternForm(CleanForm):
     )
     start = TimeField("Start (London time)", validators=[InputRequired()])
     end = TimeField("End (London time)", validators=[InputRequired()])
-    valid_from = DateField("From", validators=[InputRequired()])
-    valid_until = DateField("Until (optional)", validators=[Optional()])
+    valid_from = DateInputField("From", validators=[InputRequired()])
+    valid_until = DateInputField("Until (optional)", validators=[Optional()])
 
 
 class ImportForm(CleanForm):

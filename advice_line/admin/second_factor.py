@@ -19,7 +19,7 @@ from wtforms.validators import Length
 from advice_line.admin.routes import bp
 from advice_line.admin.staff_cli import staff
 from advice_line.audit import Actor
-from advice_line.auth.routes import _local_path
+from advice_line.auth.signing_in import local_path
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.inputs import CleanForm
@@ -58,7 +58,7 @@ def _page(account: User, status: int, **forms: Any) -> ResponseReturnValue:
 
 
 def _back(form: Any, account: User) -> ResponseReturnValue:
-    target = _local_path(form.back.data or "")
+    target = local_path(form.back.data or "")
     return redirect(target or url_for("admin.second_factor", user_id=account.id))
 
 

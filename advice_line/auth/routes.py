@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import hmac
-import re
-from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     redirect,
     render_template,
@@ -21,13 +18,12 @@ from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from advice_line.auth import sessions
+from advice_line.auth import sessions, signing_in
 from advice_line.auth.forms import MAX_USERNAME, SignInForm, normalise_username
 from advice_line.auth.passwords import password_matches
-from advice_line.auth.roles import CONSOLE_ROLES
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, limiter
-from advice_line.models import Role, User
+from advice_line.models import User
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 # Compared against when the username is unknown, so both paths take the same time.
@@ -40,33 +36,6 @@ DEMO_SIGN_IN_REFUSED = (
 ACCOUNT_LOCKED = (
     "This account is locked after too many wrong codes. Ask an administrator to unlock it."
 )
-#: Control codes (tab, CR and LF included: browsers drop them from URLs) and backslashes
-#: (browsers read them as slashes): none belongs in a path we send anyone to.
-_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
-
-
-def _home() -> str:
-    """Each role's start page: the console, the managers' dashboard or administration."""
-    if current_user.role in CONSOLE_ROLES:
-        return url_for("console.console")
-    if current_user.role == Role.MANAGER:
-        return url_for("reports.index")
-    return url_for("admin.index")
-
-
-def _local_path(target: str) -> str | None:
-    """Return ``target`` if it can only be a path on this site (as sent and decoded), else None."""
-    for text in (target, unquote(target)):
-        parts = urlsplit(text)
-        if (
-            not text.startswith("/")
-            or text.startswith("//")
-            or _NOT_IN_A_PATH.search(text)
-            or parts.scheme
-            or parts.netloc
-        ):
-            return None
-    return target
 
 
 def _is_demo_password(password: str) -> bool:
@@ -80,14 +49,6 @@ def _address_and_username() -> str:
     return f"{get_remote_address()}/{username}"
 
 
-def _login_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
-
-
-def _login_limit_off() -> bool:
-    return current_app.config["LOGIN_RATE_LIMIT"] is None
-
-
 def _address_limit() -> str:
     return str(current_app.config["LOGIN_ADDRESS_RATE_LIMIT"])
 
@@ -96,12 +57,7 @@ def _address_limit_off() -> bool:
     return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"] is None
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code != 302
-
-
 #: The two sign-in limits, told apart in the 429 page by their messages.
-_USERNAME = "for this username from this address"
 _ADDRESS = "from this address"
 
 
@@ -110,17 +66,17 @@ _ADDRESS = "from this address"
     _address_limit,
     key_func=get_remote_address,
     methods=["POST"],
-    deduct_when=_failed,
+    deduct_when=signing_in.failed,
     exempt_when=_address_limit_off,
     error_message=_ADDRESS,
 )
 @limiter.limit(
-    _login_limit,
+    signing_in.login_limit,
     key_func=_address_and_username,
     methods=["POST"],
-    deduct_when=_failed,
-    exempt_when=_login_limit_off,
-    error_message=_USERNAME,
+    deduct_when=signing_in.failed,
+    exempt_when=signing_in.login_limit_off,
+    error_message=signing_in.PER_USERNAME,
 )
 def login() -> ResponseReturnValue:
     """Sign in with username and password."""

@@ -33,14 +33,14 @@ from advice_line.audit import Actor
 from advice_line.auth import sessions
 from advice_line.auth.forms import CodeForm, EnrolForm, NewPasswordForm
 from advice_line.auth.roles import Staff
-from advice_line.auth.routes import (
-    _USERNAME,
-    _failed,
-    _home,
-    _local_path,
-    _login_limit,
-    _login_limit_off,
-    bp,
+from advice_line.auth.routes import bp
+from advice_line.auth.signing_in import (
+    PER_USERNAME,
+    failed,
+    home,
+    local_path,
+    login_limit,
+    login_limit_off,
 )
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD
@@ -92,7 +92,7 @@ def half_signed_in(view: Callable[[User], ResponseReturnValue]) -> Callable[[], 
     def checked() -> ResponseReturnValue:
         user = _half_user()
         if user is None:
-            flash(STARTED_AGAIN)
+            flash(STARTED_AGAIN, "info")
             return redirect(url_for("auth.login"))
         return view(user)
 
@@ -117,7 +117,7 @@ def _sign_in(user: User) -> str:
     staff = Staff.load(str(user.id))
     assert staff is not None
     sessions.sign_in(staff)
-    return _local_path(next_path) or _home()
+    return local_path(next_path) or home()
 
 
 def _actor(user: User) -> Actor:
@@ -195,12 +195,12 @@ def _code_key() -> str:
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit(
-    _login_limit,
+    login_limit,
     key_func=_code_key,
     methods=["POST"],
-    deduct_when=_failed,
-    exempt_when=_login_limit_off,
-    error_message=_USERNAME,
+    deduct_when=failed,
+    exempt_when=login_limit_off,
+    error_message=PER_USERNAME,
 )
 @half_signed_in
 def second_factor(user: User) -> ResponseReturnValue:

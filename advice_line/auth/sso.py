@@ -23,7 +23,8 @@ from advice_line.audit import Actor, record_event
 from advice_line.auth import sessions
 from advice_line.auth.forms import SignInForm
 from advice_line.auth.roles import Staff
-from advice_line.auth.routes import _home, bp, sign_in_page
+from advice_line.auth.routes import bp, sign_in_page
+from advice_line.auth.signing_in import home
 from advice_line.extensions import db
 from advice_line.lifecycle.second_factor import sso_account
 from advice_line.transaction import run
@@ -141,4 +142,4 @@ def oidc_callback(name: str) -> ResponseReturnValue:
     staff = Staff.load(str(user.id))
     assert staff is not None
     sessions.sign_in(staff)
-    return redirect(_home())
+    return redirect(home())

@@ -205,6 +205,14 @@ def request_page(request_id: int) -> tuple[str, int]:
     return _render_request(advice, _record_form(advice))
 
 
+def _first_error(form: RecordForm) -> str:
+    """The form's first error in words, under its field's label (never the field's name)."""
+    for field in form:
+        if field.errors:
+            return f"{field.label.text}: {field.errors[0]}"
+    return "Check the form."
+
+
 @bp.post("/console/requests/<int:request_id>/record")
 @roles_required(Role.CLINICIAN, Role.SENIOR_CLINICIAN)
 def save_record(request_id: int) -> ResponseReturnValue:
@@ -215,8 +223,7 @@ def save_record(request_id: int) -> ResponseReturnValue:
     autosave = request.form.get("intent") == "autosave"
     if not form.validate_on_submit():
         if autosave:
-            first = next(iter(form.errors.values()), ["check the form"])
-            return jsonify(error=f"Draft not saved: {first[0]}"), 400
+            return jsonify(error=f"Draft not saved: {_first_error(form)}"), 400
         return _render_request(advice, form, 400)
     completing = request.form.get("intent") == "complete"
     me = _me()
@@ -247,14 +254,14 @@ def save_record(request_id: int) -> ResponseReturnValue:
         )
 
     def refused(error: DomainError) -> ResponseReturnValue:
-        if autosave:
-            return jsonify(error=f"Draft not saved: {error}"), 400
         if isinstance(error, InvalidInput):
             for field, message in error.errors.items():
                 name = ERROR_FIELDS.get(field, field)
                 getattr(form, name if hasattr(form, name) else "outcome").errors.append(message)
         else:
             form.outcome.errors.append(str(error))
+        if autosave:
+            return jsonify(error=f"Draft not saved: {_first_error(form)}"), 400
         return _render_request(db.session.get_one(AdviceRequest, request_id), form, 400)
 
     return run(save, _actor(), refused)

@@ -31,5 +31,13 @@ class InvalidInput(DomainError):
     """Input is missing or malformed; ``errors`` maps each field to what is wrong."""
 
     def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        super().__init__("; ".join(sentence(field, message) for field, message in errors.items()))
         self.errors = errors
+
+
+def sentence(field: str, message: str, label: str | None = None) -> str:
+    """One error in words: a message that is a sentence alone, else prefixed by its field's
+    label (``label``, or the field's name in words: never ``under_18_in_crisis``)."""
+    if message[:1].isupper():
+        return message
+    return f"{label or field.replace('_', ' ').capitalize()}: {message}"

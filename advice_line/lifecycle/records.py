@@ -114,15 +114,11 @@ def _safeguarding_errors(record: RecordInput) -> dict[str, str]:
         return {"safeguarding": f"Unknown safeguarding questions: {', '.join(sorted(unknown))}."}
     if record.outcome in ONLY_OUTCOME_KNOWN:
         return {}
-    unanswered = [q for q in SAFEGUARDING_QUESTIONS if q not in record.safeguarding]
-    if unanswered:
-        return {
-            "safeguarding": (
-                "Answer every safeguarding question, yes, no or not known "
-                f"({', '.join(unanswered)})."
-            )
-        }
-    return {}
+    return {
+        question: "Answer yes, no or not known."  # each question is shown where it is asked
+        for question in SAFEGUARDING_QUESTIONS
+        if question not in record.safeguarding
+    }
 
 
 def validate_record(

@@ -1,30 +1,19 @@
-"""The landing page: live figures (no personal data) only for signed-in staff."""
+"""The landing page: what the line is and a way to sign in; staff go to their start page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from advice_line.clock import utcnow
-from advice_line.extensions import db
-from advice_line.routing import views
-from advice_line.transaction import current_policy
+from advice_line import navigation
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
 
 @bp.get("/")
-def index() -> str:
-    """Say what the line is; to signed-in staff, also the live figures in London time."""
-    if not current_user.is_authenticated:
-        return render_template("public/index.html")
-    now = utcnow()
-    board = views.board(db.session(), now, current_policy())
-    return render_template(
-        "public/index.html",
-        now=now,
-        waiting=board["waiting"],
-        longest_wait=board["longest_wait_seconds"],
-        available=board["available"],
-        in_progress=views.count_in_hand(db.session()),
-    )
+def index() -> ResponseReturnValue:
+    """Say what the line is (nothing live); signed-in staff go to their role's start page."""
+    if current_user.is_authenticated:
+        return redirect(navigation.start_page(current_user.role))
+    return render_template("public/index.html")

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from advice_line.console.forms import choices
-from advice_line.inputs import CleanForm
+from advice_line.inputs import CleanForm, DateInputField
 from advice_line.models import (
     AgeBand,
     Channel,
@@ -48,8 +48,8 @@ class FilterForm(CleanForm):
     class Meta:
         csrf = False
 
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To", validators=[InputRequired()])
+    start = DateInputField("From", validators=[InputRequired()])
+    end = DateInputField("To", validators=[InputRequired()])
     force = Pick("Force", default="")
     area = StringField("Area", validators=[Optional(), Length(max=80)])
     channel = Pick("Channel", choices=choices(_any([c.value for c in Channel])), default="")
@@ -68,7 +68,7 @@ class FilterForm(CleanForm):
         self.force.choices = choices([("", "Any"), *((f, f) for f in forces)])
         self.clinician.choices = choices([("", "Any"), *((str(i), n) for i, n in clinicians)])
 
-    def validate_end(self, field: DateField) -> None:
+    def validate_end(self, field: DateInputField) -> None:
         """The period runs forwards and is at most about three years."""
         if self.start.data and field.data:
             if field.data < self.start.data:
