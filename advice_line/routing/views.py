@@ -31,6 +31,7 @@ from advice_line.models import (
     Shift,
     Standing,
     Task,
+    TaskKind,
     User,
 )
 
@@ -291,8 +292,17 @@ class TeamTask:
     taken_by: str | None
 
 
+#: Each kind of task as the pages name it.
+TASK_KIND_LABELS = {
+    TaskKind.CALL_BACK: "Call the officer back",
+    TaskKind.SAFEGUARDING: "Safeguarding",
+    TaskKind.FOLLOW_UP: "Follow-up",
+    TaskKind.DETENTION_CLOCK: "Detention clock",
+}
+
+
 def team_tasks(session: Session) -> list[TeamTask]:
-    """Every open task of the team, the soonest due first (tasks belong to the team)."""
+    """Every open task of the team by urgency: overdue first, then the soonest due."""
     rows = session.execute(
         select(Task, AdviceRequest, User.display_name)
         .outerjoin(AdviceRequest, AdviceRequest.id == Task.request_id)
