@@ -9,7 +9,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -121,7 +120,6 @@ def console() -> str:
     lapses_on = lapse_warning(me, now=utcnow(), policy=current_policy()) if me else None
     return render_template(
         "console/console.html",
-        heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
         lapses_on=lapses_on,
         lapsed=lapses_on is not None and lapses_on <= utcnow().astimezone(LONDON).date(),
@@ -144,20 +142,19 @@ def api_state() -> Response:
 def _own_request(request_id: int) -> AdviceRequest:
     """The request, if the signed-in clinician may open it (403 otherwise).
 
-    They may if they took it; if they are a senior clinician (any request); if it has an
-    open task, because tasks belong to the team and whoever takes one needs the request to
-    act on it (docs/DOMAIN.md#tasks); or if they took or finished a task on it, which then
-    stays theirs to look back on. Opening is not writing: the domain still lets only the
-    clinician who took the request write its record or reply to the officer.
+    The rule is ``views.may_open`` (docs/DOMAIN.md#tasks), which the live thread's socket
+    uses too. Opening is not writing: the domain still lets only the clinician who took
+    the request write its record or reply to the officer.
     """
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
         abort(404, f"There is no request AL-{request_id}.")
-    session = db.session()
-    if not (
-        current_user.role == Role.SENIOR_CLINICIAN
-        or views.holder(session, request_id) == current_user.clinician_id
-        or views.may_see_for_a_task(session, request_id, current_user.id)
+    if not views.may_open(
+        db.session(),
+        request_id,
+        user_id=current_user.id,
+        role=current_user.role,
+        clinician_id=current_user.clinician_id,
     ):
         abort(
             403,
