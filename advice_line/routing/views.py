@@ -282,6 +282,10 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
             "expires_at": _iso(offer.expires_at),
             "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
             "first_words": first_words(session, offer.request_id),
+            # Counted from here in the browser, whatever its own clock says.
+            "waited_seconds": max(
+                0, round((now - (offer.request.waiting_since or now)).total_seconds())
+            ),
             **_request_card(offer.request),
         },
         "in_hand": [_request_card(r, records.get(r.id)) for r in in_hand],

@@ -44,8 +44,7 @@
   }
 
   function waited(since) {
-    if (!since) return "";
-    const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
+    const seconds = Math.max(0, Math.floor((Date.now() - since) / 1000));
     return Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
   }
 
@@ -130,7 +129,7 @@
     $("offer-reference").textContent = next.reference;
     $("offer-channel").textContent = next.channel_label;
     $("offer-force").textContent = next.force || "not given";
-    $("offer-waited").dataset.since = next.waiting_since || "";
+    $("offer-waited").dataset.since = Date.now() - next.waited_seconds * 1000;
     $("offer-flags").replaceChildren(...flags(next));
     $("offer-words").hidden = !next.first_words;
     $("offer-words").textContent = next.first_words ? "“" + next.first_words + "”" : "";
@@ -146,7 +145,7 @@
   function tick() {
     if (offer) {
       $("offer-countdown").textContent = Math.max(0, Math.ceil((offerDeadline - Date.now()) / 1000));
-      $("offer-waited").textContent = waited($("offer-waited").dataset.since);
+      $("offer-waited").textContent = waited(Number($("offer-waited").dataset.since));
     }
     checkPresence();
   }
