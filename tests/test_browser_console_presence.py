@@ -193,7 +193,7 @@ def test_an_offer_rings_and_flashes_until_it_expires_then_says_missed(
     chromium: Any, browsers: Browsers, line: tuple[str, Path]
 ) -> None:
     base, _ = line
-    amira = open_console(chromium, browsers, base, "amira")
+    amira = open_console(chromium, browsers, base, "amira", bypass_csp=True)
     amira.add_init_script(COUNT_RINGS)
     amira.reload()
     amira.get_by_text("Connected").wait_for()
@@ -201,6 +201,7 @@ def test_an_offer_rings_and_flashes_until_it_expires_then_says_missed(
     amira.locator("#offer-reference", has_text="AL-1").wait_for()
     assert until(lambda: amira.title().startswith("Offer: AL-1"), seconds=5)
     assert amira.locator("#offer-force").inner_text() == "British Transport Police"
+    assert serious_violations(amira) == [], "the offer card as shown"
     assert until(lambda: amira.evaluate("window.ringsStarted") >= 4, seconds=5), "it rings again"
     amira.locator("#offer-missed", has_text="Missed: AL-1").wait_for(
         timeout=(OFFER_SECONDS + 10) * 1000

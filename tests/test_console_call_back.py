@@ -238,3 +238,15 @@ def test_tasks_are_listed_by_urgency_with_their_kind(app: Flask, demo: Session) 
     )
     assert "overdue" in page
     assert f'id="task-{call_back_task(demo, later).id}-heading">Call the officer back:' in page
+
+
+def test_a_request_that_is_over_is_not_called_back(app: Flask, demo: Session) -> None:
+    request = message_request(demo)
+    lifecycle.cancel(demo, request.id, now=utcnow(), actor=ACTOR, reason="A duplicate")
+    demo.commit()
+    sam = sign_in(app, "sam")  # a senior clinician may open any request
+    assert press_call_back(sam, request).status_code == 302
+    page = sam.get(f"/console/requests/{request.id}").get_data(as_text=True)
+    assert f"{request.reference} is cancelled: it is over, and is not called back." in page
+    demo.expire_all()
+    assert demo.scalar(select(func.count(OutboxItem.id))) == 0

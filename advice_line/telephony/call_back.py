@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFound
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, RequestStatus
@@ -42,6 +43,10 @@ def call_officer_back(
     if found.status == RequestStatus.ABANDONED:
         return lifecycle.call_back(
             session, request_id, clinician_id, now=now, actor=actor, policy=policy
+        )
+    if found.status in FINISHED:
+        raise IllegalTransition(
+            f"{found.reference} is {found.status.value}: it is over, and is not called back."
         )
     if found.status not in HELD:
         lifecycle.request_call_back(session, request_id, now=now, actor=actor)
