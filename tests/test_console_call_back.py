@@ -20,6 +20,7 @@ from advice_line.models import (
     Channel,
     OutboxItem,
     OutboxPurpose,
+    RequestFact,
     RequestStatus,
     Task,
     TaskKind,
@@ -250,3 +251,15 @@ def test_a_request_that_is_over_is_not_called_back(app: Flask, demo: Session) ->
     assert f"{request.reference} is cancelled: it is over, and is not called back." in page
     demo.expire_all()
     assert demo.scalar(select(func.count(OutboxItem.id))) == 0
+
+
+def test_a_called_back_request_still_counts_as_abandoned_not_answered(
+    app: Flask, demo: Session
+) -> None:
+    request = abandoned_call(demo)
+    lifecycle.call_back(
+        demo, request.id, clinician_id(demo, "amira"), now=utcnow(), actor=ACTOR, policy=POLICY
+    )
+    demo.commit()
+    fact = demo.get_one(RequestFact, request.id)
+    assert (fact.abandoned, fact.answer_tenths, fact.call_backs_open) == (1, None, 1)
