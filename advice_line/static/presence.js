@@ -9,8 +9,10 @@
   const socket = io({ transports: ["websocket", "polling"] });
   window.adviceLine = { socket, flags: (request) => flags(request) };
   const WANTED = "adviceLine.wantedStatus";  // what the clinician last chose, in this tab
+  const ALIVE = "adviceLine.aliveAt";  // when the line last heard this tab, on any page
   const pageTitle = document.title;
-  let lastAck = Date.now();
+  let lastAck = Number(sessionStorage.getItem(ALIVE)) || Date.now();
+  let returning = false;  // this tab was out of touch long enough to have been set offline
   let offer = null;
   let offerDeadline = 0;
   let answered = false;
@@ -184,14 +186,26 @@
         "back you will be made available again.";
   }
 
-  function heartbeat() {
-    if (socket.connected) socket.emit("heartbeat", {}, (reply) => { if (reply && reply.ok) lastAck = Date.now(); });
+  function outOfTouch() {
+    return Date.now() - lastAck > graceSeconds * 1000;
   }
 
-  // The line set the clinician offline while the page was out of touch: they chose to be
+  function alive() {
+    lastAck = Date.now();
+    sessionStorage.setItem(ALIVE, String(lastAck));
+  }
+
+  function heartbeat() {
+    if (socket.connected) socket.emit("heartbeat", {}, (reply) => { if (reply && reply.ok) alive(); });
+  }
+
+  // The line set the clinician offline while this tab was out of touch: they chose to be
   // available, so they are again (the domain still checks they qualify and are on shift).
+  // Only then: "Offline" chosen in another tab or by a senior is left alone.
   function restore(mine) {
-    if (mine.status !== "offline" || sessionStorage.getItem(WANTED) !== "available") return;
+    const back = returning || outOfTouch();  // the push may come before "connect"
+    returning = false;
+    if (!back || mine.status !== "offline" || sessionStorage.getItem(WANTED) !== "available") return;
     socket.emit("set_status", { status: "available" }, (reply) => {
       $("presence-news").textContent = reply && reply.ok
         ? "You were set offline while this page was out of touch with the line; you are available again."
@@ -203,7 +217,12 @@
     const chosen = event.target.closest("[data-status]");
     if (chosen) sessionStorage.setItem(WANTED, chosen.dataset.status);
   });
-  socket.on("connect", () => { lastAck = Date.now(); $("connection").textContent = "Connected"; tick(); });
+  socket.on("connect", () => {
+    if (outOfTouch()) returning = true;
+    alive();
+    $("connection").textContent = "Connected";
+    tick();
+  });
   // The server ends a signed-out or deactivated session's sockets: reload to the sign-in page.
   socket.on("disconnect", (reason) => {
     if (reason === "io server disconnect") window.location.reload();
