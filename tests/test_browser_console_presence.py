@@ -228,3 +228,18 @@ def test_the_request_page_shows_a_new_officer_message_without_reload(
     amira.locator("#thread li", has_text="She has now sat down with us").wait_for()
     assert amira.evaluate("window.notReloaded") is True
     assert serious_violations(amira) == []
+
+
+def test_offline_chosen_in_one_tab_is_not_undone_by_another(
+    chromium: Any, browsers: Browsers, line: tuple[str, Path]
+) -> None:
+    base, database = line
+    amira = open_console(chromium, browsers, base, "amira")
+    tasks = amira.context.new_page()
+    tasks.goto(f"{base}/console/tasks")
+    tasks.get_by_text("Connected").wait_for()
+    amira.get_by_role("button", name="Offline", exact=True).click()
+    amira.locator("#my-status", has_text="offline").wait_for()
+    tasks.wait_for_timeout(2000)
+    assert status_of(database, "amira") == "offline"
+    assert tasks.locator("#presence-news").inner_text() == ""
