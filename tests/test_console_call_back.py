@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from advice_line import lifecycle
 from advice_line.clock import utcnow
@@ -82,7 +83,7 @@ def officer_calls(session: Session, request: AdviceRequest) -> int:
     )
 
 
-def press_call_back(client: FlaskClient, request: AdviceRequest) -> object:
+def press_call_back(client: FlaskClient, request: AdviceRequest) -> TestResponse:
     path = f"/console/requests/{request.id}"
     return client.post(f"{path}/call_back", data={"csrf_token": csrf(client, path)})
 
