@@ -14,7 +14,8 @@ here, in the order it happens (docs/ARCHITECTURE.md draws the path):
 2. After the commit, never after a rollback (``jobs``): each outbox row written is
    nudged to go out at once (the scheduler's ``outbox.send_due`` retries and recovers
    what a nudge did not place); consoles, the senior's floor and the managers' board are
-   pushed what changed (``console.live``) and a withdrawn offer's ringing is stopped:
+   pushed what changed (``console.live``; a request's thread to the pages open on it)
+   and a withdrawn offer's ringing is stopped:
    both may be lost with the process, and neither matters then.
 """
 
@@ -42,6 +43,7 @@ def wire() -> None:
     signals.answer_target_breached.connect(live.on_answer_target_breached, weak=False)
     signals.offer_changed.connect(live.on_offer, weak=False)
     signals.clinician_status_changed.connect(live.on_clinician, weak=False)
+    signals.message_added.connect(live.on_message, weak=False)
     signals.offer_changed.connect(dialer.on_offer_changed, weak=False)
     signals.request_changed.connect(dialer.on_request_changed, weak=False)
     signals.senior_alert.connect(dialer.on_senior_alert, weak=False)

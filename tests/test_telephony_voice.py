@@ -19,7 +19,7 @@ from werkzeug.security import generate_password_hash
 from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.demo import DEMO_PASSWORD
-from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     AdviceRequest,
@@ -607,7 +607,7 @@ def test_the_static_fallback_document_is_served(twilio: Twilio) -> None:
     assert RISK_ADVICE in response.get_data(as_text=True)
 
 
-def test_a_clinician_calls_back_an_officer_who_hung_up(
+def test_a_clinician_calls_back_an_officer_who_hung_up_on_the_same_request(
     twilio: Twilio, session: Session, officer: Officer, fake_twilio: FakeTwilio
 ) -> None:
     sid = call_sid()
@@ -616,7 +616,7 @@ def test_a_clinician_calls_back_an_officer_who_hung_up(
     abandoned = only_request(session)
     assert abandoned.status == RequestStatus.ABANDONED
     clinician = add_clinician(session)
-    follow_up = call_back.call_officer_back(
+    called = call_back.call_officer_back(
         session,
         abandoned.id,
         clinician.id,
@@ -625,18 +625,32 @@ def test_a_clinician_calls_back_an_officer_who_hung_up(
         policy=POLICY,
     )
     session.commit()
-    assert follow_up.id != abandoned.id
-    assert follow_up.status == RequestStatus.ACCEPTED
-    assert (follow_up.officer_id, follow_up.risk_to_life) == (officer.id, abandoned.risk_to_life)
+    assert called.id == abandoned.id
+    assert session.scalar(select(func.count(AdviceRequest.id))) == 1
+    session.refresh(called)
+    assert called.status == RequestStatus.ACCEPTED
+    assert called.officer_id == officer.id
+    assert called.abandoned_at is not None
     targets = {c.form["To"]: c.form["Url"] for c in fake_twilio.calls()}
     assert targets == {
-        OFFICER_NUMBER: f"{PUBLIC}/twilio/voice/officer/{follow_up.id}",
-        clinician.phone: f"{PUBLIC}/twilio/voice/clinician/{follow_up.id}",
+        OFFICER_NUMBER: f"{PUBLIC}/twilio/voice/officer/{called.id}",
+        clinician.phone: f"{PUBLIC}/twilio/voice/clinician/{called.id}",
     }
-    link = session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "request.call_back_of")
-    ).one()
-    assert (link.request_id, link.subject_id) == (follow_up.id, abandoned.id)
+    assert session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action == "request.called_back")
+    ).all() == ["request.called_back"]
+    # A second press places no second call.
+    with pytest.raises(IllegalTransition, match="already being called"):
+        call_back.call_officer_back(
+            session,
+            abandoned.id,
+            clinician.id,
+            now=datetime.now(UTC),
+            actor=Actor("test"),
+            policy=POLICY,
+        )
+    session.rollback()
+    assert len(fake_twilio.calls()) == 2
 
 
 def test_calling_back_needs_a_number(session: Session, officer: Officer) -> None:

@@ -15,7 +15,7 @@ from advice_line.audit import Actor
 from advice_line.auth import sessions
 from advice_line.auth.roles import CONSOLE_ROLES, MANAGER_ROLES, SENIOR_ROLES, role_allowed
 from advice_line.clock import utcnow
-from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room
+from advice_line.console.live import CONSOLES, MANAGERS, SENIORS, clinician_room, request_room
 from advice_line.console.message_queue import session_room, user_room
 from advice_line.console.payloads import checked
 from advice_line.extensions import db, socketio
@@ -178,3 +178,26 @@ def decline(data: Any) -> Ack:
             work.session, offer_id, me, now=work.now, actor=work.actor
         )
     )
+
+
+@socketio.on("watch_request")
+@checked
+def watch_request(data: Any) -> Ack:
+    """Follow a request's thread live, if this user may open the request."""
+    if not current_user.is_authenticated:
+        end_this_socket()
+        return {"error": SESSION_ENDED, "status": 401}
+    try:
+        request_id = _number(data, "request_id")
+    except ValueError as refused:
+        return {"error": str(refused)}
+    if not role_allowed(CONSOLE_ROLES) or not views.may_open(
+        db.session(),
+        request_id,
+        user_id=current_user.id,
+        role=current_user.role,
+        clinician_id=current_user.clinician_id,
+    ):
+        return {"error": "You may not open that request.", "status": 403}
+    join_room(request_room(request_id))
+    return {"ok": True, "messages": views.thread(db.session(), request_id)}

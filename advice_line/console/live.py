@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from advice_line.clock import utcnow
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
-from advice_line.models import AdviceRequest, Clinician, Offer, OfferOutcome
+from advice_line.models import AdviceRequest, Clinician, Message, Offer, OfferOutcome
 from advice_line.routing import views
 from advice_line.transaction import current_policy
 
@@ -24,6 +24,7 @@ CONSOLES = "consoles"
 SENIORS = "seniors"
 MANAGERS = "managers"
 _ALERTS = "console_alerts"
+_THREADS = "console_threads"
 
 
 def clinician_room(clinician_id: int) -> str:
@@ -60,6 +61,30 @@ def on_offer(offer: Offer, **_: Any) -> None:
 def on_clinician(clinician: Clinician, **_: Any) -> None:
     """A clinician's status changed: the floor, and their own view."""
     _touched(object_session(clinician), {clinician.id})
+
+
+def request_room(request_id: int) -> str:
+    """The room of the pages open on one request (its thread, live)."""
+    return f"request:{request_id}"
+
+
+def on_message(message: Message, **_: Any) -> None:
+    """A message joined a request's thread: push the thread to its open pages."""
+    session = object_session(message)
+    if session is None or message.request_id is None or not has_app_context():
+        return
+    if _THREADS not in session.info:
+        session.info[_THREADS] = set()
+        after_commit(session, lambda: push_threads(session.info.pop(_THREADS, set())))
+    session.info[_THREADS].add(message.request_id)
+
+
+def push_threads(request_ids: set[int]) -> None:
+    """Send each request's thread to the pages open on it."""
+    with Session(db.engine) as session:
+        for request_id in sorted(request_ids):
+            body = {"request_id": request_id, "messages": views.thread(session, request_id)}
+            socketio.emit("thread", body, to=request_room(request_id))
 
 
 def _on_alert(kind: str) -> Any:

@@ -9,7 +9,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -20,6 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from advice_line import lifecycle
 from advice_line.audit import Actor
@@ -75,7 +75,8 @@ def _flash_refusal(endpoint: str, **values: Any) -> Callable[[DomainError], Resp
     """Answer a refused step with the reason as an error message, back on ``endpoint``."""
 
     def refused(error: DomainError) -> ResponseReturnValue:
-        flash(str(error), "error")
+        said = " ".join(error.errors.values()) if isinstance(error, InvalidInput) else str(error)
+        flash(said, "error")
         return redirect(url_for(endpoint, **values))
 
     return refused
@@ -83,8 +84,32 @@ def _flash_refusal(endpoint: str, **values: Any) -> Callable[[DomainError], Resp
 
 def _me() -> int:
     if current_user.clinician_id is None:
-        abort(403)
+        abort(403, "Only a clinician with a clinician's profile can do this.")
     return int(current_user.clinician_id)
+
+
+#: What each refusal means to the person refused (the page says why, and where to go).
+REFUSALS = {
+    400: (
+        "That could not be done",
+        "The form was incomplete or out of date: go back and try again.",
+    ),
+    403: ("You cannot open this page", "Your role does not give you access to it."),
+    404: ("Not found", "There is no such page or request."),
+}
+
+
+@bp.errorhandler(400)
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def refused_page(error: HTTPException) -> tuple[str, int]:
+    """A refusal as a page that says why, not a bare "Forbidden"."""
+    code = error.code or 400
+    title, reason = REFUSALS[code]
+    default = error.description == type(error).description
+    return render_template(
+        "console/refused.html", title=title, reason=reason if default else error.description
+    ), code
 
 
 @bp.get("/console")
@@ -95,7 +120,6 @@ def console() -> str:
     lapses_on = lapse_warning(me, now=utcnow(), policy=current_policy()) if me else None
     return render_template(
         "console/console.html",
-        heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
         senior=current_user.role == Role.SENIOR_CLINICIAN,
         lapses_on=lapses_on,
         lapsed=lapses_on is not None and lapses_on <= utcnow().astimezone(LONDON).date(),
@@ -118,22 +142,26 @@ def api_state() -> Response:
 def _own_request(request_id: int) -> AdviceRequest:
     """The request, if the signed-in clinician may open it (403 otherwise).
 
-    They may if they took it; if they are a senior clinician (any request); if it has an
-    open task, because tasks belong to the team and whoever takes one needs the request to
-    act on it (docs/DOMAIN.md#tasks); or if they took or finished a task on it, which then
-    stays theirs to look back on. Opening is not writing: the domain still lets only the
-    clinician who took the request write its record or reply to the officer.
+    The rule is ``views.may_open`` (docs/DOMAIN.md#tasks), which the live thread's socket
+    uses too. Opening is not writing: the domain still lets only the clinician who took
+    the request write its record or reply to the officer.
     """
     advice = db.session.get(AdviceRequest, request_id)
     if advice is None:
-        abort(404)
-    session = db.session()
-    if not (
-        current_user.role == Role.SENIOR_CLINICIAN
-        or views.holder(session, request_id) == current_user.clinician_id
-        or views.may_see_for_a_task(session, request_id, current_user.id)
+        abort(404, f"There is no request AL-{request_id}.")
+    if not views.may_open(
+        db.session(),
+        request_id,
+        user_id=current_user.id,
+        role=current_user.role,
+        clinician_id=current_user.clinician_id,
     ):
-        abort(403)
+        abort(
+            403,
+            f"{advice.reference} is not yours to open: a clinician may open a request they "
+            "took, one with an open task, or one they took or finished a task on. "
+            "A senior clinician can open any request.",
+        )
     return advice
 
 

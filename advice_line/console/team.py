@@ -39,6 +39,7 @@ from advice_line.models import (
     TaskKind,
 )
 from advice_line.routing import views
+from advice_line.telephony.call_back import call_officer_back
 from advice_line.transaction import Work, current_policy, run
 
 
@@ -62,6 +63,7 @@ def _render_tasks(
             action_form=ActionForm(formdata=None),
             me=current_user.id,
             now=utcnow(),
+            kinds=views.TASK_KIND_LABELS,
         ),
         code,
     )
@@ -76,16 +78,35 @@ def tasks() -> ResponseReturnValue:
         return _render_tasks()
     task_id = parse_id(request.form.get("task_id", ""))
     intent = request.form.get("intent")
-    if task_id is None or intent not in {"take", "done"}:
-        abort(400)
+    if task_id is None or intent not in {"take", "done", "call_back"}:
+        abort(400, "Choose a task and what to do with it.")
     form = ReferralForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
         return _render_tasks(task_id, form, 400)
     user_id = current_user.id
+    me = _me() if intent == "call_back" else None
 
     def act(work: Work) -> ResponseReturnValue:
+        if intent == "call_back":
+            task = lifecycle.take_call_back_task(
+                work.session, task_id, user_id, now=work.now, actor=work.actor
+            )
+            assert task.request_id is not None
+            assert me is not None
+            advice = call_officer_back(
+                work.session,
+                task.request_id,
+                me,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
+            )
+            work.tell(
+                f"Calling the officer back on {advice.reference}: your phone and theirs ring."
+            )
+            return redirect(url_for("console.request_page", request_id=task.request_id))
         if intent == "take":
             lifecycle.take_task(work.session, task_id, user_id, now=work.now, actor=work.actor)
             work.tell("The task is yours now.")
@@ -98,7 +119,7 @@ def tasks() -> ResponseReturnValue:
         return redirect(url_for("console.tasks"))
 
     def refused(error: DomainError) -> ResponseReturnValue:
-        if not isinstance(error, InvalidInput):
+        if intent == "call_back" or not isinstance(error, InvalidInput):
             return _flash_refusal("console.tasks")(error)
         for field, message in error.errors.items():
             getattr(form, field.removeprefix("referral_"), form.outcome).errors.append(message)

@@ -26,6 +26,7 @@ from advice_line.lifecycle.answers import (
     answer_key_questions,
     record_intake,
 )
+from advice_line.lifecycle.call_backs import call_back, take_call_back_task
 from advice_line.lifecycle.clinicians import (
     MANUAL_STATUSES,
     console_seen,
@@ -102,6 +103,7 @@ __all__ = [
     "accept",
     "accept_offer",
     "answer_key_questions",
+    "call_back",
     "cancel",
     "change_role",
     "check_detention_clock",
@@ -141,6 +143,7 @@ __all__ = [
     "start_session",
     "sweep_lost_consoles",
     "take",
+    "take_call_back_task",
     "take_task",
     "unlock_account",
     "validate_record",

@@ -138,6 +138,8 @@ def accept(
     request = request_for_update(session, request_id)
     if request.status in TAKEN:
         raise AlreadyTaken(f"Request {request.reference} has already been taken.")
+    if request.status == RequestStatus.ABANDONED:  # taken again only to call the officer back
+        raise IllegalTransition(f"Request {request.reference} is abandoned: call the officer back.")
     require(request, RequestStatus.ACCEPTED)
     clinician = clinician_for_update(session, clinician_id)
     require_qualifying(clinician, policy, now=now)

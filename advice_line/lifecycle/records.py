@@ -28,7 +28,7 @@ from advice_line.lifecycle.steps import (
     request_for_update,
     require,
 )
-from advice_line.lifecycle.tasks import safeguard_child
+from advice_line.lifecycle.tasks import finish_call_backs, safeguard_child
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
@@ -270,6 +270,7 @@ def complete_record(
             actor=actor,
             owner_user_id=clinician.user_id,
         )
+    finish_call_backs(session, request.id, clinician.user_id, now=now, actor=actor)
     change_clinician_status(
         session, clinician, ClinicianStatus.AVAILABLE, now=now, actor=actor, starts_idle=True
     )

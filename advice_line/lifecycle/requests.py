@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
@@ -37,6 +38,7 @@ from advice_line.models import (
     RequestStatus,
     Role,
     Skill,
+    Task,
     TaskKind,
     Timer,
     TimerKind,
@@ -186,19 +188,27 @@ def abandon(
     else:
         withdraw_pending_offer(session, request, now=now, actor=actor)
     move(session, request, RequestStatus.ABANDONED, now=now, actor=actor, action="abandoned")
-    add_task(
-        session,
-        TaskKind.CALL_BACK,
-        request,
-        f"Call back the officer on {request.reference}: they hung up before being answered.",
-        now=now,
-        due_at=now + policy.call_back_due,
-        actor=actor,
-        owner_user_id=owner_user_id,
-    )
+    if not _open_call_back(session, request.id):  # a call-back not answered keeps its task
+        add_task(
+            session,
+            TaskKind.CALL_BACK,
+            request,
+            f"Call back the officer on {request.reference}: they hung up before being answered.",
+            now=now,
+            due_at=now + policy.call_back_due,
+            actor=actor,
+            owner_user_id=owner_user_id,
+        )
     if under_18_by_any_indicator(request):
         safeguard_child(session, request, now=now, actor=actor, policy=policy)
     return request
+
+
+def _open_call_back(session: Session, request_id: int) -> bool:
+    open_task = select(Task.id).where(
+        Task.request_id == request_id, Task.kind == TaskKind.CALL_BACK, Task.done_at.is_(None)
+    )
+    return session.scalar(open_task.limit(1)) is not None
 
 
 def request_call_back(

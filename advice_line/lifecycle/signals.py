@@ -24,3 +24,5 @@ task_created = _signals.signal("task-created")
 detention_changed = _signals.signal("detention-changed")
 #: sender: Detention; kwargs: stage ("warning" before the end, "limit" at it), ends_at
 detention_clock = _signals.signal("detention-clock")
+#: sender: Message (an officer's message in, or a reply out, added to a request's thread)
+message_added = _signals.signal("message-added")

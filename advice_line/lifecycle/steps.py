@@ -41,11 +41,13 @@ ALLOWED_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     S.CONNECTED: frozenset({S.WRAP_UP}),
     S.WRAP_UP: frozenset({S.CLOSED}),
     S.CLOSED: frozenset(),
-    S.ABANDONED: frozenset(),
+    # Only by calling the officer back (``call_backs.call_back``), never from the queue.
+    S.ABANDONED: frozenset({S.ACCEPTED}),
     S.CANCELLED: frozenset(),
 }
 
-#: Final statuses: a request in one is over, and the caller's next contact opens a new one.
+#: Final statuses: a request in one is over, and the caller's next contact opens a new one
+#: (a clinician may still take an abandoned one again to call the officer back).
 FINISHED = frozenset({S.CLOSED, S.ABANDONED, S.CANCELLED})
 
 

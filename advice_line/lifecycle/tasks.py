@@ -133,3 +133,19 @@ def complete_task(
     )
     session.flush()
     return task
+
+
+def finish_call_backs(
+    session: Session, request_id: int, user_id: int, *, now: datetime, actor: Actor
+) -> None:
+    """The officer was called back and the record completed: the request's open
+    call-back tasks are done, by the clinician who completed it."""
+    open_tasks = session.scalars(
+        select(Task.id).where(
+            Task.request_id == request_id,
+            Task.kind == TaskKind.CALL_BACK,
+            Task.done_at.is_(None),
+        )
+    ).all()
+    for task_id in open_tasks:
+        complete_task(session, task_id, user_id, now=now, actor=actor)

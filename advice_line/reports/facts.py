@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, aliased
 
@@ -77,7 +77,8 @@ def facts_query(dialect: str) -> sa.Select[Any]:
     r, record = AdviceRequest, AdviceRecord
     taker = aliased(Offer)
     queued = and_(r.waiting_since.is_not(None), r.status != RequestStatus.CANCELLED)
-    abandoned = r.status == RequestStatus.ABANDONED
+    # Called back since (docs/DOMAIN.md#tasks) or not, the officer abandoned it.
+    abandoned = r.abandoned_at.is_not(None)
     advice_parts = (
         record.outcome,
         record.community_route,
@@ -123,7 +124,12 @@ def _request_columns(dialect: str, queued: Any, abandoned: Any, taker: Any) -> t
         case((queued, 1), else_=0),
         case(
             (
-                and_(queued, r.accepted_at.is_not(None)),
+                # Not a call-back's taking: the officer was not answered then.
+                and_(
+                    queued,
+                    r.accepted_at.is_not(None),
+                    or_(r.abandoned_at.is_(None), r.accepted_at < r.abandoned_at),
+                ),
                 sa.cast(
                     func.round(seconds_between(r.accepted_at, r.waiting_since, dialect) * 10),
                     sa.Integer,

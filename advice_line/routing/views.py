@@ -22,8 +22,11 @@ from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
     AdviceRecord,
     AdviceRequest,
+    Channel,
     Clinician,
     ClinicianStatus,
+    Message,
+    MessageDirection,
     Offer,
     OfferOutcome,
     RequestFact,
@@ -32,6 +35,7 @@ from advice_line.models import (
     Shift,
     Standing,
     Task,
+    TaskKind,
     User,
 )
 
@@ -50,6 +54,10 @@ STANDING_LABELS = {
     Standing.UNVERIFIED_SILENT: "unverified, no answers",
     Standing.OVER_LIMIT: "over the limit for this number",
 }
+#: Each channel as people name it.
+CHANNEL_LABELS = {Channel.VOICE: "Phone", Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp"}
+#: How many words of the officer's first message an offer shows.
+FIRST_WORDS = 12
 #: A request a clinician holds: taken, and not yet closed.
 IN_HAND = (RequestStatus.ACCEPTED, RequestStatus.CONNECTED, RequestStatus.WRAP_UP)
 #: An offer whose clinician holds (or held) its request.
@@ -72,6 +80,8 @@ def _request_card(request: AdviceRequest, record: AdviceRecord | None = None) ->
         "reference": request.reference,
         "status": request.status.value,
         "channel": request.channel.value,
+        "channel_label": CHANNEL_LABELS[request.channel],
+        "force": request.officer.force if request.officer else request.claimed_force,
         "priority": int(request.priority),
         "risk_to_life": facts.risk_to_life,
         "under_18": facts.under_18,
@@ -272,12 +282,60 @@ def mine(session: Session, clinician_id: int, now: datetime) -> dict[str, Any]:
             "offer_id": offer.id,
             "expires_at": _iso(offer.expires_at),
             "seconds_left": max(0, round((offer.expires_at - now).total_seconds())),
+            "first_words": first_words(session, offer.request_id),
+            # Counted from here in the browser, whatever its own clock says.
+            "waited_seconds": max(
+                0, round((now - (offer.request.waiting_since or now)).total_seconds())
+            ),
             **_request_card(offer.request),
         },
         "in_hand": [_request_card(r, records.get(r.id)) for r in in_hand],
         "has_tasks": open_tasks is not None,
         "now": london(now),
     }
+
+
+def first_words(session: Session, request_id: int) -> str | None:
+    """The start of the officer's first message on the request, if they wrote one."""
+    body = session.scalar(
+        select(Message.body)
+        .where(Message.request_id == request_id, Message.direction == MessageDirection.INBOUND)
+        .order_by(Message.id)
+        .limit(1)
+    )
+    if body is None:
+        return None
+    words = body.split()
+    return " ".join(words[:FIRST_WORDS]) + ("…" if len(words) > FIRST_WORDS else "")
+
+
+def thread(session: Session, request_id: int) -> list[dict[str, Any]]:
+    """A request's messages, oldest first, as its page shows them."""
+    messages = session.scalars(
+        select(Message).where(Message.request_id == request_id).order_by(Message.id)
+    )
+    return [
+        {
+            "id": m.id,
+            "direction": m.direction.value,
+            "body": m.body,
+            "at": london(m.created_at),
+            "delivery": m.delivery,
+        }
+        for m in messages
+    ]
+
+
+def may_open(
+    session: Session, request_id: int, *, user_id: int, role: Role, clinician_id: int | None
+) -> bool:
+    """Whether a console user may open the request (docs/DOMAIN.md#tasks): a senior any;
+    a clinician one they took, one with an open task, or one they took or finished a task on."""
+    return (
+        role == Role.SENIOR_CLINICIAN
+        or (clinician_id is not None and holder(session, request_id) == clinician_id)
+        or may_see_for_a_task(session, request_id, user_id)
+    )
 
 
 # --- the team's tasks -----------------------------------------------------------------
@@ -292,8 +350,17 @@ class TeamTask:
     taken_by: str | None
 
 
+#: Each kind of task as the pages name it.
+TASK_KIND_LABELS = {
+    TaskKind.CALL_BACK: "Call the officer back",
+    TaskKind.SAFEGUARDING: "Safeguarding",
+    TaskKind.FOLLOW_UP: "Follow-up",
+    TaskKind.DETENTION_CLOCK: "Detention clock",
+}
+
+
 def team_tasks(session: Session) -> list[TeamTask]:
-    """Every open task of the team, the soonest due first (tasks belong to the team)."""
+    """Every open task of the team by urgency: overdue first, then the soonest due."""
     rows = session.execute(
         select(Task, AdviceRequest, User.display_name)
         .outerjoin(AdviceRequest, AdviceRequest.id == Task.request_id)

@@ -1,13 +1,10 @@
 // The clinician console: a live view of the server's state, pushed over Socket.IO.
 // Every change arrives as a whole snapshot, so a reconnect simply redraws the truth.
 (function () {
-  const heartbeatSeconds = Number(document.currentScript.dataset.heartbeatSeconds);
-  const socket = io({ transports: ["websocket", "polling"] });
+  const socket = window.adviceLine.socket;  // presence.js: the heartbeat and the offers
   const $ = (id) => document.getElementById(id);
   let queue = [];
   let mine = null;
-  let offerDeadline = null;
-  let lastOfferId = null;
 
   function text(tag, content, className) {
     const element = document.createElement(tag);
@@ -16,22 +13,9 @@
     return element;
   }
 
-  // The key questions as the cards name them, in the order the officer is asked them.
-  const questions = { risk_to_life: "risk to life", under_18: "under 18", in_dwelling: "dwelling" };
-
+  // The queue's tags: the offer card's (presence.js), and the channel by its name.
   function flags(request) {
-    const list = [];
-    if (request.risk_to_life) list.push(["risk to life", "nhsuk-tag--red"]);
-    if (request.under_18) list.push(["under 18", "nhsuk-tag--yellow"]);
-    if (request.in_dwelling) list.push(["dwelling", "nhsuk-tag--grey"]);
-    const unanswered = (request.unanswered || []).map((name) => questions[name] || name);
-    if (unanswered.length) list.push(["not answered: " + unanswered.join(", "), "nhsuk-tag--orange"]);
-    if (request.standing) list.push([request.standing, "nhsuk-tag--orange"]);
-    else if (request.unverified) list.push(["unverified officer", "nhsuk-tag--orange"]);
-    if (request.joined_contacts) list.push(["called again: " + request.joined_contacts, "nhsuk-tag--grey"]);
-    if (request.channel !== "voice") list.push([request.channel, "nhsuk-tag--blue"]);
-    if (request.breached) list.push(["past target", "nhsuk-tag--orange"]);
-    return list.map(([label, style]) => text("strong", label, "nhsuk-tag " + style));
+    return [...window.adviceLine.flags(request), text("strong", request.channel_label, "nhsuk-tag nhsuk-tag--blue")];
   }
 
   function waited(since) {
@@ -64,28 +48,8 @@
     }));
   }
 
-  function beep() {
-    try {
-      const context = new AudioContext();
-      const tone = context.createOscillator();
-      tone.connect(context.destination);
-      tone.start();
-      tone.stop(context.currentTime + 0.3);
-    } catch (error) { /* sound is a courtesy; the offer is on screen */ }
-  }
-
   function drawMine() {
     $("my-status").textContent = mine.status.replace("_", " ");
-    const offer = mine.offer;
-    $("offer").hidden = !offer;
-    if (offer) {
-      $("offer-reference").textContent = offer.reference;
-      $("offer-flags").replaceChildren(...flags(offer));
-      offerDeadline = Date.now() + offer.seconds_left * 1000;
-      if (offer.offer_id !== lastOfferId) beep();
-      lastOfferId = offer.offer_id;
-      tick();
-    }
     $("in-hand").replaceChildren(...mine.in_hand.map((request) => {
       const item = document.createElement("li");
       const link = text("a", request.reference + " (" + request.status.replace("_", " ") + ")");
@@ -97,24 +61,12 @@
 
   function tick() {
     document.querySelectorAll(".app-waited").forEach((cell) => { cell.textContent = waited(cell.dataset.since); });
-    if (mine && mine.offer && offerDeadline) {
-      $("offer-countdown").textContent = Math.max(0, Math.ceil((offerDeadline - Date.now()) / 1000));
-    }
   }
 
-  socket.on("connect", () => { $("connection").textContent = "Connected"; });
-  // The server ends a signed-out or deactivated session's sockets: reload to the sign-in page.
-  socket.on("disconnect", (reason) => {
-    if (reason === "io server disconnect") window.location.reload();
-    else $("connection").textContent = "Reconnecting…";
-  });
   socket.on("queue", (data) => { queue = data; drawQueue(); });
   socket.on("mine", (data) => { mine = data; drawMine(); });
   document.querySelectorAll("[data-status]").forEach((button) => {
     button.addEventListener("click", () => socket.emit("set_status", { status: button.dataset.status }, report));
   });
-  $("offer-accept").addEventListener("click", () => socket.emit("accept", { request_id: mine.offer.id }, report));
-  $("offer-decline").addEventListener("click", () => socket.emit("decline", { offer_id: mine.offer.offer_id }, report));
   setInterval(tick, 1000);
-  setInterval(() => { if (socket.connected) socket.emit("heartbeat", {}); }, heartbeatSeconds * 1000);
 })();

@@ -1,7 +1,7 @@
 // The senior's floor: clinicians' statuses redraw live; a changed queue reloads the page
 // (its rows carry forms), unless the senior is in the middle of choosing something.
 (function () {
-  const socket = io({ transports: ["websocket", "polling"] });
+  const socket = window.adviceLine.socket;  // presence.js: the heartbeat and the offers
   const shown = new Set([...document.querySelectorAll("[id^=floor-AL-]")].map((e) => e.id.slice(6)));
   function cell(content) {
     const td = document.createElement("td");

@@ -1,4 +1,5 @@
-"""A clinician calls the officer back: both phones ring into the request's conference."""
+"""A clinician calls the officer back, on the request itself: both phones ring into its
+conference (docs/DOMAIN.md#tasks)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
-from advice_line.audit import Actor, record_event
+from advice_line.audit import Actor
 from advice_line.lifecycle import FINISHED
-from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFound
 from advice_line.lifecycle.policy import RoutingPolicy
-from advice_line.models import AdviceRequest, Channel, Clinician, RequestStatus
-from advice_line.telephony.dialer import ring_clinician_in, ring_officer_back
+from advice_line.models import AdviceRequest, Clinician, RequestStatus
+from advice_line.routing import views
+from advice_line.telephony.dialer import officer_being_called, ring_clinician_in, ring_officer_back
 from advice_line.telephony.legs import clinician_on_phone
+
+HELD = frozenset({RequestStatus.ACCEPTED, RequestStatus.CONNECTED})
 
 
 def call_officer_back(
@@ -27,47 +31,39 @@ def call_officer_back(
 ) -> AdviceRequest:
     """Ring the officer and the clinician into the request's conference.
 
-    A waiting request is taken by the clinician; an ended one (the officer hung up) is
-    followed by a new request for the same officer, linked in the audit log.
+    An abandoned request is taken again by the clinician (``lifecycle.call_back``), a
+    waiting one is taken; on one the clinician holds, the officer is rung unless a call to
+    them is already on its way or live, so a second click places no second call.
     """
-    request = session.get(AdviceRequest, request_id)
-    if request is None or not request.caller_number:
+    found = session.get(AdviceRequest, request_id)
+    if found is None:
+        raise NotFound(f"There is no advice request {request_id}.")
+    if not found.caller_number:
         raise InvalidInput({"request": "There is no officer number to call back."})
-    if request.status in FINISHED:
-        original = request
-        request = lifecycle.create_request(
-            session,
-            lifecycle.NewRequest(
-                channel=Channel.VOICE,
-                officer_id=original.officer_id,
-                officer_verified=original.officer_verified,
-                caller_number=original.caller_number,
-                incident_ref=original.incident_ref,
-                location=original.location,
-                in_dwelling=original.in_dwelling,
-                risk_to_life=original.risk_to_life,
-                subject_under_18=original.subject_under_18,
-            ),
-            now=now,
-            actor=actor,
+    if found.status == RequestStatus.ABANDONED:
+        return lifecycle.call_back(
+            session, request_id, clinician_id, now=now, actor=actor, policy=policy
         )
-        record_event(
-            session,
-            actor,
-            "request.call_back_of",
-            now=now,
-            request_id=request.id,
-            subject=("advice_request", original.id),
+    if found.status in FINISHED:
+        raise IllegalTransition(
+            f"{found.reference} is {found.status.value}: it is over, and is not called back."
         )
-        lifecycle.queue_request(session, request.id, now=now, actor=actor, policy=policy)
+    if found.status not in HELD:
+        lifecycle.request_call_back(session, request_id, now=now, actor=actor)
+        lifecycle.accept(session, request_id, clinician_id, now=now, actor=actor, policy=policy)
+        return found
+    request = session.get_one(
+        AdviceRequest, request_id, with_for_update=True, populate_existing=True
+    )
+    if views.holder(session, request_id) != clinician_id:
+        raise IllegalTransition(f"Only the clinician who holds {request.reference} may call.")
+    if officer_being_called(session, request_id):
+        raise IllegalTransition(f"The officer on {request.reference} is already being called.")
     if request.status == RequestStatus.ACCEPTED:
-        lifecycle.request_call_back(session, request.id, now=now, actor=actor)
-        clinician = session.get_one(Clinician, clinician_id)
-        assert request.caller_number is not None
-        ring_officer_back(session, request.id, request.caller_number)
-        if clinician.phone and not clinician_on_phone(session, request.id, clinician_id):
-            ring_clinician_in(session, request.id, clinician_id, clinician.phone)
-        return request
-    lifecycle.request_call_back(session, request.id, now=now, actor=actor)
-    lifecycle.accept(session, request.id, clinician_id, now=now, actor=actor, policy=policy)
+        lifecycle.request_call_back(session, request_id, now=now, actor=actor)
+    assert request.caller_number is not None
+    ring_officer_back(session, request_id, request.caller_number)
+    clinician = session.get_one(Clinician, clinician_id)
+    if clinician.phone and not clinician_on_phone(session, request_id, clinician_id):
+        ring_clinician_in(session, request_id, clinician_id, clinician.phone)
     return request

@@ -28,6 +28,7 @@ from advice_line.lifecycle import FINISHED
 from advice_line.lifecycle.errors import DomainError
 from advice_line.models import (
     ENDED_CALL_STATUSES,
+    OPEN_STATES,
     AdviceRequest,
     CallLeg,
     Channel,
@@ -78,7 +79,7 @@ def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
     session = object_session(request)
     if action == "nuisance" and session is not None:
         hang_up_officer(session, request)
-    if action != "accepted" or session is None:
+    if action not in {"accepted", "called_back"} or session is None:
         return
     offer = session.scalars(
         select(Offer).where(Offer.request_id == request.id, Offer.outcome == OfferOutcome.ACCEPTED)
@@ -116,6 +117,18 @@ def ring_officer_back(session: Session, request_id: int, number: str) -> None:
         request_id=request_id,
         to=number,
         url=webhook_url("twilio.officer_called_back", request_id=request_id),
+    )
+
+
+def officer_being_called(session: Session, request_id: int) -> bool:
+    """Whether the officer is on the line, or a call back to them is on its way."""
+    on_its_way = select(OutboxItem.id).where(
+        OutboxItem.request_id == request_id,
+        OutboxItem.purpose == OutboxPurpose.OFFICER_BACK,
+        OutboxItem.state.in_(OPEN_STATES),
+    )
+    return legs.officer_on_line(session, request_id) or (
+        session.scalar(on_its_way.limit(1)) is not None
     )
 
 

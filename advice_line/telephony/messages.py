@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.clock import LONDON, london_moment
+from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import DomainError
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
@@ -159,18 +160,18 @@ def receive_message(
                 f"Advice Line: your request is {request.reference}. A clinician will reply "
                 f"here shortly. {RISK_ADVICE} {KEY_QUESTIONS}"
             )
-    session.add(
-        Message(
-            request_id=request.id if request else None,
-            direction=MessageDirection.INBOUND,
-            message_sid=message_sid,
-            counterpart=sender[:60],
-            body=text,
-            reply=reply,
-            created_at=now,
-        )
+    message = Message(
+        request_id=request.id if request else None,
+        direction=MessageDirection.INBOUND,
+        message_sid=message_sid,
+        counterpart=sender[:60],
+        body=text,
+        reply=reply,
+        created_at=now,
     )
+    session.add(message)
     session.flush()
+    signals.message_added.send(message)
     return reply
 
 

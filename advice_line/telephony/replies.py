@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from advice_line import lifecycle
 from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
+from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
 from advice_line.models import (
     AdviceRequest,
@@ -81,6 +82,7 @@ def queue_outbound(
         request_id=request.id,
         subject=("message", message.id),
     )
+    signals.message_added.send(message)
     return message
 
 
