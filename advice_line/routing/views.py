@@ -141,7 +141,11 @@ def time_to_answer(session: Session, now: datetime) -> timedelta | None:
             AdviceRequest.waiting_since.is_not(None),
         )
     ).all()
-    waits = [(accepted - waiting).total_seconds() for waiting, accepted in rows]
+    waits = [
+        (accepted - waiting).total_seconds()
+        for waiting, accepted in rows
+        if waiting is not None and accepted is not None
+    ]
     if len(waits) < MIN_ANSWERED:
         return None
     return timedelta(seconds=statistics.median(waits))
