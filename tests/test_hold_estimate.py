@@ -14,13 +14,27 @@ from tests.builders import POLICY, T0, add_clinician, add_request
 CALL_BACK_AFTER = timedelta(minutes=10)
 
 
-def answered(session: Session, *, waited_seconds: float, minutes_ago: float) -> None:
-    """A request answered ``minutes_ago`` before T0 after waiting ``waited_seconds``."""
+def answered(session: Session, *waited_seconds: float, minutes_ago: float) -> None:
+    """Requests answered ``minutes_ago`` before T0, after waiting each of ``waited_seconds``."""
     accepted = T0 - timedelta(minutes=minutes_ago)
-    request = add_request(session, now=accepted - timedelta(seconds=waited_seconds))
-    request.status = RequestStatus.CLOSED
-    request.accepted_at = accepted
+    for seconds in waited_seconds:
+        request = add_request(session, now=accepted - timedelta(seconds=seconds))
+        request.status = RequestStatus.CLOSED
+        request.accepted_at = accepted
     session.flush()
+
+
+def alone_waiting(
+    session: Session,
+    *answer_waits: float,
+    minutes_ago: float = 10,
+    clinician: ClinicianStatus = ClinicianStatus.AVAILABLE,
+) -> AdviceRequest:
+    """One clinician (``clinician``), answers that took ``answer_waits`` seconds
+    ``minutes_ago``, and one officer joining the queue at T0: their request."""
+    add_clinician(session, status=clinician)
+    answered(session, *answer_waits, minutes_ago=minutes_ago)
+    return add_request(session, now=T0)
 
 
 def heard(session: Session, request: AdviceRequest, *, at_seconds: float) -> str:
@@ -31,10 +45,8 @@ def heard(session: Session, request: AdviceRequest, *, at_seconds: float) -> str
 
 
 def test_with_no_recent_answers_the_officer_is_told_no_figure(session: Session) -> None:
-    add_clinician(session)
-    answered(session, waited_seconds=20, minutes_ago=61)  # older than the last hour
-    answered(session, waited_seconds=20, minutes_ago=5)
-    waiting = add_request(session, now=T0)
+    answered(session, 20, minutes_ago=61)  # older than the last hour
+    waiting = alone_waiting(session, 20, minutes_ago=5)  # one recent answer is too few
     message = heard(session, waiting, at_seconds=5)
     assert message == f"You are next. {NO_ESTIMATE}"
     assert "minute" not in message
@@ -43,10 +55,7 @@ def test_with_no_recent_answers_the_officer_is_told_no_figure(session: Session) 
 def test_a_short_recent_answer_time_is_under_a_minute_only_in_the_first_minute(
     session: Session,
 ) -> None:
-    add_clinician(session)
-    for seconds in (10, 20, 300):  # median 20 s
-        answered(session, waited_seconds=seconds, minutes_ago=10)
-    waiting = add_request(session, now=T0)
+    waiting = alone_waiting(session, 10, 20, 300)  # median 20 s
     assert heard(session, waiting, at_seconds=5) == (
         "You are next. The expected wait is under a minute."
     )
@@ -59,8 +68,7 @@ def test_a_short_recent_answer_time_is_under_a_minute_only_in_the_first_minute(
 def test_the_estimate_grows_with_the_place_and_shrinks_with_clinicians(session: Session) -> None:
     add_clinician(session)
     add_clinician(session, status=ClinicianStatus.AWAY)  # away: not answering
-    for seconds in (60, 90, 120):  # median 90 s
-        answered(session, waited_seconds=seconds, minutes_ago=30)
+    answered(session, 60, 90, 120, minutes_ago=30)  # median 90 s
     queue = [add_request(session, now=T0 - timedelta(seconds=10 - i)) for i in range(3)]
     third = queue[2]
     # Third in the queue, one clinician answering: 3 rounds of 90 s, less 10 s waited.
@@ -74,10 +82,7 @@ def test_the_estimate_grows_with_the_place_and_shrinks_with_clinicians(session: 
 def test_a_wait_under_a_minute_is_said_as_a_minute_once_a_minute_has_passed(
     session: Session,
 ) -> None:
-    add_clinician(session)
-    for seconds in (100, 110, 120):  # median 110 s
-        answered(session, waited_seconds=seconds, minutes_ago=1)
-    waiting = add_request(session, now=T0)
+    waiting = alone_waiting(session, 100, 110, 120, minutes_ago=1)  # median 110 s
     message = heard(session, waiting, at_seconds=70)  # 40 s left, but 70 s waited
     assert message == "You are next. The expected wait is about 1 minute."
 
@@ -86,8 +91,5 @@ def test_a_wait_under_a_minute_is_said_as_a_minute_once_a_minute_has_passed(
 def test_with_nobody_answering_no_figure_is_given(
     session: Session, status: ClinicianStatus
 ) -> None:
-    add_clinician(session, status=status)
-    for seconds in (10, 20, 30):
-        answered(session, waited_seconds=seconds, minutes_ago=10)
-    waiting = add_request(session, now=T0)
+    waiting = alone_waiting(session, 10, 20, 30, clinician=status)
     assert heard(session, waiting, at_seconds=5) == f"You are next. {NO_ESTIMATE}"
