@@ -182,8 +182,14 @@ def _sso_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
         missing = [f"{prefix}_{part}" for part, value in given.items() if not value]
         if missing:
             raise ConfigurationError(f"Single sign-on with {label} also needs {', '.join(missing)}")
-        if not given["METADATA_URL"].startswith(("https://", "http://")):
-            raise ConfigurationError(f"{prefix}_METADATA_URL must be an https:// address")
+        # Plain http is for a local test provider only: in production the metadata (and so
+        # the signing keys and endpoints it names) must come over TLS.
+        schemes = ("https://",) if mode == "production" else ("https://", "http://")
+        if not given["METADATA_URL"].startswith(schemes):
+            raise ConfigurationError(
+                f"{prefix}_METADATA_URL must be an https:// address"
+                + (" in production" if given["METADATA_URL"].startswith("http://") else "")
+            )
         acr = env.get(f"{prefix}_ACR_VALUES", DEFAULT_CIS2_ACR if name == "cis2" else "")
         providers[name] = {
             "label": label,

@@ -25,7 +25,13 @@ from advice_line.models import (
 )
 from advice_line.phones import normalise
 
-__all__ = ["DEMO_PASSWORD", "demo_logins", "seed_demo"]
+__all__ = ["CONSOLE_CLINICIAN", "DEMO_PASSWORD", "demo_logins", "seed_demo"]
+
+#: The demo's console clinician: the only one who starts available, so the first request
+#: is offered to her (at the console once she signs in, else on her simulated phone). The
+#: other qualifying clinicians start away and are offered nothing until set available;
+#: the support worker, who may not give advice, starts offline.
+CONSOLE_CLINICIAN = "amira"
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def seed_demo(session: Session, *, now: datetime) -> bool:
             registration_body=person.body,
             registration_number=person.registration,
             phone=normalise(person.phone),
-            status=ClinicianStatus.AVAILABLE if person.body else ClinicianStatus.OFFLINE,
+            status=_starting_status(person),
             status_changed_at=now,
             idle_since=now,
             skills=[ClinicianSkill(skill=s) for s in person.skills],
@@ -181,6 +187,14 @@ def seed_demo(session: Session, *, now: datetime) -> bool:
         )
     session.flush()
     return True
+
+
+def _starting_status(person: DemoClinician) -> ClinicianStatus:
+    if person.body is None:
+        return ClinicianStatus.OFFLINE
+    if person.username == CONSOLE_CLINICIAN:
+        return ClinicianStatus.AVAILABLE
+    return ClinicianStatus.AWAY
 
 
 def demo_logins() -> list[tuple[str, str, str]]:

@@ -17,8 +17,9 @@ import ipaddress
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 from flask import Blueprint, Flask, Response, abort, current_app, request
@@ -27,11 +28,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from advice_line import health
 from advice_line.clock import utcnow
 from advice_line.extensions import db
 from advice_line.lifecycle.coverage import KINDS, coverage
+from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.registrations import lapse_warnings
 from advice_line.routing import views
 from advice_line.routing.scheduler import last_tick, timer_backlog
@@ -46,6 +49,10 @@ _FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 _STARTED = "advice_line.metrics_started"  # in the environ: nested requests share flask.g
 # Twilio gives up on a webhook after 15 seconds.
 WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+#: The rota's coverage over the coming hours and the registrations lapsing change by the
+#: hour and the day, and take several queries: each process reads them at most this often
+#: (seconds, monotonic clock), however often it is scraped.
+SLOW_READ_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,10 +64,28 @@ class ProcessMetrics:
     http_requests: Counter
     consoles: Gauge
     signed_with_previous_token: Counter
+    line: LineCollector
+
+
+@dataclass(frozen=True)
+class SlowFigures:
+    """What the line's collector reads at most once every ``SLOW_READ_SECONDS``."""
+
+    lapsing: int
+    lapsed: int
+    uncovered_hours: dict[str, float]
 
 
 class LineCollector(Collector):
-    """The line's state now, read from the database when Prometheus scrapes."""
+    """The line's state now, read from the database when Prometheus scrapes.
+
+    Coverage and registration lapses are kept for ``SLOW_READ_SECONDS`` (``clock`` is
+    monotonic time; tests move it); everything else is read on every scrape.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._slow: tuple[float, SlowFigures] | None = None
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Name the metrics without reading the database."""
@@ -77,10 +102,7 @@ class LineCollector(Collector):
             on_duty = views.count_on_duty(session, now=now, policy=policy)
             outbox_due, outbox_oldest, outbox_failed = outbox.backlog(session, now)
             ticked = last_tick(session)
-            rota = coverage(
-                session, now=now, hours=current_app.config["COVERAGE_WARNING_HOURS"], policy=policy
-            )
-            lapses = lapse_warnings(session, now=now, policy=policy)
+            slow = self._slow_figures(session, now, policy)
         except SQLAlchemyError as error:
             log.warning("metrics could not read the database: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -102,15 +124,31 @@ class LineCollector(Collector):
             (now - outbox_oldest).total_seconds() if outbox_oldest else 0,
             outbox_failed,
             (now - ticked).total_seconds() if ticked else None,
-            sum(not w.lapsed for w in lapses),
-            sum(w.lapsed for w in lapses),
+            slow.lapsing,
+            slow.lapsed,
         )
         for family, value in zip(families[1:-1], values, strict=True):
             if value is not None:  # no scheduler has ever ticked: no sample
                 family.add_metric([], value)
-        for kind in KINDS:
-            families[-1].add_metric([kind], rota.hours_uncovered(kind))
+        for kind, hours in slow.uncovered_hours.items():
+            families[-1].add_metric([kind], hours)
         yield from families
+
+    def _slow_figures(self, session: Session, now: datetime, policy: RoutingPolicy) -> SlowFigures:
+        """Coverage and lapses: as read within the last ``SLOW_READ_SECONDS``, else read now."""
+        read_at = self.clock()
+        if self._slow is not None and read_at - self._slow[0] < SLOW_READ_SECONDS:
+            return self._slow[1]
+        hours = current_app.config["COVERAGE_WARNING_HOURS"]
+        rota = coverage(session, now=now, hours=hours, policy=policy)
+        lapses = lapse_warnings(session, now=now, policy=policy)
+        figures = SlowFigures(
+            lapsing=sum(not w.lapsed for w in lapses),
+            lapsed=sum(w.lapsed for w in lapses),
+            uncovered_hours={kind: rota.hours_uncovered(kind) for kind in KINDS},
+        )
+        self._slow = (read_at, figures)
+        return figures
 
     @staticmethod
     def _families() -> list[GaugeMetricFamily]:
@@ -301,7 +339,8 @@ def scrape() -> Response:
 def init_metrics(app: Flask) -> None:
     """Give the app its registry, the request hooks and ``GET /metrics``."""
     registry = CollectorRegistry()
-    registry.register(LineCollector())
+    line = LineCollector()
+    registry.register(line)
     registry.register(SpoolCollector(spool_of(app)))
     if app.config["REDIS_URL"]:
         registry.register(RedisCollector(app.config["REDIS_URL"]))
@@ -330,6 +369,7 @@ def init_metrics(app: Flask) -> None:
             "Twilio webhooks this process accepted signed with TWILIO_AUTH_TOKEN_PREVIOUS",
             registry=registry,
         ),
+        line=line,
     )
     app.before_request(_start_timer)
     app.after_request(_observe)

@@ -38,6 +38,7 @@ from typing import IO
 import redis
 
 from advice_line.config import settings_from_env
+from advice_line.demo import CONSOLE_CLINICIAN, DEMO_PASSWORD
 from advice_line.front import nginx_binary, nginx_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +222,30 @@ class Stack:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def where_to_go(env: Mapping[str, str], base: str) -> str:
+    """What to open once the line answers, with the demo's sign-ins in demo mode."""
+    settings = settings_from_env(env, str(ROOT / "instance"))
+    demo = settings["ADVICE_LINE_MODE"] == "demo"
+
+    def login(username: str, note: str = "") -> str:
+        return f"  ({username} / {DEMO_PASSWORD}{note})" if demo else ""
+
+    lines = [
+        f"Serving on {base}/",
+        f"  Console:   {base}/console"
+        + login(CONSOLE_CLINICIAN, ": the first officer call is offered to her"),
+    ]
+    if settings["TWILIO_SIMULATED"]:
+        lines.append(
+            f"  Simulator: {base}/simulator/  (play the officer and the clinicians' phones)"
+        )
+    lines += [
+        f"  Reports:   {base}/reports/" + login("morgan"),
+        f"  Admin:     {base}/admin/" + login("alex"),
+    ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -236,7 +261,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupted)
     try:
         stack.start()
-        print(f"Serving on http://{arguments.host}:{arguments.port}/", flush=True)
+        print(where_to_go(os.environ, f"http://{arguments.host}:{arguments.port}"), flush=True)
         return stack.watch()
     except KeyboardInterrupt:
         return 0

@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD
+from advice_line.extensions import db
+from advice_line.lifecycle import directory
 from advice_line.models import AdviceRequest, AuditEvent, Officer, OfficerPhone, User
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import csrf, demo, sign_in
@@ -176,6 +179,32 @@ def test_a_bad_file_is_reported_by_line_and_nothing_is_stored(
     page = response.get_data(as_text=True)
     assert "Nothing was imported" in page
     assert problem in page
+    assert directory_size(demo) == before
+    assert officer(demo, "MP1234").name == "PC Jo Smith"
+    assert audit(demo, "officers.imported") == []
+
+
+def test_an_import_clashing_with_one_saved_meanwhile_is_refused_and_stores_nothing(
+    app: Flask, demo: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports at once: the other one's officer MP9001 is saved after this one read the
+    directory, so this one's insert breaks the unique force and collar number."""
+    real_parse = directory.parse_rows
+
+    def parse_then_other_import_saves(*args: Any, **kwargs: Any) -> Any:
+        parsed = real_parse(*args, **kwargs)
+        db.session.execute(
+            insert(Officer).values(
+                force=MET, collar_number="MP9001", name="PC Ann Lee", created_at=utcnow()
+            )
+        )
+        return parsed
+
+    monkeypatch.setattr(directory, "parse_rows", parse_then_other_import_saves)
+    before = directory_size(demo)
+    response = upload(sign_in(app, "alex"), GOOD.encode())
+    assert response.status_code == 400
+    assert "while it was being imported, so nothing was stored" in response.get_data(as_text=True)
     assert directory_size(demo) == before
     assert officer(demo, "MP1234").name == "PC Jo Smith"
     assert audit(demo, "officers.imported") == []

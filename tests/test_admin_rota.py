@@ -21,7 +21,7 @@ from advice_line.lifecycle.rota_import import import_shifts
 from advice_line.models import AuditEvent, Clinician, Profession, RotaPattern, Shift, Skill
 from tests.builders import POLICY, add_clinician
 from tests.test_console import csrf, demo, sign_in
-from tests.test_metrics import scrape
+from tests.test_metrics import a_minute_later, scrape
 
 __all__ = ["demo"]  # the fixture, imported for these tests
 
@@ -401,6 +401,7 @@ def test_a_gap_soon_is_warned_of_on_the_floor_the_dashboard_and_in_the_metric(
     assert "Gaps in the rota soon" not in sign_in(app, "sam").get("/console/floor").get_data(
         as_text=True
     )
+    a_minute_later(app)  # the metric's figures are kept for a minute
     seen = scrape(app)
     assert seen["advice_line_coverage_gap_hours{skill=any}"] == 0
     assert seen["advice_line_coverage_gap_hours{skill=camhs}"] == 0

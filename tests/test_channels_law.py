@@ -330,7 +330,7 @@ def test_a_texting_officer_waiting_past_the_target_is_told_the_wait(
         scheduler.fire_due_timers()
     (sent,) = [m for m in fake_twilio.messages() if m.form["To"] == OFFICER]
     assert f"{request.reference} is still waiting" in sent.form["Body"]
-    assert "You are next" in sent.form["Body"]
+    assert "You are next. A clinician will answer as soon as one is free." in sent.form["Body"]
     assert RISK_ADVICE in sent.form["Body"]
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from advice_line.extensions import db
 from advice_line.lifecycle.policy import RoutingPolicy
-from advice_line.models import Clinician, Offer, Officer, OfficerPhone, Role, User
+from advice_line.models import Clinician, ClinicianStatus, Offer, Officer, OfficerPhone, Role, User
 from advice_line.routing.views import count_available
+from advice_line.serve import where_to_go
 from tests.builders import add_request
 from tests.conftest import PRODUCTION_ENV, http_get
 
@@ -55,7 +56,12 @@ def test_seed_demo_gives_a_working_line_and_is_idempotent(
         assert numbers
         assert all(n.startswith("+447700900") for n in numbers)
         policy = RoutingPolicy.from_config(app.config)
-        assert count_available(session, now=datetime.now(UTC), policy=policy) >= 5
+        # The console clinician answers first; the others wait, away, until set available.
+        assert count_available(session, now=datetime.now(UTC), policy=policy) == 1
+        away = session.scalar(
+            select(func.count(Clinician.id)).where(Clinician.status == ClinicianStatus.AWAY)
+        )
+        assert away == 5
         users = session.scalar(select(func.count(User.id)))
     again = app.test_cli_runner().invoke(args=["seed-demo"])
     assert "already present" in again.output
@@ -84,3 +90,16 @@ def test_gunicorn_serves_health_and_routes_with_its_in_process_scheduler(
     status, page = http_get(base + "/")
     assert status == 200
     assert b'href="/login"' in page
+
+
+def test_make_run_says_where_each_page_is_and_whom_to_sign_in_as() -> None:
+    base = "http://127.0.0.1:5000"
+    told = where_to_go({"ADVICE_LINE_MODE": "demo"}, base)
+    assert f"Console:   {base}/console  (amira / advice-line-demo" in told
+    assert f"Simulator: {base}/simulator/" in told
+    assert f"Reports:   {base}/reports/  (morgan / advice-line-demo)" in told
+    assert f"Admin:     {base}/admin/  (alex / advice-line-demo)" in told
+    real = where_to_go(PRODUCTION_ENV, "https://line.example")
+    assert "Simulator" not in real
+    assert "advice-line-demo" not in real
+    assert "Console:   https://line.example/console" in real

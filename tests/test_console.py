@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
@@ -46,7 +46,13 @@ ROLES = ["anonymous", "amira", "sam", "morgan", "alex"]  # clinician, senior, ma
 
 @pytest.fixture
 def demo(session: Session) -> Session:
+    """The demo's people, every qualifying clinician available (a busy night's floor)."""
     seed_demo(session, now=utcnow())
+    session.execute(
+        update(Clinician)
+        .where(Clinician.status == ClinicianStatus.AWAY)
+        .values(status=ClinicianStatus.AVAILABLE)
+    )
     session.commit()
     return session
 

@@ -13,8 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from advice_line import metrics
 from advice_line.clock import utcnow
 from advice_line.demo import seed_demo
+from advice_line.metrics import SLOW_READ_SECONDS
 from advice_line.models import ClinicianStatus
 from advice_line.routing import views
 from tests.builders import add_clinician, add_request
@@ -41,6 +43,13 @@ def scrape(app: Flask, **request: Any) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return samples
+
+
+def a_minute_later(app: Flask) -> None:
+    """Move the metrics' monotonic clock past the slow figures' keeping time."""
+    line = app.extensions["advice_line_metrics"].line
+    was = line.clock
+    line.clock = lambda: was() + SLOW_READ_SECONDS + 1
 
 
 def test_the_queue_clinicians_and_timers_are_read_when_scraped(
@@ -132,3 +141,34 @@ def test_with_a_token_only_its_bearer_reads_metrics(
     assert client.get("/metrics", headers={"Authorization": TOKEN}).status_code == 401
     remote = {"REMOTE_ADDR": "10.0.0.7"}
     assert scrape(app, headers={"Authorization": f"Bearer {TOKEN}"}, environ_overrides=remote)
+
+
+def test_coverage_and_lapses_are_read_once_a_minute_however_often_scraped(
+    app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinician = add_clinician(session)
+    session.commit()
+    reads: list[str] = []
+
+    def counted(name: str) -> Callable[..., Any]:
+        real = getattr(metrics, name)
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            reads.append(name)
+            return real(*args, **kwargs)
+
+        return read
+
+    for name in ("coverage", "lapse_warnings"):
+        monkeypatch.setattr(metrics, name, counted(name))
+    assert scrape(app)["advice_line_registrations_lapsed"] == 0
+    assert reads == ["coverage", "lapse_warnings"]
+
+    clinician.registration_lapses_on = utcnow().date() - timedelta(days=5)
+    session.commit()
+    assert scrape(app)["advice_line_registrations_lapsed"] == 0, "kept within the minute"
+    assert reads == ["coverage", "lapse_warnings"], "the second scrape read neither"
+
+    a_minute_later(app)
+    assert scrape(app)["advice_line_registrations_lapsed"] == 1
+    assert reads == ["coverage", "lapse_warnings"] * 2

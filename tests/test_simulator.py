@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from advice_line.clock import utcnow
-from advice_line.demo import seed_demo
+from advice_line.demo import CONSOLE_CLINICIAN, seed_demo
 from advice_line.extensions import db
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, RequestStatus
 from advice_line.routing.scheduler import Scheduler
 from advice_line.simulator.switchboard import Switchboard
+from tests.test_console import connect, received, sign_in
 from tests.twiml_check import twiml_errors
 
 OFFICER = "+447700900201"
@@ -183,3 +184,26 @@ def test_a_webhook_the_simulator_calls_is_logged_under_its_own_request_id(
     assert ids["/simulator/act"] != ids["/twilio/sms"]
     assert OFFICER not in written
     assert "bridge" not in written
+
+
+def test_in_the_demo_the_first_call_is_offered_to_the_console_clinician(
+    app: Flask, session: Session, demo: FlaskClient
+) -> None:
+    amira = connect(app, sign_in(app, CONSOLE_CLINICIAN))
+    # Back from a break: away, then available (her idle time starts now, after everyone's).
+    for status in ("away", "available"):
+        assert amira.emit("set_status", {"status": status}, callback=True) == {"ok": True}
+    state = act(demo, action="dial", number=OFFICER)
+    officer_call = call_to(state, OFFICER)
+    for digits in ("1", "2", "2"):
+        act(demo, action="press", sid=officer_call["sid"], digits=digits)
+    amira.get_received()
+
+    route(app)
+    (offer,) = the_request(session).offers
+    assert offer.clinician.user.username == CONSOLE_CLINICIAN
+    mine = received(amira, "mine")[-1]
+    assert mine["offer"]["reference"] == the_request(session).reference
+    calls = act(demo, action="refresh", sid=officer_call["sid"])["calls"]
+    assert not [c for c in calls if c["direction"] == "outbound"], "no simulated phone rang"
+    amira.disconnect()

@@ -26,11 +26,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from advice_line.auth.sso import acr_shortfall
 from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.demo import seed_demo
 from advice_line.models import AuditEvent, User
-from tests.conftest import REQUIRE_SERVICES, migrate_and_seed, start_server, stop_server
+from tests.conftest import (
+    PRODUCTION_ENV,
+    REQUIRE_SERVICES,
+    migrate_and_seed,
+    start_server,
+    stop_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
@@ -201,6 +208,7 @@ def test_a_mapped_user_signs_in_through_the_provider_without_a_code(
 
 
 @pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("provider", [{"OIDC_ACR": "AAL3_ANY"}], indirect=True)
 def test_cis2_asks_for_an_assurance_level_and_names_the_user_by_uid(app: Flask) -> None:
     client = app.test_client()
     start = client.get("/auth/oidc/cis2/login")
@@ -275,6 +283,72 @@ def test_an_expired_id_token_is_refused(app: Flask, session: Session) -> None:
     assert "expired" in response.get_data(as_text=True)
     assert client.get("/console").status_code == 302
     assert failures(session)[-1]["reason"] == "the ID token has expired"
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("provider", [{"OIDC_ACR": "AAL1_USERPASS"}], indirect=True)
+def test_a_weaker_assurance_level_than_asked_for_is_refused_and_audited(
+    app: Flask, session: Session
+) -> None:
+    client = app.test_client()
+    response = through_provider(client, "ben.c", "cis2")
+    assert response.status_code == 403
+    assert "lower assurance level than this service needs" in response.get_data(as_text=True)
+    assert client.get("/console").status_code == 302
+    assert failures(session)[-1] == {
+        "provider": "cis2",
+        "reason": "acr AAL1_USERPASS, AAL2_OR_AAL3_ANY was asked for",
+    }
+
+
+@pytest.mark.usefixtures("demo")
+def test_an_id_token_without_the_assurance_level_asked_for_is_refused(
+    app: Flask, session: Session
+) -> None:
+    client = app.test_client()
+    assert through_provider(client, "ben.c", "cis2").status_code == 403
+    assert client.get("/console").status_code == 302
+    assert (
+        failures(session)[-1]["reason"] == "no acr in the ID token, AAL2_OR_AAL3_ANY was asked for"
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "returned", "accepted"),
+    [
+        (None, None, True),
+        ("AAL2_OR_AAL3_ANY", "AAL2_OR_AAL3_ANY", True),
+        ("AAL2_OR_AAL3_ANY", "AAL3_ANY", True),
+        ("AAL2_OR_AAL3_ANY", "AAL2_ANY", True),
+        ("AAL3_ANY", "AAL2_ANY", False),
+        ("AAL2_OR_AAL3_ANY", "AAL1_USERPASS", False),
+        ("AAL2_OR_AAL3_ANY", None, False),
+        ("urn:example:mfa", "urn:example:mfa", True),
+        ("urn:example:mfa", "urn:example:password", False),
+    ],
+)
+def test_the_assurance_level_returned_must_meet_the_one_asked_for(
+    requested: str | None, returned: str | None, accepted: bool
+) -> None:
+    assert (acr_shortfall(requested, returned) is None) is accepted
+
+
+def test_an_http_metadata_address_is_refused_in_production(tmp_path: Path) -> None:
+    given = {
+        "OIDC_CIS2_METADATA_URL": "http://cis2.example/.well-known/openid-configuration",
+        "OIDC_CIS2_CLIENT_ID": CLIENT_ID,
+        "OIDC_CIS2_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    with pytest.raises(
+        ConfigurationError, match="OIDC_CIS2_METADATA_URL must be an https:// address in production"
+    ):
+        settings_from_env({**PRODUCTION_ENV, **given}, str(tmp_path))
+    https = given | {
+        "OIDC_CIS2_METADATA_URL": "https://cis2.example/.well-known/openid-configuration"
+    }
+    assert "cis2" in settings_from_env({**PRODUCTION_ENV, **https}, str(tmp_path))["OIDC_PROVIDERS"]
+    demo = settings_from_env({"ADVICE_LINE_MODE": "demo", **given}, str(tmp_path))
+    assert demo["OIDC_PROVIDERS"]["cis2"]["metadata_url"].startswith("http://")
 
 
 def test_a_provider_half_configured_is_a_configuration_error(tmp_path: Path) -> None:

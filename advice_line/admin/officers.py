@@ -22,6 +22,8 @@ from advice_line.lifecycle.imports import ImportRejected
 from advice_line.models import Officer
 from advice_line.transaction import Work, run, signed_in_actor
 
+EXPIRED = "The form has expired: open the officer again."
+
 
 class PhoneForm(CleanForm):
     """A number to give the officer by hand."""
@@ -109,16 +111,13 @@ def add_phone(officer_id: int) -> ResponseReturnValue:
     """Give the officer a number by hand (unverified until verified)."""
     form = PhoneForm()
 
-    def add(work: Work) -> ResponseReturnValue:
-        if not form.validate_on_submit():
-            raise InvalidInput({"phone": "Give a UK phone number."})
+    def add(work: Work) -> str:
         phone = directory.add_phone(
             work.session, officer_id, form.phone.data, now=work.now, actor=work.actor
         )
-        work.tell(f"{phone.number} added, not yet verified.")
-        return redirect(url_for("admin.officer_page", officer_id=officer_id))
+        return f"{phone.number} added, not yet verified."
 
-    return run(add, signed_in_actor(), _refused_on_page(officer_id, form))
+    return _change_officer(officer_id, form, {"phone": "Give a UK phone number."}, add)
 
 
 @bp.post("/officers/<int:officer_id>/phones/<any(verify, remove):action>")
@@ -126,38 +125,49 @@ def change_phone(officer_id: int, action: str) -> ResponseReturnValue:
     """Verify one of the officer's numbers (confirmed with them), or remove it."""
     form = NumberForm()
 
-    def change(work: Work) -> ResponseReturnValue:
-        if not form.validate_on_submit():
-            raise InvalidInput({"number": "The form has expired: open the officer again."})
+    def change(work: Work) -> str:
         number = form.number.data
         if action == "verify":
             directory.verify_phone(
                 work.session, number, officer_id=officer_id, now=work.now, actor=work.actor
             )
-            work.tell(f"{number} verified: it now identifies the officer.")
-        else:
-            directory.remove_phone(
-                work.session, number, officer_id=officer_id, now=work.now, actor=work.actor
-            )
-            work.tell(f"{number} removed.")
-        return redirect(url_for("admin.officer_page", officer_id=officer_id))
+            return f"{number} verified: it now identifies the officer."
+        directory.remove_phone(
+            work.session, number, officer_id=officer_id, now=work.now, actor=work.actor
+        )
+        return f"{number} removed."
 
-    return run(change, signed_in_actor(), _refused_on_page(officer_id))
+    return _change_officer(officer_id, form, {"number": EXPIRED}, change)
 
 
 @bp.post("/officers/<int:officer_id>/leaver")
 def mark_leaver(officer_id: int) -> ResponseReturnValue:
     """The officer has left: their numbers are removed; the officer is kept, marked left."""
-    form = LeaverForm()
 
-    def leave(work: Work) -> ResponseReturnValue:
-        if not form.validate_on_submit():
-            raise InvalidInput({"form": "The form has expired: open the officer again."})
+    def leave(work: Work) -> str:
         officer = directory.mark_leaver(work.session, officer_id, now=work.now, actor=work.actor)
-        work.tell(f"{directory.label(officer)} is marked as left; their numbers are removed.")
+        return f"{directory.label(officer)} is marked as left; their numbers are removed."
+
+    return _change_officer(officer_id, LeaverForm(), {"form": EXPIRED}, leave)
+
+
+def _change_officer(
+    officer_id: int,
+    form: PhoneForm | NumberForm | LeaverForm,
+    invalid: dict[str, str],
+    change: Callable[[Work], str],
+) -> ResponseReturnValue:
+    """Check the form (``invalid`` if it fails), make one change to the officer, say what it
+    did and go back to their page; a refusal is shown on that page, answered 400."""
+
+    def step(work: Work) -> ResponseReturnValue:
+        if not form.validate_on_submit():
+            raise InvalidInput(invalid)
+        work.tell(change(work))
         return redirect(url_for("admin.officer_page", officer_id=officer_id))
 
-    return run(leave, signed_in_actor(), _refused_on_page(officer_id))
+    phone_form = form if isinstance(form, PhoneForm) else None
+    return run(step, signed_in_actor(), _refused_on_page(officer_id, phone_form))
 
 
 @bp.route("/officers/import", methods=["GET", "POST"])

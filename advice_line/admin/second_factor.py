@@ -8,6 +8,7 @@ account page includes ``admin/_second_factor.html``). On the command line:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -26,7 +27,7 @@ from advice_line.inputs import CleanForm
 from advice_line.lifecycle import second_factor as factor
 from advice_line.lifecycle.errors import DomainError, InvalidInput
 from advice_line.models import User
-from advice_line.transaction import run, signed_in_actor
+from advice_line.transaction import Work, run, signed_in_actor
 
 
 def _plain(error: DomainError) -> str:
@@ -83,39 +84,56 @@ def second_factor(user_id: int) -> ResponseReturnValue:
 @bp.post("/accounts/<int:user_id>/second-factor/reset")
 def reset_second_factor(user_id: int) -> ResponseReturnValue:
     """Clear the account's authenticator and recovery codes: it sets them up again."""
-    account = _account(user_id)
     form = ResetSecondFactorForm()
-    if not form.validate_on_submit():
-        return _page(account, 400, reset_form=form)
-    username = account.username
-    run(
-        lambda work: factor.reset_second_factor(work.session, work.actor, username, now=work.now),
-        signed_in_actor(),
+    return _change(
+        user_id,
+        form,
+        lambda work, username: factor.reset_second_factor(
+            work.session, work.actor, username, now=work.now
+        ),
+        "{username}'s second factor is reset: they set it up again at their next sign-in.",
+        refused=form.form_errors.append,
+        page_form="reset_form",
     )
-    flash(f"{username}'s second factor is reset: they set it up again at their next sign-in.")
-    return _back(form, account)
 
 
 @bp.post("/accounts/<int:user_id>/sso-identity")
 def set_sso_identity(user_id: int) -> ResponseReturnValue:
     """Link the account to an identity provider's value (blank: unlink it)."""
-    account = _account(user_id)
     form = SsoIdentityForm()
+    return _change(
+        user_id,
+        form,
+        lambda work, username: factor.set_sso_identity(
+            work.session, work.actor, username, form.sso_identity.data, now=work.now
+        ),
+        "{username}'s single sign-on identity is saved.",
+        refused=lambda problem: setattr(form.sso_identity, "errors", [problem]),
+        page_form="sso_form",
+    )
+
+
+def _change(
+    user_id: int,
+    form: ResetSecondFactorForm | SsoIdentityForm,
+    step: Callable[[Work, str], object],
+    done: str,
+    *,
+    refused: Callable[[str], object],
+    page_form: str,
+) -> ResponseReturnValue:
+    """Check the form, run one change to the account, then go back with ``done`` flashed;
+    an invalid form or a refusal (told through ``refused``) shows the page again, 400."""
+    account = _account(user_id)
     if form.validate_on_submit():
-        refused: list[DomainError] = []
-        username, value = account.username, form.sso_identity.data
-        run(
-            lambda work: factor.set_sso_identity(
-                work.session, work.actor, username, value, now=work.now
-            ),
-            signed_in_actor(),
-            refused.append,
-        )
-        if not refused:
-            flash(f"{username}'s single sign-on identity is saved.")
+        refusals: list[DomainError] = []
+        username = account.username
+        run(lambda work: step(work, username), signed_in_actor(), refusals.append)
+        if not refusals:
+            flash(done.format(username=username))
             return _back(form, account)
-        form.sso_identity.errors = [_plain(refused[0])]
-    return _page(account, 400, sso_form=form)
+        refused(_plain(refusals[0]))
+    return _page(account, 400, **{page_form: form})
 
 
 @click.command("reset-second-factor")

@@ -5,11 +5,14 @@ token's signature against the provider's published keys (JWKS), its issuer, audi
 (our client id), expiry (``OIDC_LEEWAY_SECONDS`` of leeway) and nonce. The configured
 claim's value (from the ID token, or the userinfo endpoint when the token lacks it, as
 CIS2's ``uid`` does) names the account through ``User.sso_identity``. The provider did
-the strong authentication, so single sign-on skips the TOTP step.
+the strong authentication, so single sign-on skips the TOTP step; when an assurance
+level was asked for (``acr_values``, CIS2's by default), the ID token's ``acr`` must meet
+it, or the sign-in is refused and audited (``acr_shortfall``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -37,6 +40,32 @@ NO_ACCOUNT = (
 )
 REFUSED = "{label} sent a sign-in this service cannot accept ({why}). Start again."
 UNREACHABLE = "{label} could not be reached. Try again, or sign in with your password."
+WEAKER = (
+    "{label} signed you in at a lower assurance level than this service needs ({why}). "
+    "Start again and sign in with an authenticator of that level, such as your smartcard."
+)
+_ASSURANCE_LEVEL = re.compile(r"AAL(\d)")
+
+
+def acr_shortfall(requested: str | None, returned: object) -> str | None:
+    """Why the ID token's ``acr`` falls short of the ``acr_values`` asked for (None if not).
+
+    It is enough if it is one of the values asked for, or names an assurance level (CIS2's
+    ``AAL1``..``AAL3``) at least the lowest one asked for: ``AAL3_ANY`` satisfies
+    ``AAL2_OR_AAL3_ANY``. Nothing was asked: anything will do. Asked and none given: refused.
+    """
+    if not requested:
+        return None
+    if not isinstance(returned, str) or not returned:
+        return f"no acr in the ID token, {requested} was asked for"
+    asked = requested.split()
+    if returned in asked:
+        return None
+    needed = [int(level) for value in asked for level in _ASSURANCE_LEVEL.findall(value)]
+    got = [int(level) for level in _ASSURANCE_LEVEL.findall(returned)]
+    if needed and got and min(got) >= min(needed):
+        return None
+    return f"acr {returned}, {requested} was asked for"
 
 
 def _registry(app: Flask) -> OAuth:
@@ -120,6 +149,9 @@ def oidc_callback(name: str) -> ResponseReturnValue:
         token = client.authorize_access_token(leeway=leeway, claims_options=claims_options)
         if not token.get("userinfo"):
             return _refused(name, provider, 403, REFUSED, "no ID token")
+        shortfall = acr_shortfall(provider["acr_values"], token["userinfo"].get("acr"))
+        if shortfall:
+            return _refused(name, provider, 403, WEAKER, shortfall)
         identity = _identity(client, token, provider["claim"])
     except MismatchingStateError:
         return _refused(name, provider, 400, NOT_STARTED, "state not ours")

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import phonenumbers
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from advice_line.audit import Actor, record_event
@@ -77,6 +78,14 @@ class OfficerRow:
     collar_number: str
     name: str
     phones: tuple[str, ...]
+
+
+#: An import refused because a change committed while it ran took one of its officers or
+#: numbers first (two imports at once): the whole file is left unstored.
+SAVED_MEANWHILE = (
+    "Another change to the directory saved one of this file's officers or numbers while "
+    "it was being imported, so nothing was stored. Import the file again."
+)
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,10 @@ def import_officers(
                 numbers_verified += 1
                 changed = True
         updated += changed
+    try:
+        session.flush()
+    except IntegrityError as clash:  # another import or admin saved one of them meanwhile
+        raise InvalidInput({"file": SAVED_MEANWHILE}) from clash
     counts = ImportCounts(
         added, updated, len(parsed) - added - updated, numbers_added, numbers_verified
     )

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from sqlalchemy import select
 
 from advice_line.audit import Actor
+from advice_line.demo import CONSOLE_CLINICIAN
 from advice_line.extensions import db
 from advice_line.inputs import parse_id
 from advice_line.lifecycle.errors import DomainError
@@ -54,6 +55,7 @@ def page() -> str:
         officers=officers,
         clinicians=clinicians,
         line_number=current_app.config["TWILIO_NUMBER"],
+        console_clinician=CONSOLE_CLINICIAN,
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import re
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +19,7 @@ from advice_line.audit import Actor
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, CallLeg, CallStatus, Channel, LegRole
 from advice_line.models.officer import Officer
-from advice_line.routing.views import queue_position
+from advice_line.routing import views
 from advice_line.telephony.callers import (
     caller_number,
     identify_officer,
@@ -219,29 +218,30 @@ def record_step(
     lifecycle.record_intake(session, request.id, answers, now=now, actor=actor)
 
 
-def expected_wait(session: Session, position: int, policy: RoutingPolicy) -> timedelta:
-    """Estimate the wait from the last 20 answered requests (the answer target if none)."""
-    recent = session.execute(
-        select(AdviceRequest.waiting_since, AdviceRequest.accepted_at)
-        .where(AdviceRequest.accepted_at.is_not(None), AdviceRequest.waiting_since.is_not(None))
-        .order_by(AdviceRequest.accepted_at.desc())
-        .limit(20)
-    ).all()
-    waits = [
-        (accepted - waiting).total_seconds()
-        for waiting, accepted in recent
-        if waiting is not None and accepted is not None
-    ]
-    typical = statistics.median(waits) if waits else policy.answer_target.total_seconds()
-    return timedelta(seconds=typical * position)
+#: What the officer is told when there is no honest figure for the wait.
+NO_ESTIMATE = "A clinician will answer as soon as one is free."
 
 
-def spoken_wait(wait: timedelta) -> str:
-    """Say a wait the way a person would."""
-    minutes = round(wait.total_seconds() / 60)
-    if minutes < 1:
-        return "under a minute"
-    return "about 1 minute" if minutes == 1 else f"about {minutes} minutes"
+def spoken_wait(wait: timedelta | None, waited: timedelta) -> str:
+    """Say the expected wait the way a person would, never "under a minute" once the
+    officer has waited a minute or more (``NO_ESTIMATE`` without a figure)."""
+    if wait is None:
+        return NO_ESTIMATE
+    if wait < timedelta(minutes=1) and waited < timedelta(minutes=1):
+        return "The expected wait is under a minute."
+    minutes = max(1, round(wait.total_seconds() / 60))
+    return f"The expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+
+
+def place_and_wait(
+    session: Session, request: AdviceRequest, *, now: datetime, policy: RoutingPolicy
+) -> str:
+    """The officer's place in the queue and the expected wait, said the same on every channel."""
+    position = views.queue_position(session, request)
+    place = "next" if position == 1 else f"number {position} in the queue"
+    assert request.waiting_since is not None
+    wait = views.expected_wait(session, request, now=now, policy=policy)
+    return f"You are {place}. {spoken_wait(wait, now - request.waiting_since)}"
 
 
 def hold_message(
@@ -257,10 +257,7 @@ def hold_message(
         return "This request has ended."
     if request.status not in lifecycle.WAITING:
         return "A clinician is joining you now."
-    position = queue_position(session, request)
-    wait = spoken_wait(expected_wait(session, position, policy))
-    place = "next" if position == 1 else f"number {position} in the queue"
-    message = f"You are {place}. The expected wait is {wait}."
+    message = place_and_wait(session, request, now=now, policy=policy)
     assert request.waiting_since is not None
     if now - request.waiting_since >= call_back_after:
         message += f" To be called back instead, press star, then 1. {RISK_ADVICE}"

@@ -26,9 +26,8 @@ from advice_line.models import (
     OutboxItem,
     OutboxPurpose,
 )
-from advice_line.routing.views import queue_position
 from advice_line.telephony import outbox
-from advice_line.telephony.intake import expected_wait, spoken_wait
+from advice_line.telephony.intake import place_and_wait
 from advice_line.telephony.messages import MESSAGE_LIMIT, received
 from advice_line.telephony.twiml import RISK_ADVICE
 from advice_line.transaction import current_policy
@@ -111,16 +110,14 @@ def tell_waiting_officer(request: AdviceRequest, **_: object) -> None:
         or request.status not in lifecycle.WAITING
     ):
         return
-    position = queue_position(session, request)
-    wait = spoken_wait(expected_wait(session, position, current_policy()))
-    place = "next" if position == 1 else f"number {position} in the queue"
+    now = request.answer_target_breached_at or utcnow()
+    wait = place_and_wait(session, request, now=now, policy=current_policy())
     queued = queue_outbound(
         session,
         request,
-        f"Advice Line: {request.reference} is still waiting for a clinician. You are {place}; "
-        f"the expected wait is {wait}. {RISK_ADVICE}",
+        f"Advice Line: {request.reference} is still waiting for a clinician. {wait} {RISK_ADVICE}",
         clinician_id=None,
-        now=request.answer_target_breached_at or utcnow(),
+        now=now,
         actor=Actor("system", source="answer target"),
     )
     send_once_stored(session, queued)

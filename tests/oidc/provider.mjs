@@ -5,7 +5,8 @@
 // OIDC_ID_TOKEN_TTL (seconds, default 600), OIDC_CLOCK_OFFSET_SECONDS (a provider whose
 // clock is that far off: -3600 issues ID tokens that expired before they arrive) and
 // OIDC_ID_TOKEN_AUDIENCE (sign ID tokens for that audience instead of the client: a
-// provider that issues tokens meant for another service).
+// provider that issues tokens meant for another service), OIDC_ACR (the authentication
+// context class, `acr`, its ID tokens report; none unless set).
 // Accounts: any login name signs in (devInteractions); its claims are derived from it:
 // uid "uid-<login>", oid "oid-<login>", preferred_username "<login>@example.nhs.uk".
 const offset = Number(process.env.OIDC_CLOCK_OFFSET_SECONDS || 0) * 1000;
@@ -64,6 +65,16 @@ if (audience) {
     } finally {
       this.client = client;
     }
+  };
+}
+
+const acr = process.env.OIDC_ACR;
+if (acr) {
+  // devInteractions signs in with no authentication context: report the one asked for.
+  const issueToken = provider.IdToken.prototype.issue;
+  provider.IdToken.prototype.issue = async function issueWithAcr(options = {}) {
+    if (options.use === 'idtoken') this.set('acr', acr);
+    return issueToken.call(this, options);
   };
 }
 
