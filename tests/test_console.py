@@ -46,6 +46,10 @@ ROLES = ["anonymous", "amira", "sam", "morgan", "alex"]  # clinician, senior, ma
 
 @pytest.fixture
 def demo(session: Session) -> Session:
+    return busy_floor(session)
+
+
+def busy_floor(session: Session) -> Session:
     """The demo's people, every qualifying clinician available (a busy night's floor)."""
     seed_demo(session, now=utcnow())
     session.execute(

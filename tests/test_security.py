@@ -24,7 +24,7 @@ from advice_line import create_app, lifecycle
 from advice_line.clock import utcnow
 from advice_line.config import ConfigurationError
 from advice_line.console.payloads import REFUSED_ANSWER
-from advice_line.demo import DEMO_PASSWORD, seed_demo
+from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db, socketio
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
@@ -40,6 +40,7 @@ from tests.test_console import (
     ACTOR,
     FreshSocket,
     assert_sign_ins_refused,
+    busy_floor,
     connect,
     csrf,
     message_request,
@@ -65,9 +66,7 @@ def app_env(fake_twilio: FakeTwilio) -> dict[str, str]:
 
 @pytest.fixture
 def demo(session: Session) -> Session:
-    seed_demo(session, now=utcnow())
-    session.commit()
-    return session
+    return busy_floor(session)
 
 
 def tables_intact(session: Session, counts: dict[str, int] | None = None) -> dict[str, int]:
