@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from advice_line.clock import utcnow
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.extensions import db
-from advice_line.lifecycle import directory
+from advice_line.lifecycle import directory, imports
 from advice_line.models import AdviceRequest, AuditEvent, Officer, OfficerPhone, User
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import csrf, demo, sign_in
@@ -189,7 +189,7 @@ def test_an_import_clashing_with_one_saved_meanwhile_is_refused_and_stores_nothi
 ) -> None:
     """Two imports at once: the other one's officer MP9001 is saved after this one read the
     directory, so this one's insert breaks the unique force and collar number."""
-    real_parse = directory.parse_rows
+    real_parse = imports.parse_rows
 
     def parse_then_other_import_saves(*args: Any, **kwargs: Any) -> Any:
         parsed = real_parse(*args, **kwargs)

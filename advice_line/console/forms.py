@@ -81,7 +81,8 @@ def _yes_no(data: str | None) -> bool | None:
 
 
 def _choice(enum_class: type[Any], data: str | None) -> Any:
-    return enum_class(data) if data else None
+    """The chosen code, or None when nothing was chosen (``Optional`` lets blanks through)."""
+    return enum_class(data) if data and data.strip() else None
 
 
 class RecordForm(CleanForm):
