@@ -59,7 +59,7 @@ check: install
 lint: check
 
 test: check
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test-fast: install
 	$(BIN)/pytest -m "not browser and not drill and not slow"
