@@ -19,7 +19,7 @@ from advice_line.audit import Actor
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, CallLeg, CallStatus, Channel, LegRole
 from advice_line.models.officer import Officer
-from advice_line.routing import views
+from advice_line.routing import views, waits
 from advice_line.telephony.callers import (
     caller_number,
     identify_officer,
@@ -240,7 +240,7 @@ def place_and_wait(
     position = views.queue_position(session, request)
     place = "next" if position == 1 else f"number {position} in the queue"
     assert request.waiting_since is not None
-    wait = views.expected_wait(session, request, now=now, policy=policy)
+    wait = waits.expected_wait(session, request, now=now, policy=policy)
     return f"You are {place}. {spoken_wait(wait, now - request.waiting_since)}"
 
 
