@@ -118,7 +118,32 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
         "FALLBACK_NUMBER": fallback_number,
         "FORCES": forces,
         "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
+        "CONSULT_DIRECTORY": _consult_directory(env, mode),
     }
+
+
+#: The demo's outside numbers a clinician can bring into a call (Ofcom drama numbers).
+DEMO_CONSULT_DIRECTORY = "AMHP duty line=+441632960101;Interpreter (Polish)=+441632960102"
+
+
+def _consult_directory(env: Mapping[str, str], mode: str) -> tuple[tuple[str, str], ...]:
+    """Outside numbers to bring into a call: ``label=number`` entries separated by ``;``."""
+    default = DEMO_CONSULT_DIRECTORY if mode == "demo" else ""
+    entries = []
+    for entry in filter(
+        None, (e.strip() for e in env.get("CONSULT_DIRECTORY", default).split(";"))
+    ):
+        label, _, number = (part.strip() for part in entry.rpartition("="))
+        if not label or len(label) > 80:
+            raise ConfigurationError(
+                f"CONSULT_DIRECTORY entry {entry!r}: write label=number, the label 1 to 80 "
+                "characters"
+            )
+        try:
+            entries.append((label, normalise(number)))
+        except InvalidInput as error:
+            raise ConfigurationError(f"CONSULT_DIRECTORY entry {label!r}: {error}") from None
+    return tuple(entries)
 
 
 DEFAULT_LOGIN_RATE_LIMIT = "10 per minute"

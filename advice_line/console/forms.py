@@ -218,6 +218,20 @@ class ReassignForm(CleanForm):
     clinician_id = SelectField("Give to", coerce=int, choices=[])
 
 
+class ThirdPartyForm(CleanForm):
+    """The holder brings someone into the call: a clinician of the line or a directory entry."""
+
+    who = SelectField("Bring in", choices=[])
+    mode = RadioField(
+        "How",
+        choices=[
+            ("private", "Privately first (the officer hears hold music)"),
+            ("together", "Together with the officer"),
+        ],
+        default="private",
+    )
+
+
 TIME_HINT = "London time, such as 14:05 or 29/11/2026 23:50"
 
 

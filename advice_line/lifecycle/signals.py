@@ -26,3 +26,6 @@ detention_changed = _signals.signal("detention-changed")
 detention_clock = _signals.signal("detention-clock")
 #: sender: Message (an officer's message in, or a reply out, added to a request's thread)
 message_added = _signals.signal("message-added")
+#: sender: AdviceRequest; kwargs: action (bring_in, together, drop, left, handed_over) and
+#: what the telephony layer needs to ring, hold or release the people on the call
+conference_changed = _signals.signal("conference-changed")

@@ -186,6 +186,7 @@ class OfferOutcome(enum.StrEnum):
     TIMED_OUT = "timed_out"
     RESCINDED = "rescinded"
     FAILED = "failed"
+    HANDED_OVER = "handed_over"  # the taker handed the call to another clinician
 
 
 _PENDING = sa.text("outcome IS NULL")

@@ -16,6 +16,7 @@ class LegRole(enum.StrEnum):
 
     OFFICER = "officer"
     CLINICIAN = "clinician"
+    THIRD_PARTY = "third_party"  # someone the holder brought into the call
 
 
 class CallStatus(enum.StrEnum):
@@ -60,6 +61,10 @@ class CallLeg(Base):
     joined_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    #: A third party: who they are (a clinician's name or a directory entry's).
+    label: Mapped[str | None] = mapped_column(sa.String(80))
+    #: A third party heard by the clinician only, while the officer is on hold.
+    private: Mapped[bool] = mapped_column(server_default=sa.false())
 
 
 class MessageDirection(enum.StrEnum):

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from advice_line.telephony.protocol import PlacedCall
+from advice_line.telephony.protocol import GatewayError, PlacedCall
 from advice_line.telephony.urls import webhook_url
 
 MAX_REDIRECTS = 5
@@ -40,6 +40,8 @@ class SimCall:
     wait_url: str | None = None
     dial_action: str | None = None
     sequence: int = 0
+    ends_conference: bool = False
+    held: bool = False
 
     def public(self, connected_rooms: set[str]) -> dict[str, Any]:
         """Describe the call for the simulator page."""
@@ -51,7 +53,8 @@ class SimCall:
             "transcript": self.transcript[-12:],
             "awaiting_keys": self.gather_action is not None,
             "conference": self.conference,
-            "talking": self.conference in connected_rooms,
+            "talking": self.conference in connected_rooms and not self.held,
+            "held": self.held,
         }
 
 
@@ -142,6 +145,7 @@ class Switchboard:
             return
         call.conference = conference.text
         call.starts_conference = conference.get("startConferenceOnEnter") != "false"
+        call.ends_conference = conference.get("endConferenceOnExit") == "true"
         call.wait_url = conference.get("waitUrl")
         call.dial_action = dial.get("action")
         self.refresh(call.sid)
@@ -151,9 +155,10 @@ class Switchboard:
             return
         room = call.conference
         call.status, call.conference, call.gather_action = status, None, None
+        call.held = False
         call.transcript.append(f"(call {status})")
         self._status_callback(call)
-        if room is not None:
+        if room is not None and call.ends_conference:
             for other in list(self.calls.values()):
                 if other.conference == room and other.status == "in-progress":
                     self._conference_ended(other)
@@ -250,6 +255,20 @@ class Switchboard:
             if sid in self.calls:
                 self._end(self.calls[sid], "completed")
 
+    def update_participant(
+        self, room: str, sid: str, *, hold: bool | None, end_conference_on_exit: bool | None
+    ) -> None:
+        """The line held, released or changed a call in a conference through the REST API."""
+        with self.lock:
+            call = self.calls.get(sid)
+            if call is None or call.conference != room or call.status != "in-progress":
+                raise GatewayError(f"{sid} is not in conference {room}", code=20404, status=404)
+            if hold is not None and hold != call.held:
+                call.held = hold
+                call.transcript.append("(on hold: music)" if hold else "(back in the call)")
+            if end_conference_on_exit is not None:
+                call.ends_conference = end_conference_on_exit
+
     def text_line(self, number: str, body: str, *, whatsapp: bool = False) -> str:
         """Send a message to the line; return its reply."""
         with self.lock:
@@ -309,6 +328,19 @@ class SimulatorGateway:
     def end_call(self, call_sid: str) -> None:
         """Hang up a simulated call."""
         self.board.end_by_line(call_sid)
+
+    def update_participant(
+        self,
+        room: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+    ) -> None:
+        """Hold, release or change a simulated call in a conference."""
+        self.board.update_participant(
+            room, call_sid, hold=hold, end_conference_on_exit=end_conference_on_exit
+        )
 
     def send_message(self, to: str, body: str) -> str:
         """Deliver a message to a simulated phone."""

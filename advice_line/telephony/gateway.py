@@ -76,6 +76,28 @@ class TwilioGateway:
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("hang up", error) from error
 
+    def update_participant(
+        self,
+        room: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+    ) -> None:
+        """Find the live conference named ``room``, then update the call's participant."""
+        try:
+            live = self.client.conferences.list(friendly_name=room, status="in-progress", limit=1)
+            if not live:
+                raise GatewayError(f"No live conference {room}", code=20404, status=404)
+            changes: dict[str, Any] = {}
+            if hold is not None:
+                changes["hold"] = hold
+            if end_conference_on_exit is not None:
+                changes["end_conference_on_exit"] = end_conference_on_exit
+            self.client.conferences(live[0].sid).participants(call_sid).update(**changes)
+        except (TwilioException, RequestException) as error:
+            raise _gateway_error("conference participant update", error) from error
+
     def _sender(self, to: str) -> str:
         return f"whatsapp:{self.number}" if to.startswith("whatsapp:") else self.number
 

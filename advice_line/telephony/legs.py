@@ -62,6 +62,8 @@ def apply_leg_event(
         return "noted"
     leg.ended_at = now
     session.flush()
+    if leg.role == LegRole.THIRD_PARTY:
+        return lifecycle.third_party_left(session, leg, now=now, actor=actor)
     if leg.role == LegRole.OFFICER:
         return _officer_left(session, leg, now=now, actor=actor, policy=policy)
     return _clinician_left(session, leg, now=now, actor=actor, policy=policy)
@@ -132,12 +134,17 @@ def add_placed_leg(
     now: datetime,
     clinician_id: int | None = None,
     offer_id: int | None = None,
+    third_party: str | None = None,
+    private: bool = False,
 ) -> CallLeg:
-    """Record a call the line placed: to a clinician (with their id) or back to the officer."""
+    """Record a call the line placed: to a clinician, back to the officer, or a third party."""
+    role = LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN
     leg = CallLeg(
         call_sid=call_sid,
         request_id=request_id,
-        role=LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN,
+        role=LegRole.THIRD_PARTY if third_party else role,
+        label=third_party,
+        private=private,
         clinician_id=clinician_id,
         offer_id=offer_id,
         number=number,

@@ -77,16 +77,24 @@ def enqueue(
     url: str | None = None,
     body: str | None = None,
     now: datetime | None = None,
+    noted: dict[str, Any] | None = None,
     **about: int | None,
 ) -> OutboxItem:
-    """Store a call (``url``) or a message (``body``) to ``to``, placed once committed."""
+    """Store a call (``url``) or a message (``body``) to ``to``, placed once committed.
+
+    ``noted`` is kept in the payload for the purpose's record once the row is placed.
+    """
     now = now or utcnow()
     item = OutboxItem(
         kind=OutboxKind.CALL if url is not None else OutboxKind.MESSAGE,
         purpose=purpose,
         state=OutboxState.PENDING,
         request_id=request_id,
-        payload={"to": to, "url": url} if url is not None else {"to": to, "body": body},
+        payload={
+            "to": to,
+            **({"url": url} if url is not None else {"body": body}),
+            **(noted or {}),
+        },
         created_at=now,
         due_at=now,
         attempts=0,

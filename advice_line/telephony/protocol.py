@@ -40,6 +40,16 @@ class Gateway(Protocol):
     def end_call(self, call_sid: str) -> None:
         """Hang up a call."""
 
+    def update_participant(
+        self,
+        room: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+    ) -> None:
+        """Hold or release a call in the conference ``room``, or say whether its exit ends it."""
+
     def send_message(self, to: str, body: str) -> str:
         """Send a message; return its SID."""
 

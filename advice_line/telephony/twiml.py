@@ -121,6 +121,16 @@ def join_as_clinician(room: str, preface: str) -> str:
     return str(response)
 
 
+def join_as_third_party(room: str, preface: str) -> str:
+    """Bring a third party into the request's conference; their leaving does not end it."""
+    response = VoiceResponse()
+    _say(response, preface)
+    dial = Dial()
+    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=False, beep=False)
+    response.append(dial)
+    return str(response)
+
+
 def fallback(fallback_number: str | None) -> str:
     """What an officer hears when the line itself has failed: never a dead end."""
     response = VoiceResponse()

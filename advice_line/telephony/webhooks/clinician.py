@@ -1,4 +1,4 @@
-"""The clinician's phone: the whisper, joining the conference, the senior's alert."""
+"""The clinician's phone: the whisper, joining the conference, a third party, the senior's alert."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from advice_line.models import (
     Standing,
 )
 from advice_line.routing import views
-from advice_line.telephony import dialer, legs, twiml
+from advice_line.telephony import conference, dialer, legs, twiml
 from advice_line.telephony.urls import webhook_url
 from advice_line.telephony.webhooks import (
     _actor,
@@ -108,6 +108,34 @@ def clinician_answered(request_id: int) -> Response:
         lambda work: _clinician_joins(work, request_id, "Connecting you to the officer."),
         _actor(),
     )
+
+
+@bp.post("/voice/third-party/<int:request_id>/<int:private>")
+@voice
+def third_party_answered(request_id: int, private: int) -> Response:
+    """Someone the holder brought in answered: into the conference (the officer held if private)."""
+    _waiting_request(request_id)
+
+    def joins(work: Work) -> Response:
+        advice = conference.third_party_joins(
+            work.session, request_id, _sid("CallSid"), private=bool(private)
+        )
+        if advice is None:
+            return _xml(twiml.goodbye("This call has ended. Thank you."))
+        heard = (
+            "You are speaking with the clinician only; the officer is on hold."
+            if private
+            else "The officer can hear you."
+        )
+        return _xml(
+            twiml.join_as_third_party(
+                advice.reference,
+                f"Advice Line. A clinician is bringing you into a call about request "
+                f"{advice.reference}. {heard}",
+            )
+        )
+
+    return run(joins, _actor())
 
 
 @bp.post("/voice/senior-alert/<int:request_id>")

@@ -1,0 +1,162 @@
+"""The third party on a call: ring them, hold or release the officer, hand the call over.
+
+``on_conference_changed`` answers ``signals.conference_changed`` inside the domain step's
+transaction: a third party to ring becomes an outbox row (purpose ``THIRD_PARTY``); the
+conference changes (hold, release, who ends the conference on leaving) run after the
+commit through the gateway's participant update, best effort and logged on failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from advice_line import lifecycle
+from advice_line.audit import Actor
+from advice_line.clock import utcnow
+from advice_line.jobs import after_commit
+from advice_line.models import (
+    ENDED_CALL_STATUSES,
+    AdviceRequest,
+    CallLeg,
+    LegRole,
+    OutboxItem,
+    OutboxPurpose,
+    RequestStatus,
+)
+from advice_line.telephony import legs, outbox
+from advice_line.telephony.gateway import gateway
+from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.urls import webhook_url
+
+log = logging.getLogger(__name__)
+ACTOR = Actor("telephony")
+
+
+def _live_sids(
+    session: Session, request_id: int, role: LegRole, clinician_id: int | None = None
+) -> list[str]:
+    query = select(CallLeg.call_sid).where(
+        CallLeg.request_id == request_id,
+        CallLeg.role == role,
+        CallLeg.status.not_in(ENDED_CALL_STATUSES),
+    )
+    if clinician_id is not None:
+        query = query.where(CallLeg.clinician_id == clinician_id)
+    return list(session.scalars(query))
+
+
+def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> None:
+    """Ring the third party, or change the conference once the step commits."""
+    session = object_session(request)
+    if session is None:
+        return
+    if action == "bring_in":
+        outbox.enqueue(
+            session,
+            OutboxPurpose.THIRD_PARTY,
+            request_id=request.id,
+            to=about["number"],
+            url=webhook_url(
+                "twilio.third_party_answered",
+                request_id=request.id,
+                private=int(about["private"]),
+            ),
+            clinician_id=about["clinician_id"],
+            noted={"label": about["label"], "private": about["private"]},
+        )
+        return
+    officer = _live_sids(session, request.id, LegRole.OFFICER)
+    leg: CallLeg = about["leg"]
+    if action == "together" or about.get("was_private"):
+        after_commit(session, functools.partial(hold, request.reference, officer, held=False))
+    if action == "drop":
+        after_commit(session, functools.partial(hang_up, leg.call_sid))
+    elif action == "handed_over":
+        leaving = _live_sids(session, request.id, LegRole.CLINICIAN, about["previous"])
+        after_commit(
+            session, functools.partial(hand_call_over, request.reference, leg.call_sid, leaving)
+        )
+
+
+def hold(room: str, call_sids: list[str], *, held: bool) -> None:
+    """Put calls in the conference on hold (hold music) or take them off it."""
+    for call_sid in call_sids:
+        try:
+            gateway().update_participant(room, call_sid, hold=held)
+        except GatewayError as error:
+            log.warning(
+                "could not %s %s in %s: %s", "hold" if held else "release", call_sid, room, error
+            )
+
+
+def hang_up(call_sid: str) -> None:
+    """End the third party's call, ringing or answered."""
+    try:
+        gateway().end_call(call_sid)
+    except GatewayError as error:
+        log.warning("could not hang up on the third party %s: %s", call_sid, error)
+
+
+def hand_call_over(room: str, successor: str, leaving: list[str]) -> None:
+    """Make the successor's exit end the conference, not the previous holder's; they leave."""
+    way_out = gateway()
+    try:
+        way_out.update_participant(room, successor, end_conference_on_exit=True)
+        for call_sid in leaving:
+            way_out.update_participant(room, call_sid, end_conference_on_exit=False)
+            way_out.end_call(call_sid)
+    except GatewayError as error:
+        log.error("handover in %s not completed on the phone: %s", room, error)
+
+
+def third_party_joins(
+    session: Session, request_id: int, call_sid: str, *, private: bool
+) -> AdviceRequest | None:
+    """Note that the third party answered; the request if they are still wanted on the call."""
+    request = session.get_one(AdviceRequest, request_id)
+    leg = legs.leg_joined(session, call_sid, now=utcnow())
+    if request.status != RequestStatus.CONNECTED or (
+        leg is not None and leg.status in ENDED_CALL_STATUSES
+    ):
+        return None
+    if private:
+        officer = _live_sids(session, request.id, LegRole.OFFICER)
+        after_commit(session, functools.partial(hold, request.reference, officer, held=True))
+    return request
+
+
+def _still_connected(session: Session, item: OutboxItem) -> bool:
+    return session.get_one(AdviceRequest, item.request_id).status == RequestStatus.CONNECTED
+
+
+def _third_party_placed(session: Session, item: OutboxItem, sid: str) -> None:
+    legs.add_placed_leg(
+        session,
+        call_sid=sid,
+        request_id=item.request_id,
+        clinician_id=item.clinician_id,
+        number=item.payload["to"],
+        now=utcnow(),
+        third_party=item.payload["label"],
+        private=item.payload["private"],
+    )
+
+
+def _third_party_not_reached(session: Session, item: OutboxItem, error: str) -> None:
+    log.warning("could not ring the third party on request %s: %s", item.request_id, error)
+    lifecycle.third_party_not_reached(
+        session,
+        item.request_id,
+        item.payload["label"],
+        item.clinician_id,
+        now=utcnow(),
+        actor=ACTOR,
+    )
+
+
+DELIVERY = outbox.Delivery(_still_connected, _third_party_placed, _third_party_not_reached)
