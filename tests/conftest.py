@@ -231,6 +231,7 @@ def fake_twilio(fake_twilio_server: FakeTwilio) -> FakeTwilio:
     fake_twilio_server.received.clear()
     fake_twilio_server.refused.clear()
     fake_twilio_server.failures.clear()
+    fake_twilio_server.conferences.clear()
     return fake_twilio_server
 
 

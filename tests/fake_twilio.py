@@ -8,6 +8,11 @@ requests) and 500. It lists the calls and messages it accepted (GET Calls.json a
 Messages.json, filtered by To and From, newest first, as Twilio does), which the outbox
 reads to reconcile a request whose answer it never saw; ``delay`` holds each answer back
 after the call or message is recorded, to open that window for the kill -9 drill.
+
+Conferences are not run from TwiML here: a test opens one with ``open_conference`` (the
+calls in it), and the fake lists it by FriendlyName and Status and updates its
+participants (Hold, Muted, EndConferenceOnExit, Coaching with CallSidToCoach) as Twilio
+does, refusing a call that is not in it (20404) and coaching without a call to coach.
 """
 
 from __future__ import annotations
@@ -34,6 +39,28 @@ INVALID_NUMBER = "+15005550001"  # Twilio's own magic "invalid number" test valu
 CALLS = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls\.json$")
 CALL = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})\.json$")
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
+CONFERENCES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Conferences\.json$")
+PARTICIPANT = re.compile(
+    r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Conferences/(CF[0-9a-f]{32})"
+    r"/Participants/(CA[0-9a-f]{32})\.json$"
+)
+#: Participant fields a test reads back, with Twilio's defaults.
+PARTICIPANT_DEFAULTS = {
+    "Hold": "false",
+    "Muted": "false",
+    "Coaching": "false",
+    "EndConferenceOnExit": "false",
+}
+
+
+@dataclass
+class Conference:
+    """A live conference: its SID, name and the participants by CallSid."""
+
+    sid: str
+    friendly_name: str
+    participants: dict[str, dict[str, str]]
+    status: str = "in-progress"
 
 
 @dataclass
@@ -58,6 +85,7 @@ class FakeTwilio:
     failures: list[tuple[int, int]] = field(default_factory=list)
     base_url: str = ""
     delay: float = 0.0
+    conferences: list[Conference] = field(default_factory=list)
 
     def start(self) -> None:
         """Serve on a free loopback port in a background thread."""
@@ -74,6 +102,16 @@ class FakeTwilio:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
+
+    def open_conference(self, name: str, *call_sids: str, **settings: str) -> Conference:
+        """A conference Twilio is running with these calls in it (``settings`` each)."""
+        room = Conference(
+            sid="CF" + uuid.uuid4().hex,
+            friendly_name=name,
+            participants=dict.fromkeys(call_sids, PARTICIPANT_DEFAULTS | settings),
+        )
+        self.conferences.append(room)
+        return room
 
     def fail_next(self, status: int, code: int) -> None:
         """Answer the next request with a Twilio error instead."""
@@ -117,6 +155,10 @@ class FakeTwilio:
         if self.failures:
             status, code = self.failures.pop(0)
             return self._error(status, code, "Simulated failure")
+        if request.method == "GET" and CONFERENCES.match(request.path):
+            return self._list_conferences(request.path, request.args.to_dict())
+        if found := PARTICIPANT.match(request.path):
+            return self._update_participant(request, found.group(2), found.group(3), form)
         listed = {"calls": CALLS, "messages": MESSAGES}
         for key, pattern in listed.items():
             if request.method == "GET" and pattern.match(request.path):
@@ -187,3 +229,61 @@ class FakeTwilio:
             "previous_page_uri": None,
         }
         return Response(json.dumps(page), status=200, mimetype="application/json")
+
+    def _list_conferences(self, path: str, args: dict[str, str]) -> Response:
+        """Twilio's conference list, filtered by FriendlyName and Status, newest first."""
+        found = [
+            {
+                "sid": room.sid,
+                "account_sid": self.account_sid,
+                "friendly_name": room.friendly_name,
+                "status": room.status,
+                "api_version": "2010-04-01",
+                "uri": path.removesuffix(".json") + f"/{room.sid}.json",
+            }
+            for room in reversed(self.conferences)
+            if args.get("FriendlyName", room.friendly_name) == room.friendly_name
+            and args.get("Status", room.status) == room.status
+        ]
+        size = int(args.get("PageSize", 50))
+        page = {
+            "conferences": found[:size],
+            "page": 0,
+            "page_size": size,
+            "start": 0,
+            "end": max(len(found[:size]) - 1, 0),
+            "uri": path,
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+        }
+        return Response(json.dumps(page), status=200, mimetype="application/json")
+
+    def _update_participant(
+        self, request: Request, conference_sid: str, call_sid: str, form: dict[str, str]
+    ) -> Response:
+        """Update a participant of a live conference, as strictly as Twilio."""
+        if request.method != "POST":
+            return self._error(405, 20004, "Method not allowed")
+        room = next((c for c in self.conferences if c.sid == conference_sid), None)
+        if room is None or room.status != "in-progress" or call_sid not in room.participants:
+            return self._error(404, 20404, f"Participant {call_sid} is not in {conference_sid}")
+        if form.get("Coaching") == "true" and not form.get("CallSidToCoach"):
+            return self._error(400, 16025, "Coaching requires CallSidToCoach")
+        if form.get("CallSidToCoach") and form["CallSidToCoach"] not in room.participants:
+            return self._error(400, 16026, "The call to coach is not in the conference")
+        participant = room.participants[call_sid]
+        participant.update(form)
+        self.received.append(Received(path=request.path, form=form, sid=call_sid))
+        body = {
+            "account_sid": self.account_sid,
+            "call_sid": call_sid,
+            "conference_sid": conference_sid,
+            "hold": participant["Hold"] == "true",
+            "muted": participant["Muted"] == "true",
+            "coaching": participant["Coaching"] == "true",
+            "end_conference_on_exit": participant["EndConferenceOnExit"] == "true",
+            "status": "connected",
+            "uri": request.path,
+        }
+        return Response(json.dumps(body), status=200, mimetype="application/json")

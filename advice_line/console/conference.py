@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from advice_line import lifecycle
 from advice_line.auth.roles import roles_required
-from advice_line.console.forms import ActionForm, ThirdPartyForm
+from advice_line.console.forms import ActionForm, ThirdPartyForm, choices
 from advice_line.console.routes import _actor, _flash_refusal, _me, _own_request, bp
 from advice_line.extensions import db
 from advice_line.lifecycle.errors import InvalidInput
@@ -54,7 +54,7 @@ def _directory() -> list[tuple[str, str]]:
 
 def _form(me: int) -> ThirdPartyForm:
     form = ThirdPartyForm()
-    form.who.choices = [*_colleagues(me), *_directory()]
+    form.who.choices = choices([*_colleagues(me), *_directory()])
     return form
 
 

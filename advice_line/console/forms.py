@@ -224,10 +224,12 @@ class ThirdPartyForm(CleanForm):
     who = SelectField("Bring in", choices=[])
     mode = RadioField(
         "How",
-        choices=[
-            ("private", "Privately first (the officer hears hold music)"),
-            ("together", "Together with the officer"),
-        ],
+        choices=choices(
+            [
+                ("private", "Privately first (the officer hears hold music)"),
+                ("together", "Together with the officer"),
+            ]
+        ),
         default="private",
     )
 

@@ -26,8 +26,8 @@ class OutboxPurpose(enum.StrEnum):
     CLINICIAN_IN = "clinician_in"  # ring the clinician who took a request into its conference
     OFFICER_BACK = "officer_back"  # call the officer back into the conference
     SENIOR_ALERT = "senior_alert"  # ring (or text) an on-call senior about an escalation
-    THIRD_PARTY = "third_party"  # ring someone the holder brings into the call
     REPLY = "reply"  # a message to the officer (a clinician's reply or the expected wait)
+    THIRD_PARTY = "third_party"  # ring someone the holder brings into the call
 
 
 class OutboxState(enum.StrEnum):
