@@ -9,9 +9,9 @@ here, in the order it happens (docs/ARCHITECTURE.md draws the path):
    the taker into the conference, the officer called back, on-call seniors when a
    request escalates and none is at a console) and a texting officer waiting past the
    answer target told the expected wait (``telephony.messages``), and a third party
-   the holder brings into the call (``telephony.conference``). As it commits, the
-   reports' facts of every request the transaction touched are rewritten once
-   (``reports.facts``).
+   the holder brings into the call or a senior who listens (``telephony.conference``).
+   As it commits, the reports' facts of every request the transaction touched are
+   rewritten once (``reports.facts``).
 2. After the commit, never after a rollback (``jobs``): each outbox row written is
    nudged to go out at once (the scheduler's ``outbox.send_due`` retries and recovers
    what a nudge did not place); consoles, the senior's floor and the managers' board are
@@ -25,7 +25,6 @@ from __future__ import annotations
 from advice_line import jobs
 from advice_line.console import live
 from advice_line.lifecycle import signals
-from advice_line.models import OutboxPurpose
 from advice_line.reports import facts
 from advice_line.telephony import conference, dialer, outbox, replies
 
@@ -36,10 +35,9 @@ def wire() -> None:
     facts.keep_in_step()
     # 2. after the commit
     jobs.run_after_commit()
-    for deliveries in (dialer.DELIVERIES, replies.DELIVERIES):
+    for deliveries in (dialer.DELIVERIES, replies.DELIVERIES, conference.DELIVERIES):
         for purpose, delivery in deliveries.items():
             outbox.handle(purpose, delivery)
-    outbox.handle(OutboxPurpose.THIRD_PARTY, conference.DELIVERY)
     for signal in (signals.request_changed, signals.senior_alert, signals.answer_target_breached):
         signal.connect(live.on_request, weak=False)
     signals.senior_alert.connect(live.on_senior_alert, weak=False)
@@ -52,4 +50,5 @@ def wire() -> None:
     signals.senior_alert.connect(dialer.on_senior_alert, weak=False)
     signals.answer_target_breached.connect(replies.tell_waiting_officer, weak=False)
     signals.conference_changed.connect(live.on_request, weak=False)
+    signals.conference_changed.connect(live.on_conference, weak=False)
     signals.conference_changed.connect(conference.on_conference_changed, weak=False)

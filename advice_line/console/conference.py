@@ -1,4 +1,5 @@
-"""The request page's call panel: bring someone in, speak together, drop them, hand over."""
+"""Others on a call: the holder's panel (bring in, together, drop, hand over) and the
+floor's supervision (a senior listens, coaches, joins, stops)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from advice_line.console.forms import ActionForm, ThirdPartyForm, choices
 from advice_line.console.routes import _actor, _flash_refusal, _me, _own_request, bp
 from advice_line.extensions import db
 from advice_line.lifecycle.errors import InvalidInput
+from advice_line.lifecycle.supervision import told
 from advice_line.models import (
     AdviceRequest,
     Channel,
@@ -24,6 +26,7 @@ from advice_line.models import (
     OfferOutcome,
     RequestStatus,
     Role,
+    Supervision,
     User,
 )
 from advice_line.transaction import Work, run
@@ -68,17 +71,19 @@ def _holds(advice: AdviceRequest) -> bool:
 
 
 def panel(advice: AdviceRequest) -> dict[str, Any]:
-    """What the request page shows of the call's third party, for its holder on a live call."""
+    """What the request page shows of its call: a senior on it; the holder's third party."""
     on_call = (
         advice.status == RequestStatus.CONNECTED
         and advice.channel == Channel.VOICE
         and _holds(advice)
     )
+    said = told(db.session(), advice.id)
     if not on_call:
-        return {"call_panel": False}
+        return {"call_panel": False, "supervision": said}
     return {
+        "supervision": said,
         "call_panel": True,
-        "third_party": lifecycle.live_third_party(db.session(), advice.id),
+        "third_party": lifecycle.live_leg(db.session(), advice.id),
         "third_party_form": _form(_me()),
     }
 
@@ -152,3 +157,31 @@ def third_party_step(request_id: int, step: str) -> ResponseReturnValue:
         return redirect(url_for("console.request_page", request_id=advice.id))
 
     return run(act, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
+
+
+@bp.post("/console/floor/calls/<int:request_id>/<any(listen, coach, join, stop):step>")
+@roles_required(Role.SENIOR_CLINICIAN)
+def supervise(request_id: int, step: str) -> ResponseReturnValue:
+    """A senior listens to a live call unheard, coaches its clinician, joins it, or stops."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = _me()
+
+    def act(work: Work) -> ResponseReturnValue:
+        if step == "listen":
+            lifecycle.listen(work.session, request_id, me, now=work.now, actor=work.actor)
+            work.tell("Your phone will ring: answer it to listen, muted.")
+        elif step == "stop":
+            lifecycle.stop_supervising(work.session, request_id, me, now=work.now, actor=work.actor)
+            work.tell("You have left the call.")
+        else:
+            mode = Supervision(step)
+            lifecycle.supervise(work.session, request_id, me, mode, now=work.now, actor=work.actor)
+            work.tell(
+                "You are coaching: only the clinician hears you."
+                if step == "coach"
+                else "You have joined the call."
+            )
+        return redirect(url_for("console.floor"))
+
+    return run(act, _actor(), _flash_refusal("console.floor"))

@@ -7,6 +7,7 @@ own view. With ``REDIS_URL`` set the emits reach consoles on every app process.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import has_app_context
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, object_session
 from advice_line.clock import utcnow
 from advice_line.extensions import db, socketio
 from advice_line.jobs import after_commit
+from advice_line.lifecycle.supervision import told
 from advice_line.models import AdviceRequest, Clinician, Message, Offer, OfferOutcome
 from advice_line.routing import views
 from advice_line.transaction import current_policy
@@ -77,6 +79,20 @@ def on_message(message: Message, **_: Any) -> None:
         session.info[_THREADS] = set()
         after_commit(session, lambda: push_threads(session.info.pop(_THREADS, set())))
     session.info[_THREADS].add(message.request_id)
+
+
+def on_conference(request: AdviceRequest, **_: Any) -> None:
+    """Someone came onto or left a request's call: tell the pages open on it."""
+    session = object_session(request)
+    if session is not None and has_app_context():
+        after_commit(session, functools.partial(push_call, request.id))
+
+
+def push_call(request_id: int) -> None:
+    """Send the pages open on a request what they say of a senior on its call."""
+    with Session(db.engine) as session:
+        body = {"request_id": request_id, "supervision": told(session, request_id)}
+        socketio.emit("call", body, to=request_room(request_id))
 
 
 def push_threads(request_ids: set[int]) -> None:

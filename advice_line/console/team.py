@@ -38,7 +38,7 @@ from advice_line.models import (
     Role,
     TaskKind,
 )
-from advice_line.routing import views
+from advice_line.routing import calls, views
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.transaction import Work, current_policy, run
 
@@ -169,6 +169,8 @@ def floor() -> ResponseReturnValue:
         people=views.floor(db.session()),
         lapsing=lapse_warnings(db.session(), now=utcnow(), policy=current_policy()),
         queue=views.queue(db.session()),
+        calls=calls.live_calls(db.session()),
+        me=_me(),
         form=form,
         action_form=ActionForm(),
     )

@@ -38,7 +38,7 @@ from advice_line.lifecycle.conference import (
     bring_in,
     drop_third_party,
     hand_over,
-    live_third_party,
+    live_leg,
     speak_together,
     third_party_left,
     third_party_not_reached,
@@ -91,6 +91,13 @@ from advice_line.lifecycle.staff import (
     start_session,
 )
 from advice_line.lifecycle.steps import ALLOWED_TRANSITIONS, FINISHED, TAKEN, WAITING
+from advice_line.lifecycle.supervision import (
+    listen,
+    stop_supervising,
+    supervise,
+    supervisor_answered,
+    supervisor_left,
+)
 from advice_line.lifecycle.tasks import Referral, complete_task, take_task
 
 __all__ = [
@@ -138,7 +145,8 @@ __all__ = [
     "hand_over",
     "is_qualifying",
     "join",
-    "live_third_party",
+    "listen",
+    "live_leg",
     "mark_answer_target_breached",
     "mark_nuisance",
     "normalise_username",
@@ -157,6 +165,10 @@ __all__ = [
     "set_clinician_status",
     "speak_together",
     "start_session",
+    "stop_supervising",
+    "supervise",
+    "supervisor_answered",
+    "supervisor_left",
     "sweep_lost_consoles",
     "take",
     "take_call_back_task",

@@ -72,24 +72,27 @@ def _held_call(session: Session, request_id: int, clinician_id: int) -> tuple[Ad
     return request, taken
 
 
-def live_third_party(session: Session, request_id: int) -> CallLeg | None:
-    """The third party's call on the request that has not ended, if any."""
+def live_leg(
+    session: Session, request_id: int, role: LegRole = LegRole.THIRD_PARTY
+) -> CallLeg | None:
+    """The request's call of this role (the third party's by default) that has not ended."""
     return session.scalars(
         select(CallLeg).where(
             CallLeg.request_id == request_id,
-            CallLeg.role == LegRole.THIRD_PARTY,
+            CallLeg.role == role,
             CallLeg.status.not_in(ENDED_CALL_STATUSES),
         )
     ).first()
 
 
-def _third_party_on_its_way(session: Session, request_id: int) -> bool:
+def on_its_way(session: Session, request_id: int, purpose: OutboxPurpose) -> bool:
+    """Whether a call of this purpose is still to be placed for the request."""
     return (
         session.scalar(
             select(OutboxItem.id)
             .where(
                 OutboxItem.request_id == request_id,
-                OutboxItem.purpose == OutboxPurpose.THIRD_PARTY,
+                OutboxItem.purpose == purpose,
                 OutboxItem.state.in_(OPEN_STATES),
             )
             .limit(1)
@@ -99,7 +102,7 @@ def _third_party_on_its_way(session: Session, request_id: int) -> bool:
 
 
 def _answered_third_party(session: Session, request: AdviceRequest) -> CallLeg:
-    leg = live_third_party(session, request.id)
+    leg = live_leg(session, request.id)
     if leg is None:
         raise IllegalTransition(f"No one else is on the call on {request.reference}.")
     if leg.joined_at is None or leg.status != CallStatus.IN_PROGRESS:
@@ -107,7 +110,7 @@ def _answered_third_party(session: Session, request: AdviceRequest) -> CallLeg:
     return leg
 
 
-def _audit(
+def audit_call(
     session: Session,
     request: AdviceRequest,
     action: str,
@@ -116,6 +119,7 @@ def _audit(
     actor: Actor,
     **detail: object,
 ) -> None:
+    """Audit a step on the request's call (``request.<action>``) and flush."""
     record_event(
         session,
         actor,
@@ -140,7 +144,7 @@ def bring_in(
 ) -> AdviceRequest:
     """Ring a third party into the holder's call: privately (the officer on hold) or together."""
     request, _ = _held_call(session, request_id, clinician_id)
-    if live_third_party(session, request.id) or _third_party_on_its_way(session, request.id):
+    if live_leg(session, request.id) or on_its_way(session, request.id, OutboxPurpose.THIRD_PARTY):
         raise IllegalTransition(
             f"Someone else is already on the call on {request.reference}: drop them first."
         )
@@ -160,7 +164,7 @@ def bring_in(
         change_clinician_status(session, colleague, ClinicianStatus.ON_CALL, now=now, actor=actor)
     if not number or not label:
         raise InvalidInput({"third_party": "Choose a clinician or a directory entry."})
-    _audit(
+    audit_call(
         session,
         request,
         "third_party_called",
@@ -190,7 +194,7 @@ def speak_together(
     if not leg.private:
         raise IllegalTransition(f"{leg.label} is already speaking with the officer.")
     leg.private = False
-    _audit(session, request, "third_party_together", now=now, actor=actor, label=leg.label)
+    audit_call(session, request, "third_party_together", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="together", leg=leg)
     return leg
 
@@ -209,13 +213,13 @@ def drop_third_party(
 ) -> CallLeg:
     """Hang up on the third party (ringing or answered); the officer comes off hold."""
     request, _ = _held_call(session, request_id, clinician_id)
-    leg = live_third_party(session, request.id)
+    leg = live_leg(session, request.id)
     if leg is None:
         raise IllegalTransition(f"No one else is on the call on {request.reference}.")
     was_private = leg.private
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
-    _audit(session, request, "third_party_dropped", now=now, actor=actor, label=leg.label)
+    audit_call(session, request, "third_party_dropped", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="drop", leg=leg, was_private=was_private)
     return leg
 
@@ -226,7 +230,7 @@ def third_party_left(session: Session, leg: CallLeg, *, now: datetime, actor: Ac
     was_private = leg.private
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
-    _audit(session, request, "third_party_left", now=now, actor=actor, label=leg.label)
+    audit_call(session, request, "third_party_left", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="left", leg=leg, was_private=was_private)
     return "third party left"
 
@@ -243,7 +247,7 @@ def third_party_not_reached(
     """The line could not ring the third party at all: note it and free the clinician."""
     request = session.get_one(AdviceRequest, request_id)
     _release(session, clinician_id, now=now, actor=actor)
-    _audit(session, request, "third_party_not_reached", now=now, actor=actor, label=label)
+    audit_call(session, request, "third_party_not_reached", now=now, actor=actor, label=label)
 
 
 def hand_over(
@@ -279,7 +283,7 @@ def hand_over(
     session.flush()
     leg.role, leg.private = LegRole.CLINICIAN, False
     change_clinician_status(session, holder, ClinicianStatus.AVAILABLE, now=now, actor=actor)
-    _audit(
+    audit_call(
         session,
         request,
         "handed_over",

@@ -63,6 +63,7 @@ from advice_line.models.telephony import (
     LegRole,
     Message,
     MessageDirection,
+    Supervision,
 )
 from advice_line.models.timer import SchedulerTick, Timer, TimerKind
 
@@ -118,6 +119,7 @@ __all__ = [
     "Shift",
     "Skill",
     "Standing",
+    "Supervision",
     "Task",
     "TaskKind",
     "Timer",

@@ -28,6 +28,7 @@ class OutboxPurpose(enum.StrEnum):
     SENIOR_ALERT = "senior_alert"  # ring (or text) an on-call senior about an escalation
     REPLY = "reply"  # a message to the officer (a clinician's reply or the expected wait)
     THIRD_PARTY = "third_party"  # ring someone the holder brings into the call
+    SUPERVISOR = "supervisor"  # ring a senior who listens to a call
 
 
 class OutboxState(enum.StrEnum):

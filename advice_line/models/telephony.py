@@ -17,6 +17,15 @@ class LegRole(enum.StrEnum):
     OFFICER = "officer"
     CLINICIAN = "clinician"
     THIRD_PARTY = "third_party"  # someone the holder brought into the call
+    SUPERVISOR = "supervisor"  # a senior listening to, coaching or joining the call
+
+
+class Supervision(enum.StrEnum):
+    """What a senior on a call does: listen unheard, coach the clinician, or join in."""
+
+    LISTEN = "listen"
+    COACH = "coach"
+    JOIN = "join"
 
 
 class CallStatus(enum.StrEnum):
@@ -65,6 +74,8 @@ class CallLeg(Base):
     label: Mapped[str | None] = mapped_column(sa.String(80))
     #: A third party heard by the clinician only, while the officer is on hold.
     private: Mapped[bool] = mapped_column(server_default=sa.false())
+    #: A senior's call: listening, coaching the clinician or joined.
+    supervision: Mapped[Supervision | None] = mapped_column(str_enum(Supervision, "supervision"))
 
 
 class MessageDirection(enum.StrEnum):

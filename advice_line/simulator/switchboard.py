@@ -42,6 +42,8 @@ class SimCall:
     sequence: int = 0
     ends_conference: bool = False
     held: bool = False
+    muted: bool = False
+    coaching: str | None = None
 
     def public(self, connected_rooms: set[str]) -> dict[str, Any]:
         """Describe the call for the simulator page."""
@@ -55,6 +57,8 @@ class SimCall:
             "conference": self.conference,
             "talking": self.conference in connected_rooms and not self.held,
             "held": self.held,
+            "muted": self.muted,
+            "coaching": self.coaching,
         }
 
 
@@ -146,6 +150,7 @@ class Switchboard:
         call.conference = conference.text
         call.starts_conference = conference.get("startConferenceOnEnter") != "false"
         call.ends_conference = conference.get("endConferenceOnExit") == "true"
+        call.muted = conference.get("muted") == "true"
         call.wait_url = conference.get("waitUrl")
         call.dial_action = dial.get("action")
         self.refresh(call.sid)
@@ -255,19 +260,26 @@ class Switchboard:
             if sid in self.calls:
                 self._end(self.calls[sid], "completed")
 
-    def update_participant(
-        self, room: str, sid: str, *, hold: bool | None, end_conference_on_exit: bool | None
-    ) -> None:
-        """The line held, released or changed a call in a conference through the REST API."""
+    def update_participant(self, room: str, sid: str, changes: dict[str, Any]) -> None:
+        """The line changed a call in a conference through the REST API (Twilio's names)."""
         with self.lock:
             call = self.calls.get(sid)
+            coached = changes.get("call_sid_to_coach")
             if call is None or call.conference != room or call.status != "in-progress":
                 raise GatewayError(f"{sid} is not in conference {room}", code=20404, status=404)
-            if hold is not None and hold != call.held:
-                call.held = hold
-                call.transcript.append("(on hold: music)" if hold else "(back in the call)")
-            if end_conference_on_exit is not None:
-                call.ends_conference = end_conference_on_exit
+            if changes.get("coaching") and (coached is None or coached not in self.calls):
+                raise GatewayError("Coaching needs the call to coach", code=16025, status=400)
+            if changes.get("hold") is not None and changes["hold"] != call.held:
+                call.held = changes["hold"]
+                call.transcript.append("(on hold: music)" if call.held else "(back in the call)")
+            if changes.get("end_conference_on_exit") is not None:
+                call.ends_conference = changes["end_conference_on_exit"]
+            if changes.get("muted") is not None:
+                call.muted = changes["muted"]
+            if changes.get("coaching") is not None:
+                call.coaching = (
+                    self.calls[coached].number if changes["coaching"] and coached else None
+                )
 
     def text_line(self, number: str, body: str, *, whatsapp: bool = False) -> str:
         """Send a message to the line; return its reply."""
@@ -336,10 +348,21 @@ class SimulatorGateway:
         *,
         hold: bool | None = None,
         end_conference_on_exit: bool | None = None,
+        muted: bool | None = None,
+        coaching: bool | None = None,
+        call_sid_to_coach: str | None = None,
     ) -> None:
-        """Hold, release or change a simulated call in a conference."""
+        """Hold, release, mute or let coach a simulated call in a conference."""
         self.board.update_participant(
-            room, call_sid, hold=hold, end_conference_on_exit=end_conference_on_exit
+            room,
+            call_sid,
+            {
+                "hold": hold,
+                "end_conference_on_exit": end_conference_on_exit,
+                "muted": muted,
+                "coaching": coaching,
+                "call_sid_to_coach": call_sid_to_coach,
+            },
         )
 
     def send_message(self, to: str, body: str) -> str:

@@ -39,7 +39,9 @@ function drawCall(call) {
                                            : `The line calling ${call.number}`;
   card.append(text("h3", who));
   card.append(text("p", `Status: ${call.status}` + (call.conference ? `, in conference ${call.conference}` : "")
-                        + (call.talking ? " (talking)" : "") + (call.held ? " (on hold: music)" : "")));
+                        + (call.talking ? " (talking)" : "") + (call.held ? " (on hold: music)" : "")
+                        + (call.muted ? " (listening, muted)" : "")
+                        + (call.coaching ? ` (coaching ${call.coaching}: only they hear)` : "")));
   const transcript = document.createElement("ol");
   transcript.className = "transcript";
   call.transcript.forEach((line) => transcript.append(text("li", line)));

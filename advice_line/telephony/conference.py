@@ -1,9 +1,11 @@
-"""The third party on a call: ring them, hold or release the officer, hand the call over.
+"""Others on a request's call: a third party rung in, held, dropped, handed the call; a
+senior listening, coaching or joined.
 
 ``on_conference_changed`` answers ``signals.conference_changed`` inside the domain step's
-transaction: a third party to ring becomes an outbox row (purpose ``THIRD_PARTY``); the
-conference changes (hold, release, who ends the conference on leaving) run after the
-commit through the gateway's participant update, best effort and logged on failure.
+transaction: a third party or a senior to ring becomes an outbox row (purposes
+``THIRD_PARTY``, ``SUPERVISOR``); the conference changes (hold, release, mute, coach, who
+ends the conference on leaving) run after the commit through the gateway's participant
+update, best effort and logged on failure.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from advice_line.models import (
     AdviceRequest,
     CallLeg,
     LegRole,
+    Offer,
+    OfferOutcome,
     OutboxItem,
     OutboxPurpose,
     RequestStatus,
+    Supervision,
 )
 from advice_line.telephony import legs, outbox
 from advice_line.telephony.gateway import gateway
@@ -70,13 +75,35 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
             noted={"label": about["label"], "private": about["private"]},
         )
         return
-    officer = _live_sids(session, request.id, LegRole.OFFICER)
+    if action == "supervise":
+        outbox.enqueue(
+            session,
+            OutboxPurpose.SUPERVISOR,
+            request_id=request.id,
+            to=about["number"],
+            url=webhook_url("twilio.supervisor_answered", request_id=request.id),
+            clinician_id=about["clinician_id"],
+            noted={"label": about["label"]},
+        )
+        return
     leg: CallLeg = about["leg"]
+    if action == "supervision" and leg.supervision is not None:
+        holder = accepted_clinician(session, request.id)
+        coached = _live_sids(session, request.id, LegRole.CLINICIAN, holder)
+        after_commit(
+            session,
+            functools.partial(
+                supervise, request.reference, leg.call_sid, leg.supervision, coached[:1]
+            ),
+        )
+    if action in {"stop", "drop"}:
+        after_commit(session, functools.partial(hang_up, leg.call_sid))
+    if leg.role == LegRole.SUPERVISOR:
+        return
+    officer = _live_sids(session, request.id, LegRole.OFFICER)
     if action == "together" or about.get("was_private"):
         after_commit(session, functools.partial(hold, request.reference, officer, held=False))
-    if action == "drop":
-        after_commit(session, functools.partial(hang_up, leg.call_sid))
-    elif action == "handed_over":
+    if action == "handed_over":
         leaving = _live_sids(session, request.id, LegRole.CLINICIAN, about["previous"])
         after_commit(
             session, functools.partial(hand_call_over, request.reference, leg.call_sid, leaving)
@@ -95,11 +122,35 @@ def hold(room: str, call_sids: list[str], *, held: bool) -> None:
 
 
 def hang_up(call_sid: str) -> None:
-    """End the third party's call, ringing or answered."""
+    """End a third party's or a senior's call, ringing or answered."""
     try:
         gateway().end_call(call_sid)
     except GatewayError as error:
-        log.warning("could not hang up on the third party %s: %s", call_sid, error)
+        log.warning("could not hang up on %s: %s", call_sid, error)
+
+
+def supervise(room: str, call_sid: str, mode: Supervision, coached: list[str]) -> None:
+    """Let the senior coach the clinician's call (heard by them only) or speak to all."""
+    coach = mode == Supervision.COACH and bool(coached)
+    try:
+        gateway().update_participant(
+            room,
+            call_sid,
+            muted=False,
+            coaching=coach,
+            call_sid_to_coach=coached[0] if coach else None,
+        )
+    except GatewayError as error:
+        log.warning("could not let %s %s in %s: %s", call_sid, mode.value, room, error)
+
+
+def accepted_clinician(session: Session, request_id: int) -> int | None:
+    """The clinician who holds the request."""
+    return session.scalar(
+        select(Offer.clinician_id).where(
+            Offer.request_id == request_id, Offer.outcome == OfferOutcome.ACCEPTED
+        )
+    )
 
 
 def hand_call_over(room: str, successor: str, leaving: list[str]) -> None:
@@ -142,7 +193,8 @@ def _third_party_placed(session: Session, item: OutboxItem, sid: str) -> None:
         clinician_id=item.clinician_id,
         number=item.payload["to"],
         now=utcnow(),
-        third_party=item.payload["label"],
+        role=LegRole.THIRD_PARTY,
+        label=item.payload["label"],
         private=item.payload["private"],
     )
 
@@ -159,4 +211,29 @@ def _third_party_not_reached(session: Session, item: OutboxItem, error: str) -> 
     )
 
 
-DELIVERY = outbox.Delivery(_still_connected, _third_party_placed, _third_party_not_reached)
+def _supervisor_placed(session: Session, item: OutboxItem, sid: str) -> None:
+    legs.add_placed_leg(
+        session,
+        call_sid=sid,
+        request_id=item.request_id,
+        clinician_id=item.clinician_id,
+        number=item.payload["to"],
+        now=utcnow(),
+        role=LegRole.SUPERVISOR,
+        label=item.payload["label"],
+        supervision=Supervision.LISTEN,
+    )
+
+
+def _supervisor_not_reached(_session: Session, item: OutboxItem, error: str) -> None:
+    log.warning("could not ring the senior on request %s: %s", item.request_id, error)
+
+
+DELIVERIES = {
+    OutboxPurpose.THIRD_PARTY: outbox.Delivery(
+        _still_connected, _third_party_placed, _third_party_not_reached
+    ),
+    OutboxPurpose.SUPERVISOR: outbox.Delivery(
+        _still_connected, _supervisor_placed, _supervisor_not_reached
+    ),
+}

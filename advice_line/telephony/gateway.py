@@ -83,17 +83,23 @@ class TwilioGateway:
         *,
         hold: bool | None = None,
         end_conference_on_exit: bool | None = None,
+        muted: bool | None = None,
+        coaching: bool | None = None,
+        call_sid_to_coach: str | None = None,
     ) -> None:
         """Find the live conference named ``room``, then update the call's participant."""
         try:
             live = self.client.conferences.list(friendly_name=room, status="in-progress", limit=1)
             if not live:
                 raise GatewayError(f"No live conference {room}", code=20404, status=404)
-            changes: dict[str, Any] = {}
-            if hold is not None:
-                changes["hold"] = hold
-            if end_conference_on_exit is not None:
-                changes["end_conference_on_exit"] = end_conference_on_exit
+            asked = {
+                "hold": hold,
+                "end_conference_on_exit": end_conference_on_exit,
+                "muted": muted,
+                "coaching": coaching,
+                "call_sid_to_coach": call_sid_to_coach,
+            }
+            changes = {name: value for name, value in asked.items() if value is not None}
             self.client.conferences(live[0].sid).participants(call_sid).update(**changes)
         except (TwilioException, RequestException) as error:
             raise _gateway_error("conference participant update", error) from error

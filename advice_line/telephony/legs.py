@@ -23,6 +23,7 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     RequestStatus,
+    Supervision,
 )
 
 CALL_STATUS_ORDER = list(CallStatus)
@@ -64,6 +65,8 @@ def apply_leg_event(
     session.flush()
     if leg.role == LegRole.THIRD_PARTY:
         return lifecycle.third_party_left(session, leg, now=now, actor=actor)
+    if leg.role == LegRole.SUPERVISOR:
+        return lifecycle.supervisor_left(session, leg, now=now, actor=actor)
     if leg.role == LegRole.OFFICER:
         return _officer_left(session, leg, now=now, actor=actor, policy=policy)
     return _clinician_left(session, leg, now=now, actor=actor, policy=policy)
@@ -134,17 +137,19 @@ def add_placed_leg(
     now: datetime,
     clinician_id: int | None = None,
     offer_id: int | None = None,
-    third_party: str | None = None,
+    role: LegRole | None = None,
+    label: str | None = None,
     private: bool = False,
+    supervision: Supervision | None = None,
 ) -> CallLeg:
-    """Record a call the line placed: to a clinician, back to the officer, or a third party."""
-    role = LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN
+    """Record a call the line placed: to a clinician, the officer, a third party, a senior."""
     leg = CallLeg(
         call_sid=call_sid,
         request_id=request_id,
-        role=LegRole.THIRD_PARTY if third_party else role,
-        label=third_party,
+        role=role or (LegRole.OFFICER if clinician_id is None else LegRole.CLINICIAN),
+        label=label,
         private=private,
+        supervision=supervision,
         clinician_id=clinician_id,
         offer_id=offer_id,
         number=number,

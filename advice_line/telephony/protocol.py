@@ -47,8 +47,11 @@ class Gateway(Protocol):
         *,
         hold: bool | None = None,
         end_conference_on_exit: bool | None = None,
+        muted: bool | None = None,
+        coaching: bool | None = None,
+        call_sid_to_coach: str | None = None,
     ) -> None:
-        """Hold or release a call in the conference ``room``, or say whether its exit ends it."""
+        """Change a call in the conference ``room``: hold, exit, mute, coach (the others' call)."""
 
     def send_message(self, to: str, body: str) -> str:
         """Send a message; return its SID."""

@@ -131,6 +131,18 @@ def join_as_third_party(room: str, preface: str) -> str:
     return str(response)
 
 
+def join_as_supervisor(room: str, preface: str) -> str:
+    """Bring a senior into the request's conference muted and without a beep: unheard."""
+    response = VoiceResponse()
+    _say(response, preface)
+    dial = Dial()
+    dial.conference(
+        room, muted=True, start_conference_on_enter=False, end_conference_on_exit=False, beep=False
+    )
+    response.append(dial)
+    return str(response)
+
+
 def fallback(fallback_number: str | None) -> str:
     """What an officer hears when the line itself has failed: never a dead end."""
     response = VoiceResponse()

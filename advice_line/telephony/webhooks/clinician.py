@@ -1,4 +1,4 @@
-"""The clinician's phone: the whisper, joining the conference, a third party, the senior's alert."""
+"""The clinician's phone: the whisper, the conference, a third party, a senior's call and alert."""
 
 from __future__ import annotations
 
@@ -132,6 +132,30 @@ def third_party_answered(request_id: int, private: int) -> Response:
                 advice.reference,
                 f"Advice Line. A clinician is bringing you into a call about request "
                 f"{advice.reference}. {heard}",
+            )
+        )
+
+    return run(joins, _actor())
+
+
+@bp.post("/voice/supervisor/<int:request_id>")
+@voice
+def supervisor_answered(request_id: int) -> Response:
+    """A senior's phone answered: into the conference, muted, to listen."""
+    _waiting_request(request_id)
+
+    def joins(work: Work) -> Response:
+        leg = lifecycle.supervisor_answered(
+            work.session, request_id, _sid("CallSid"), now=work.now, actor=work.actor
+        )
+        advice = work.session.get_one(AdviceRequest, request_id)
+        if leg is None or advice.status != RequestStatus.CONNECTED:
+            return _xml(twiml.goodbye("This call has ended."))
+        return _xml(
+            twiml.join_as_supervisor(
+                advice.reference,
+                f"Advice Line. You are listening to request {advice.reference}, muted: "
+                "no one can hear you. Coach or join from the floor.",
             )
         )
 
