@@ -12,10 +12,8 @@ pytestmark = pytest.mark.browser
 WAIT_MS = 15_000
 
 
-def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
-    chromium: Any, live_server: tuple[str, str]
-) -> None:
-    base, _ = live_server
+def officer_talking_to_amira(chromium: Any, base: str) -> tuple[Any, Any]:
+    """The simulator page, where an officer's call was answered by Amira on her phone."""
     phones = chromium.new_page()
     phones.set_default_timeout(WAIT_MS)
     phones.goto(f"{base}/simulator/")
@@ -37,15 +35,27 @@ def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
     amira_phone.get_by_role("textbox").fill("1")
     amira_phone.get_by_role("button", name="Press keys").click()
     officer.get_by_text("(talking)").first.wait_for()
+    return phones, officer
 
-    context = chromium.new_context()
-    amira = context.new_page()
-    amira.set_default_timeout(WAIT_MS)
-    amira.goto(f"{base}/login")
-    amira.get_by_label("Username").fill("amira")
-    amira.get_by_label("Password").fill(DEMO_PASSWORD)
-    amira.get_by_role("button", name="Sign in").click()
-    amira.get_by_role("heading", name="Console").wait_for()
+
+def signed_in(chromium: Any, base: str, username: str) -> Any:
+    """A console page in a browser of the user's own."""
+    page = chromium.new_context().new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Console").wait_for()
+    return page
+
+
+def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
+    chromium: Any, live_server: tuple[str, str]
+) -> None:
+    base, _ = live_server
+    phones, officer = officer_talking_to_amira(chromium, base)
+    amira = signed_in(chromium, base, "amira")
     amira.goto(f"{base}/console/requests/1")
     amira.get_by_label("Bring in").select_option(label="AMHP duty line")
     amira.get_by_label("Privately first (the officer hears hold music)").check()
@@ -69,5 +79,35 @@ def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
     amira.get_by_text("AMHP duty line is off the call.").wait_for()
     amhp.get_by_text("Status: completed").wait_for()
     officer.get_by_text(talking, exact=True).wait_for()
-    context.close()
+    amira.context.close()
+    phones.close()
+
+
+def test_a_senior_listens_to_a_call_and_coaches_the_clinician_who_sees_it(
+    chromium: Any, live_server: tuple[str, str]
+) -> None:
+    base, _ = live_server
+    phones, officer = officer_talking_to_amira(chromium, base)
+    amira = signed_in(chromium, base, "amira")
+    amira.goto(f"{base}/console/requests/1")
+    notice = amira.locator("#supervision")
+    assert notice.is_hidden()
+
+    sam = signed_in(chromium, base, "sam")
+    sam.goto(f"{base}/console/floor")
+    sam.get_by_role("button", name="Listen on AL-1").click()
+    sam.get_by_text("Your phone will ring").wait_for()
+    sam_phone = phones.locator("article", has_text="The line calling +447700900106")
+    sam_phone.get_by_role("button", name="Answer", exact=True).click()
+    sam_phone.get_by_text("(listening, muted)").wait_for()
+    notice.get_by_text("Sam Adeyemi (senior nurse, shift lead), is listening").wait_for()
+
+    sam.reload()
+    sam.get_by_role("button", name="Coach on AL-1").click()
+    sam.get_by_text("You are coaching: only the clinician hears you.").wait_for()
+    sam_phone.get_by_text("(coaching +447700900101: only they hear)").wait_for()
+    notice.get_by_text("is coaching you: only you can hear them").wait_for()
+    officer.get_by_text("(talking)").first.wait_for()
+    for page in (amira, sam):
+        page.context.close()
     phones.close()
