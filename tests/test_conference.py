@@ -28,7 +28,7 @@ from advice_line.models import (
 )
 from advice_line.simulator.switchboard import switchboard
 from advice_line.telephony.gateway import TwilioGateway
-from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from advice_line.telephony.urls import webhook_url
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import csrf, sign_in
@@ -246,19 +246,19 @@ def test_the_gateway_holds_and_releases_a_participant_in_twilio(
 ) -> None:
     officer, clinician = "CA" + "1" * 32, "CA" + "2" * 32
     room = fake_twilio.open_conference("AL-7", officer, clinician, EndConferenceOnExit="true")
-    gateway.update_participant("AL-7", officer, hold=True)
+    gateway.update_participant("AL-7", officer, ParticipantChange(hold=True))
     assert room.participants[officer]["Hold"] == "true"
-    gateway.update_participant("AL-7", officer, hold=False)
-    gateway.update_participant("AL-7", clinician, end_conference_on_exit=False)
+    gateway.update_participant("AL-7", officer, ParticipantChange(hold=False))
+    gateway.update_participant("AL-7", clinician, ParticipantChange(end_conference_on_exit=False))
     assert room.participants[officer]["Hold"] == "false"
     assert room.participants[clinician]["EndConferenceOnExit"] == "false"
     assert fake_twilio.refused == []
 
     with pytest.raises(GatewayError) as no_room:
-        gateway.update_participant("AL-8", officer, hold=True)
+        gateway.update_participant("AL-8", officer, ParticipantChange(hold=True))
     assert no_room.value.status == 404
     with pytest.raises(GatewayError) as not_in_it:
-        gateway.update_participant("AL-7", "CA" + "3" * 32, hold=True)
+        gateway.update_participant("AL-7", "CA" + "3" * 32, ParticipantChange(hold=True))
     assert not_in_it.value.code == 20404
 
 

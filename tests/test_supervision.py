@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from advice_line.models import AuditEvent, OutboxItem, OutboxPurpose
 from advice_line.telephony.gateway import TwilioGateway
-from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from tests.fake_twilio import FakeTwilio
 from tests.test_conference import AMIRA_PHONE, connected, gateway, page
 from tests.test_console import connect, csrf, received, sign_in
@@ -131,12 +131,11 @@ def test_the_gateway_lets_a_senior_coach_in_twilio(
 ) -> None:
     officer, clinician, senior = ("CA" + str(n) * 32 for n in (1, 2, 3))
     room = fake_twilio.open_conference("AL-7", officer, clinician, senior, Muted="true")
-    gateway.update_participant(
-        "AL-7", senior, muted=False, coaching=True, call_sid_to_coach=clinician
-    )
+    coach = ParticipantChange(muted=False, coaching=True, call_sid_to_coach=clinician)
+    gateway.update_participant("AL-7", senior, coach)
     assert room.participants[senior]["Coaching"] == "true"
     assert room.participants[senior]["CallSidToCoach"] == clinician
     assert room.participants[senior]["Muted"] == "false"
     with pytest.raises(GatewayError) as refused:
-        gateway.update_participant("AL-7", senior, coaching=True)
+        gateway.update_participant("AL-7", senior, ParticipantChange(coaching=True))
     assert refused.value.status == 400

@@ -18,6 +18,7 @@ from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFou
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
+    accepted_at_once,
     change_clinician_status,
     clinician_for_update,
     end_offer,
@@ -73,15 +74,7 @@ def call_back(
     ).one_or_none()
     if earlier is not None:
         end_offer(session, earlier, OfferOutcome.FAILED, now=now, actor=actor)
-    offer = Offer(
-        request=request,
-        clinician=clinician,
-        offered_at=now,
-        expires_at=now,
-        outcome=OfferOutcome.ACCEPTED,
-        responded_at=now,
-    )
-    session.add(offer)
+    offer = accepted_at_once(session, request, clinician, now=now)
     clinician.missed_offers_in_row = 0
     request.call_back_requested_at = now
     change_clinician_status(session, clinician, ClinicianStatus.ON_CALL, now=now, actor=actor)

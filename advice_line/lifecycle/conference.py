@@ -19,6 +19,7 @@ from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
+    accepted_at_once,
     accepted_offer,
     change_clinician_status,
     clinician_for_update,
@@ -58,31 +59,26 @@ def _held_call(session: Session, request_id: int, clinician_id: int) -> tuple[Ad
     taken = accepted_offer(session, request)
     if taken.clinician_id != clinician_id:
         raise IllegalTransition(f"Only the clinician who holds {request.reference} can do this.")
-    officer_live = session.scalar(
-        select(CallLeg.id)
-        .where(
-            CallLeg.request_id == request.id,
-            CallLeg.role == LegRole.OFFICER,
-            CallLeg.status.not_in(ENDED_CALL_STATUSES),
-        )
-        .limit(1)
-    )
-    if officer_live is None:
+    if live_leg(session, request.id, LegRole.OFFICER) is None:
         raise IllegalTransition(f"The officer is not on the phone on {request.reference}.")
     return request, taken
 
 
 def live_leg(
-    session: Session, request_id: int, role: LegRole = LegRole.THIRD_PARTY
+    session: Session,
+    request_id: int,
+    role: LegRole = LegRole.THIRD_PARTY,
+    clinician_id: int | None = None,
 ) -> CallLeg | None:
-    """The request's call of this role (the third party's by default) that has not ended."""
-    return session.scalars(
-        select(CallLeg).where(
-            CallLeg.request_id == request_id,
-            CallLeg.role == role,
-            CallLeg.status.not_in(ENDED_CALL_STATUSES),
-        )
-    ).first()
+    """The request's call of this role (and clinician) that has not ended, if any."""
+    query = select(CallLeg).where(
+        CallLeg.request_id == request_id,
+        CallLeg.role == role,
+        CallLeg.status.not_in(ENDED_CALL_STATUSES),
+    )
+    if clinician_id is not None:
+        query = query.where(CallLeg.clinician_id == clinician_id)
+    return session.scalars(query).first()
 
 
 def on_its_way(session: Session, request_id: int, purpose: OutboxPurpose) -> bool:
@@ -271,16 +267,7 @@ def hand_over(
     holder = clinician_for_update(session, clinician_id)
     was_private = leg.private
     end_offer(session, taken, OfferOutcome.HANDED_OVER, now=now, actor=actor)
-    handed = Offer(
-        request=request,
-        clinician=successor,
-        offered_at=now,
-        expires_at=now,
-        outcome=OfferOutcome.ACCEPTED,
-        responded_at=now,
-    )
-    session.add(handed)
-    session.flush()
+    handed = accepted_at_once(session, request, successor, now=now)
     leg.role, leg.private = LegRole.CLINICIAN, False
     change_clinician_status(session, holder, ClinicianStatus.AVAILABLE, now=now, actor=actor)
     audit_call(

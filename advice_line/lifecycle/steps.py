@@ -83,6 +83,23 @@ def accepted_offer(session: Session, request: AdviceRequest) -> Offer:
     ).one()
 
 
+def accepted_at_once(
+    session: Session, request: AdviceRequest, clinician: Clinician, *, now: datetime
+) -> Offer:
+    """A new offer accepted as it is made (a call-back, a handover): the clinician holds it."""
+    offer = Offer(
+        request=request,
+        clinician=clinician,
+        offered_at=now,
+        expires_at=now,
+        outcome=OfferOutcome.ACCEPTED,
+        responded_at=now,
+    )
+    session.add(offer)
+    session.flush()
+    return offer
+
+
 def require(request: AdviceRequest, target: RequestStatus) -> None:
     if target not in ALLOWED_TRANSITIONS[request.status]:
         raise IllegalTransition(

@@ -57,17 +57,7 @@ def listen(
     holder = accepted_offer(session, request).clinician_id
     if holder == senior_id:
         raise IllegalTransition(f"You hold {request.reference}: you are on the call already.")
-    holder_on_phone = session.scalar(
-        select(CallLeg.id)
-        .where(
-            CallLeg.request_id == request.id,
-            CallLeg.role == LegRole.CLINICIAN,
-            CallLeg.clinician_id == holder,
-            CallLeg.status.not_in(ENDED_CALL_STATUSES),
-        )
-        .limit(1)
-    )
-    if holder_on_phone is None:
+    if live_leg(session, request.id, LegRole.CLINICIAN, holder) is None:
         raise IllegalTransition(f"The clinician is not on the phone on {request.reference}.")
     if live_leg(session, request.id, LegRole.SUPERVISOR) or on_its_way(
         session, request.id, OutboxPurpose.SUPERVISOR

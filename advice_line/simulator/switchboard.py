@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from advice_line.telephony.protocol import GatewayError, PlacedCall
+from advice_line.telephony.protocol import GatewayError, ParticipantChange, PlacedCall
 from advice_line.telephony.urls import webhook_url
 
 MAX_REDIRECTS = 5
@@ -260,26 +260,24 @@ class Switchboard:
             if sid in self.calls:
                 self._end(self.calls[sid], "completed")
 
-    def update_participant(self, room: str, sid: str, changes: dict[str, Any]) -> None:
-        """The line changed a call in a conference through the REST API (Twilio's names)."""
+    def update_participant(self, room: str, sid: str, change: ParticipantChange) -> None:
+        """The line changed a call in a conference through the REST API."""
         with self.lock:
             call = self.calls.get(sid)
-            coached = changes.get("call_sid_to_coach")
+            coached = self.calls.get(change.call_sid_to_coach or "")
             if call is None or call.conference != room or call.status != "in-progress":
                 raise GatewayError(f"{sid} is not in conference {room}", code=20404, status=404)
-            if changes.get("coaching") and (coached is None or coached not in self.calls):
+            if change.coaching and coached is None:
                 raise GatewayError("Coaching needs the call to coach", code=16025, status=400)
-            if changes.get("hold") is not None and changes["hold"] != call.held:
-                call.held = changes["hold"]
+            if change.hold is not None and change.hold != call.held:
+                call.held = change.hold
                 call.transcript.append("(on hold: music)" if call.held else "(back in the call)")
-            if changes.get("end_conference_on_exit") is not None:
-                call.ends_conference = changes["end_conference_on_exit"]
-            if changes.get("muted") is not None:
-                call.muted = changes["muted"]
-            if changes.get("coaching") is not None:
-                call.coaching = (
-                    self.calls[coached].number if changes["coaching"] and coached else None
-                )
+            if change.end_conference_on_exit is not None:
+                call.ends_conference = change.end_conference_on_exit
+            if change.muted is not None:
+                call.muted = change.muted
+            if change.coaching is not None:
+                call.coaching = coached.number if change.coaching and coached else None
 
     def text_line(self, number: str, body: str, *, whatsapp: bool = False) -> str:
         """Send a message to the line; return its reply."""
@@ -341,29 +339,9 @@ class SimulatorGateway:
         """Hang up a simulated call."""
         self.board.end_by_line(call_sid)
 
-    def update_participant(
-        self,
-        room: str,
-        call_sid: str,
-        *,
-        hold: bool | None = None,
-        end_conference_on_exit: bool | None = None,
-        muted: bool | None = None,
-        coaching: bool | None = None,
-        call_sid_to_coach: str | None = None,
-    ) -> None:
+    def update_participant(self, room: str, call_sid: str, change: ParticipantChange) -> None:
         """Hold, release, mute or let coach a simulated call in a conference."""
-        self.board.update_participant(
-            room,
-            call_sid,
-            {
-                "hold": hold,
-                "end_conference_on_exit": end_conference_on_exit,
-                "muted": muted,
-                "coaching": coaching,
-                "call_sid_to_coach": call_sid_to_coach,
-            },
-        )
+        self.board.update_participant(room, call_sid, change)
 
     def send_message(self, to: str, body: str) -> str:
         """Deliver a message to a simulated phone."""

@@ -35,7 +35,7 @@ from advice_line.models import (
 )
 from advice_line.telephony import legs, outbox
 from advice_line.telephony.gateway import gateway
-from advice_line.telephony.protocol import GatewayError
+from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from advice_line.telephony.urls import webhook_url
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,13 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
                 private=int(about["private"]),
             ),
             clinician_id=about["clinician_id"],
-            noted={"label": about["label"], "private": about["private"]},
+            noted={
+                "leg": {
+                    "role": LegRole.THIRD_PARTY.value,
+                    "label": about["label"],
+                    "private": about["private"],
+                }
+            },
         )
         return
     if action == "supervise":
@@ -83,7 +89,7 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
             to=about["number"],
             url=webhook_url("twilio.supervisor_answered", request_id=request.id),
             clinician_id=about["clinician_id"],
-            noted={"label": about["label"]},
+            noted={"leg": {"role": LegRole.SUPERVISOR.value, "label": about["label"]}},
         )
         return
     leg: CallLeg = about["leg"]
@@ -114,7 +120,7 @@ def hold(room: str, call_sids: list[str], *, held: bool) -> None:
     """Put calls in the conference on hold (hold music) or take them off it."""
     for call_sid in call_sids:
         try:
-            gateway().update_participant(room, call_sid, hold=held)
+            gateway().update_participant(room, call_sid, ParticipantChange(hold=held))
         except GatewayError as error:
             log.warning(
                 "could not %s %s in %s: %s", "hold" if held else "release", call_sid, room, error
@@ -133,13 +139,10 @@ def supervise(room: str, call_sid: str, mode: Supervision, coached: list[str]) -
     """Let the senior coach the clinician's call (heard by them only) or speak to all."""
     coach = mode == Supervision.COACH and bool(coached)
     try:
-        gateway().update_participant(
-            room,
-            call_sid,
-            muted=False,
-            coaching=coach,
-            call_sid_to_coach=coached[0] if coach else None,
+        change = ParticipantChange(
+            muted=False, coaching=coach, call_sid_to_coach=coached[0] if coach else None
         )
+        gateway().update_participant(room, call_sid, change)
     except GatewayError as error:
         log.warning("could not let %s %s in %s: %s", call_sid, mode.value, room, error)
 
@@ -157,9 +160,11 @@ def hand_call_over(room: str, successor: str, leaving: list[str]) -> None:
     """Make the successor's exit end the conference, not the previous holder's; they leave."""
     way_out = gateway()
     try:
-        way_out.update_participant(room, successor, end_conference_on_exit=True)
+        way_out.update_participant(room, successor, ParticipantChange(end_conference_on_exit=True))
         for call_sid in leaving:
-            way_out.update_participant(room, call_sid, end_conference_on_exit=False)
+            way_out.update_participant(
+                room, call_sid, ParticipantChange(end_conference_on_exit=False)
+            )
             way_out.end_call(call_sid)
     except GatewayError as error:
         log.error("handover in %s not completed on the phone: %s", room, error)
@@ -185,43 +190,15 @@ def _still_connected(session: Session, item: OutboxItem) -> bool:
     return session.get_one(AdviceRequest, item.request_id).status == RequestStatus.CONNECTED
 
 
-def _third_party_placed(session: Session, item: OutboxItem, sid: str) -> None:
-    legs.add_placed_leg(
-        session,
-        call_sid=sid,
-        request_id=item.request_id,
-        clinician_id=item.clinician_id,
-        number=item.payload["to"],
-        now=utcnow(),
-        role=LegRole.THIRD_PARTY,
-        label=item.payload["label"],
-        private=item.payload["private"],
-    )
-
-
 def _third_party_not_reached(session: Session, item: OutboxItem, error: str) -> None:
     log.warning("could not ring the third party on request %s: %s", item.request_id, error)
     lifecycle.third_party_not_reached(
         session,
         item.request_id,
-        item.payload["label"],
+        item.payload["leg"]["label"],
         item.clinician_id,
         now=utcnow(),
         actor=ACTOR,
-    )
-
-
-def _supervisor_placed(session: Session, item: OutboxItem, sid: str) -> None:
-    legs.add_placed_leg(
-        session,
-        call_sid=sid,
-        request_id=item.request_id,
-        clinician_id=item.clinician_id,
-        number=item.payload["to"],
-        now=utcnow(),
-        role=LegRole.SUPERVISOR,
-        label=item.payload["label"],
-        supervision=Supervision.LISTEN,
     )
 
 
@@ -231,9 +208,9 @@ def _supervisor_not_reached(_session: Session, item: OutboxItem, error: str) -> 
 
 DELIVERIES = {
     OutboxPurpose.THIRD_PARTY: outbox.Delivery(
-        _still_connected, _third_party_placed, _third_party_not_reached
+        _still_connected, legs.leg_placed, _third_party_not_reached
     ),
     OutboxPurpose.SUPERVISOR: outbox.Delivery(
-        _still_connected, _supervisor_placed, _supervisor_not_reached
+        _still_connected, legs.leg_placed, _supervisor_not_reached
     ),
 }

@@ -192,17 +192,6 @@ def _still_theirs(session: Session, item: OutboxItem) -> bool:
     )
 
 
-def _leg_placed(session: Session, item: OutboxItem, sid: str) -> None:
-    legs.add_placed_leg(
-        session,
-        call_sid=sid,
-        request_id=item.request_id,
-        clinician_id=item.clinician_id,
-        number=item.payload["to"],
-        now=utcnow(),
-    )
-
-
 def _connection_given_up(session: Session, item: OutboxItem, _error: str) -> None:
     try:
         with session.begin_nested():
@@ -291,7 +280,9 @@ def senior_alert_text(reference: str) -> str:
 
 DELIVERIES = {
     OutboxPurpose.OFFER: outbox.Delivery(_open_offer, _offer_placed, _offer_given_up),
-    OutboxPurpose.CLINICIAN_IN: outbox.Delivery(_still_theirs, _leg_placed, _connection_given_up),
-    OutboxPurpose.OFFICER_BACK: outbox.Delivery(_not_ended, _leg_placed, _officer_given_up),
+    OutboxPurpose.CLINICIAN_IN: outbox.Delivery(
+        _still_theirs, legs.leg_placed, _connection_given_up
+    ),
+    OutboxPurpose.OFFICER_BACK: outbox.Delivery(_not_ended, legs.leg_placed, _officer_given_up),
     OutboxPurpose.SENIOR_ALERT: outbox.Delivery(_still_waiting, _senior_alerted, _senior_not_rung),
 }

@@ -17,7 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from advice_line.telephony.protocol import Gateway, GatewayError, PlacedCall
+from advice_line.telephony.protocol import Gateway, GatewayError, ParticipantChange, PlacedCall
 from advice_line.telephony.urls import webhook_url
 
 log = logging.getLogger(__name__)
@@ -76,31 +76,13 @@ class TwilioGateway:
         except (TwilioRestException, RequestException) as error:
             raise _gateway_error("hang up", error) from error
 
-    def update_participant(
-        self,
-        room: str,
-        call_sid: str,
-        *,
-        hold: bool | None = None,
-        end_conference_on_exit: bool | None = None,
-        muted: bool | None = None,
-        coaching: bool | None = None,
-        call_sid_to_coach: str | None = None,
-    ) -> None:
+    def update_participant(self, room: str, call_sid: str, change: ParticipantChange) -> None:
         """Find the live conference named ``room``, then update the call's participant."""
         try:
             live = self.client.conferences.list(friendly_name=room, status="in-progress", limit=1)
             if not live:
                 raise GatewayError(f"No live conference {room}", code=20404, status=404)
-            asked = {
-                "hold": hold,
-                "end_conference_on_exit": end_conference_on_exit,
-                "muted": muted,
-                "coaching": coaching,
-                "call_sid_to_coach": call_sid_to_coach,
-            }
-            changes = {name: value for name, value in asked.items() if value is not None}
-            self.client.conferences(live[0].sid).participants(call_sid).update(**changes)
+            self.client.conferences(live[0].sid).participants(call_sid).update(**change.asked())
         except (TwilioException, RequestException) as error:
             raise _gateway_error("conference participant update", error) from error
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
 from advice_line.audit import Actor
+from advice_line.clock import utcnow
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
     ENDED_CALL_STATUSES,
@@ -22,6 +23,7 @@ from advice_line.models import (
     LegRole,
     Offer,
     OfferOutcome,
+    OutboxItem,
     RequestStatus,
     Supervision,
 )
@@ -159,6 +161,23 @@ def add_placed_leg(
     session.add(leg)
     session.flush()
     return leg
+
+
+def leg_placed(session: Session, item: OutboxItem, sid: str) -> None:
+    """Record an outbox row's call once placed, as its payload's ``leg`` describes it."""
+    about = item.payload.get("leg", {})
+    add_placed_leg(
+        session,
+        call_sid=sid,
+        request_id=item.request_id,
+        clinician_id=item.clinician_id,
+        number=item.payload["to"],
+        now=utcnow(),
+        role=LegRole(about["role"]) if "role" in about else None,
+        label=about.get("label"),
+        private=about.get("private", False),
+        supervision=Supervision.LISTEN if about.get("role") == LegRole.SUPERVISOR else None,
+    )
 
 
 def leg_joined(session: Session, call_sid: str, *, now: datetime) -> CallLeg | None:

@@ -6,7 +6,7 @@ imports the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -31,6 +31,21 @@ class PlacedCall:
     status: str
 
 
+@dataclass(frozen=True)
+class ParticipantChange:
+    """What to change of a call in a conference (Twilio's Participant update); None: keep."""
+
+    hold: bool | None = None
+    end_conference_on_exit: bool | None = None
+    muted: bool | None = None
+    coaching: bool | None = None
+    call_sid_to_coach: str | None = None
+
+    def asked(self) -> dict[str, bool | str]:
+        """The changes asked for, by Twilio's (the SDK's) parameter names."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
 class Gateway(Protocol):
     """What the line asks of Twilio; the simulator offers the same."""
 
@@ -40,18 +55,8 @@ class Gateway(Protocol):
     def end_call(self, call_sid: str) -> None:
         """Hang up a call."""
 
-    def update_participant(
-        self,
-        room: str,
-        call_sid: str,
-        *,
-        hold: bool | None = None,
-        end_conference_on_exit: bool | None = None,
-        muted: bool | None = None,
-        coaching: bool | None = None,
-        call_sid_to_coach: str | None = None,
-    ) -> None:
-        """Change a call in the conference ``room``: hold, exit, mute, coach (the others' call)."""
+    def update_participant(self, room: str, call_sid: str, change: ParticipantChange) -> None:
+        """Change a call in the live conference ``room``: hold, exit, mute, coach."""
 
     def send_message(self, to: str, body: str) -> str:
         """Send a message; return its SID."""

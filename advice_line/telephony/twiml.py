@@ -111,36 +111,30 @@ def whisper(summary: str, action: str) -> str:
     return str(response)
 
 
-def join_as_clinician(room: str, preface: str) -> str:
-    """Bring a clinician into the request's conference; the conference starts."""
+def _join(room: str, preface: str, **conference: bool) -> str:
     response = VoiceResponse()
     _say(response, preface)
     dial = Dial()
-    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    dial.conference(room, beep=False, **conference)
     response.append(dial)
     return str(response)
+
+
+def join_as_clinician(room: str, preface: str) -> str:
+    """Bring a clinician into the request's conference; the conference starts."""
+    return _join(room, preface, start_conference_on_enter=True, end_conference_on_exit=True)
 
 
 def join_as_third_party(room: str, preface: str) -> str:
     """Bring a third party into the request's conference; their leaving does not end it."""
-    response = VoiceResponse()
-    _say(response, preface)
-    dial = Dial()
-    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=False, beep=False)
-    response.append(dial)
-    return str(response)
+    return _join(room, preface, start_conference_on_enter=True, end_conference_on_exit=False)
 
 
 def join_as_supervisor(room: str, preface: str) -> str:
     """Bring a senior into the request's conference muted and without a beep: unheard."""
-    response = VoiceResponse()
-    _say(response, preface)
-    dial = Dial()
-    dial.conference(
-        room, muted=True, start_conference_on_enter=False, end_conference_on_exit=False, beep=False
+    return _join(
+        room, preface, muted=True, start_conference_on_enter=False, end_conference_on_exit=False
     )
-    response.append(dial)
-    return str(response)
 
 
 def fallback(fallback_number: str | None) -> str:
