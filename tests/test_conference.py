@@ -26,6 +26,7 @@ from advice_line.models import (
     RequestStatus,
     User,
 )
+from advice_line.reports import story
 from advice_line.simulator.switchboard import switchboard
 from advice_line.telephony.gateway import TwilioGateway
 from advice_line.telephony.protocol import GatewayError, ParticipantChange
@@ -129,6 +130,9 @@ def test_an_amhp_is_brought_in_privately_then_together_then_dropped(
         "request.third_party_left",
     ]
     assert "Bring them in" in page(amira), "someone else can be brought in now"
+    told = [entry.what for entry in story.timeline(session, the_request(session))]
+    assert "Phone call to or from AMHP duty line" in told
+    assert "The third party dropped from the call" in told
 
 
 def test_the_call_is_handed_over_to_a_clinician_brought_in(
@@ -160,7 +164,9 @@ def test_the_call_is_handed_over_to_a_clinician_brought_in(
         select(AuditEvent).where(AuditEvent.action == "request.handed_over")
     ).one()
     assert handed.detail is not None
-    assert handed.detail["to_clinician_id"] == ben_id
+    assert handed.detail["clinician_id"] == ben_id
+    told = [entry.what for entry in story.timeline(session, the_request(session))]
+    assert "Call handed over to Dr Ben Hughes (psychiatrist) (clinician)" in told
 
     ben = sign_in(app, "ben")
     assert "Bring them in" in page(ben), "the new holder runs the call"

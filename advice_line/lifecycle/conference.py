@@ -276,8 +276,8 @@ def hand_over(
         "handed_over",
         now=now,
         actor=actor,
+        clinician_id=successor.id,
         from_clinician_id=holder.id,
-        to_clinician_id=successor.id,
         offer_id=handed.id,
     )
     signals.conference_changed.send(

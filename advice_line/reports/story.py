@@ -39,11 +39,24 @@ SENTENCES = {
     "request.answer_target_breached": "Still waiting at the answer target",
     "request.skills_overridden": "Skills overridden for {clinician}",
     "request.viewed": "Timeline viewed",
+    "request.third_party_called": "Someone rung into the call",
+    "request.third_party_together": "The officer and the third party speak together",
+    "request.third_party_dropped": "The third party dropped from the call",
+    "request.third_party_left": "The third party left the call",
+    "request.third_party_not_reached": "The third party could not be rung",
+    "request.handed_over": "Call handed over to {clinician}",
+    "request.supervisor_called": "{clinician} asked to listen to the call",
+    "request.supervisor_listening": "A senior clinician listening",
+    "request.supervisor_coach": "{clinician} coaching the clinician",
+    "request.supervisor_join": "{clinician} joined the call",
+    "request.supervisor_stopped": "A senior clinician stopped listening",
+    "request.supervisor_left": "A senior clinician left the call",
     "offer.declined": "Offer declined by {clinician}",
     "offer.timed_out": "Offer to {clinician} not answered in time",
     "offer.rescinded": "Offer to {clinician} withdrawn",
     "offer.failed": "Offer to {clinician} could not be made",
     "offer.accepted": "Offer accepted by {clinician}",
+    "offer.handed_over": "{clinician} handed the call over",
     "record.draft_saved": "Record draft saved",
     "detention.decision": "The officer reported: {value}",
     "detention.updated": "Detention times updated",
@@ -63,7 +76,16 @@ ACTORS = {
     "officer": "the officer",
 }
 #: Detail kept out of the story (ids shown as names instead, or nothing a reader needs).
-HIDDEN = {"offer_id", "clinician_id", "by_user_id", "from_user_id", "from", "to", "decision"}
+HIDDEN = {
+    "offer_id",
+    "clinician_id",
+    "by_user_id",
+    "from_user_id",
+    "from_clinician_id",
+    "from",
+    "to",
+    "decision",
+}
 
 
 @dataclass(frozen=True)
@@ -165,7 +187,11 @@ def timeline(session: Session, advice: AdviceRequest) -> list[Entry]:
     )
     lines = [_event(event, names) for event in events]
     for leg in legs:
-        party = "the officer" if leg.role == LegRole.OFFICER else names.clinician(leg.clinician_id)
+        party = (
+            "the officer"
+            if leg.role == LegRole.OFFICER
+            else names.clinician(leg.clinician_id) or leg.label or "someone"
+        )
         lines.append((leg.created_at, f"Phone call to or from {party}", "the phone system", ""))
         if leg.joined_at:
             lines.append((leg.joined_at, f"{party.capitalize()} joined the call", "", ""))
