@@ -212,22 +212,20 @@ def drop_third_party(
     leg = live_leg(session, request.id)
     if leg is None:
         raise IllegalTransition(f"No one else is on the call on {request.reference}.")
-    was_private = leg.private
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
     audit_call(session, request, "third_party_dropped", now=now, actor=actor, label=leg.label)
-    signals.conference_changed.send(request, action="drop", leg=leg, was_private=was_private)
+    signals.conference_changed.send(request, action="drop", leg=leg)
     return leg
 
 
 def third_party_left(session: Session, leg: CallLeg, *, now: datetime, actor: Actor) -> str:
     """The third party's call ended (a status callback): free them, take the officer off hold."""
     request = session.get_one(AdviceRequest, leg.request_id)
-    was_private = leg.private
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
     audit_call(session, request, "third_party_left", now=now, actor=actor, label=leg.label)
-    signals.conference_changed.send(request, action="left", leg=leg, was_private=was_private)
+    signals.conference_changed.send(request, action="left", leg=leg)
     return "third party left"
 
 
@@ -265,7 +263,6 @@ def hand_over(
     successor = clinician_for_update(session, leg.clinician_id)
     require_qualifying(successor, policy, now=now)
     holder = clinician_for_update(session, clinician_id)
-    was_private = leg.private
     end_offer(session, taken, OfferOutcome.HANDED_OVER, now=now, actor=actor)
     handed = accepted_at_once(session, request, successor, now=now)
     leg.role, leg.private = LegRole.CLINICIAN, False
@@ -280,7 +277,5 @@ def hand_over(
         from_clinician_id=holder.id,
         offer_id=handed.id,
     )
-    signals.conference_changed.send(
-        request, action="handed_over", leg=leg, was_private=was_private, previous=holder.id
-    )
+    signals.conference_changed.send(request, action="handed_over", leg=leg, previous=holder.id)
     return handed

@@ -107,7 +107,8 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
     if leg.role == LegRole.SUPERVISOR:
         return
     officer = _live_sids(session, request.id, LegRole.OFFICER)
-    if action == "together" or about.get("was_private"):
+    # Whoever was private, the officer is released: a release that failed before is retried.
+    if action in {"together", "drop", "left", "handed_over"}:
         after_commit(session, functools.partial(hold, request.reference, officer, held=False))
     if action == "handed_over":
         leaving = _live_sids(session, request.id, LegRole.CLINICIAN, about["previous"])
