@@ -23,6 +23,7 @@ from advice_line.models import (
     OfferOutcome,
     OutboxItem,
     OutboxPurpose,
+    RequestFact,
     RequestStatus,
     User,
 )
@@ -167,6 +168,8 @@ def test_the_call_is_handed_over_to_a_clinician_brought_in(
     assert handed.detail["clinician_id"] == ben_id
     told = [entry.what for entry in story.timeline(session, the_request(session))]
     assert "Call handed over to Dr Ben Hughes (psychiatrist) (clinician)" in told
+    fact = session.scalars(select(RequestFact)).one()
+    assert fact.clinician_id == ben_id, "the managers' figures count the call as Ben's"
 
     ben = sign_in(app, "ben")
     assert "Bring them in" in page(ben), "the new holder runs the call"

@@ -161,6 +161,8 @@ WEBHOOKS = [
     "/twilio/voice/clinician/{request}",
     "/twilio/voice/whisper/{offer}",
     "/twilio/voice/whisper/{offer}/answer",
+    "/twilio/voice/third-party/{request}/1",
+    "/twilio/voice/supervisor/{request}",
     "/twilio/voice/status",
     "/twilio/voice/fallback",
     "/twilio/sms",

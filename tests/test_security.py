@@ -175,6 +175,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "auth.logout",
         "auth.new_password",
         "auth.second_factor",
+        "console.bring_in",
         "console.extend_detention",
         "console.floor",
         "console.nuisance",
@@ -182,7 +183,9 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "console.request_step",
         "console.save_record",
         "console.send_message",
+        "console.supervise",
         "console.tasks",
+        "console.third_party_step",
     ]
 
 
@@ -201,6 +204,14 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
         "/console/requests/{id}/nuisance",
+        "/console/requests/{id}/third-party",
+        "/console/requests/{id}/third-party/together",
+        "/console/requests/{id}/third-party/drop",
+        "/console/requests/{id}/third-party/hand_over",
+        "/console/floor/calls/{id}/listen",
+        "/console/floor/calls/{id}/coach",
+        "/console/floor/calls/{id}/join",
+        "/console/floor/calls/{id}/stop",
         "/admin/officers/import",
         "/admin/officers/{id}/phones",
         "/admin/officers/{id}/phones/verify",

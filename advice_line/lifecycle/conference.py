@@ -144,7 +144,7 @@ def bring_in(
         raise IllegalTransition(
             f"Someone else is already on the call on {request.reference}: drop them first."
         )
-    number, label = third_party.number, third_party.label
+    number, label, colleague = third_party.number, third_party.label, None
     if third_party.clinician_id is not None:
         if third_party.clinician_id == clinician_id:
             raise InvalidInput({"third_party": "You are already on the call."})
@@ -157,9 +157,10 @@ def bring_in(
         if not colleague.phone:
             raise IllegalTransition(f"{colleague.user.display_name} has no phone number.")
         number, label = colleague.phone, colleague.user.display_name
-        change_clinician_status(session, colleague, ClinicianStatus.ON_CALL, now=now, actor=actor)
     if not number or not label:
         raise InvalidInput({"third_party": "Choose a clinician or a directory entry."})
+    if colleague is not None:  # offered nothing else while on the call
+        change_clinician_status(session, colleague, ClinicianStatus.ON_CALL, now=now, actor=actor)
     audit_call(
         session,
         request,
