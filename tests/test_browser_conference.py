@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from advice_line.demo import DEMO_PASSWORD
+from tests.test_browser_console import serious_violations
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 15_000
@@ -39,8 +40,8 @@ def officer_talking_to_amira(chromium: Any, base: str) -> tuple[Any, Any]:
 
 
 def signed_in(chromium: Any, base: str, username: str) -> Any:
-    """A console page in a browser of the user's own."""
-    page = chromium.new_context().new_page()
+    """A console page in a browser of the user's own (axe may be injected: no CSP)."""
+    page = chromium.new_context(bypass_csp=True).new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(f"{base}/login")
     page.get_by_label("Username").fill(username)
@@ -57,6 +58,7 @@ def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
     phones, officer = officer_talking_to_amira(chromium, base)
     amira = signed_in(chromium, base, "amira")
     amira.goto(f"{base}/console/requests/1")
+    assert serious_violations(amira) == []
     amira.get_by_label("Bring in").select_option(label="AMHP duty line")
     amira.get_by_label("Privately first (the officer hears hold music)").check()
     amira.get_by_role("button", name="Bring them in").click()
@@ -69,6 +71,7 @@ def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
 
     amira.reload()
     amira.get_by_text("speaking with you only; the officer is on hold").wait_for()
+    assert serious_violations(amira) == []
     amira.get_by_role("button", name="Speak together with the officer").click()
     amira.get_by_text("The officer is back on the call with you both.").wait_for()
     officer.get_by_text("(back in the call)", exact=True).wait_for()
@@ -103,6 +106,7 @@ def test_a_senior_listens_to_a_call_and_coaches_the_clinician_who_sees_it(
     notice.get_by_text("Sam Adeyemi (senior nurse, shift lead), is listening").wait_for()
 
     sam.reload()
+    assert serious_violations(sam) == []
     sam.get_by_role("button", name="Coach on AL-1").click()
     sam.get_by_text("You are coaching: only the clinician hears you.").wait_for()
     sam_phone.get_by_text("(coaching +447700900101: only they hear)").wait_for()
