@@ -30,13 +30,19 @@ def officer_talking_to_amira(chromium: Any, base: str) -> tuple[Any, Any]:
         officer.get_by_role("button", name="Press keys").click()
         officer.get_by_text(next_prompt).wait_for()
     officer.get_by_text("in conference AL-1").wait_for()
-    amira_phone = phones.locator("article", has_text="The line calling +447700900101")
-    amira_phone.get_by_role("button", name="Answer", exact=True).click()
+    amira_phone = answered(phones, "+447700900101")
     amira_phone.get_by_text("Press 1 to accept").wait_for()
     amira_phone.get_by_role("textbox").fill("1")
     amira_phone.get_by_role("button", name="Press keys").click()
     officer.get_by_text("(talking)").first.wait_for()
     return phones, officer
+
+
+def answered(phones: Any, number: str) -> Any:
+    """Answer the simulated phone the line is calling."""
+    phone = phones.locator("article", has_text=f"The line calling {number}")
+    phone.get_by_role("button", name="Answer", exact=True).click()
+    return phone
 
 
 def signed_in(chromium: Any, base: str, username: str) -> Any:
@@ -64,8 +70,7 @@ def test_a_clinician_brings_in_an_amhp_privately_then_together_then_drops_them(
     amira.get_by_role("button", name="Bring them in").click()
     amira.get_by_text("Calling them now.").wait_for()
 
-    amhp = phones.locator("article", has_text="The line calling +441632960101")
-    amhp.get_by_role("button", name="Answer", exact=True).click()
+    amhp = answered(phones, "+441632960101")
     amhp.get_by_text("You are speaking with the clinician only").wait_for()
     officer.get_by_text("Status: in-progress, in conference AL-1 (on hold: music)").wait_for()
 
@@ -100,8 +105,7 @@ def test_a_senior_listens_to_a_call_and_coaches_the_clinician_who_sees_it(
     sam.goto(f"{base}/console/floor")
     sam.get_by_role("button", name="Listen on AL-1").click()
     sam.get_by_text("Your phone will ring").wait_for()
-    sam_phone = phones.locator("article", has_text="The line calling +447700900106")
-    sam_phone.get_by_role("button", name="Answer", exact=True).click()
+    sam_phone = answered(phones, "+447700900106")
     sam_phone.get_by_text("(listening, muted)").wait_for()
     notice.get_by_text("Sam Adeyemi (senior nurse, shift lead), is listening").wait_for()
 

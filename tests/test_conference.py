@@ -62,19 +62,18 @@ def post(client: FlaskClient, path: str, **form: str) -> Any:
     return client.post(path, data={"csrf_token": token, **form})
 
 
-def page(client: FlaskClient) -> str:
-    """The request page's text as a reader sees it: no tags, single spaces."""
-    html = client.get("/console/requests/1").get_data(as_text=True)
+def page(client: FlaskClient, path: str = "/console/requests/1") -> str:
+    """A page's text as a reader sees it (the request's by default): no tags, single spaces."""
+    html = client.get(path).get_data(as_text=True)
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split()).replace(" :", ":")
 
 
-def actions(session: Session) -> list[str]:
+def actions(session: Session, like: str = "request.%third_party%") -> list[str]:
+    """The audited actions on the call, in order (the third party's by default)."""
     session.rollback()
     return list(
         session.scalars(
-            select(AuditEvent.action)
-            .where(AuditEvent.action.like("request.%third_party%"))
-            .order_by(AuditEvent.id)
+            select(AuditEvent.action).where(AuditEvent.action.like(like)).order_by(AuditEvent.id)
         )
     )
 

@@ -3,8 +3,6 @@ clinician is told."""
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from typing import Any
 
 import pytest
@@ -13,11 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from advice_line.models import AuditEvent, OutboxItem, OutboxPurpose
+from advice_line.models import OutboxItem, OutboxPurpose
 from advice_line.telephony.gateway import TwilioGateway
 from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from tests.fake_twilio import FakeTwilio
 from tests.test_conference import AMIRA_PHONE, connected, gateway, page
+from tests.test_conference import actions as conference_actions
 from tests.test_console import connect, csrf, received, sign_in
 from tests.test_simulator import OFFICER, act, call_to, demo
 
@@ -27,8 +26,7 @@ LISTENING = "A senior clinician, Sam Adeyemi (senior nurse, shift lead), is list
 
 
 def floor(client: FlaskClient) -> str:
-    html = client.get("/console/floor").get_data(as_text=True)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    return page(client, "/console/floor")
 
 
 def supervise(client: FlaskClient, step: str, request_id: int = 1) -> Any:
@@ -37,14 +35,7 @@ def supervise(client: FlaskClient, step: str, request_id: int = 1) -> Any:
 
 
 def actions(session: Session) -> list[str]:
-    session.rollback()
-    return list(
-        session.scalars(
-            select(AuditEvent.action)
-            .where(AuditEvent.action.like("request.supervisor%"))
-            .order_by(AuditEvent.id)
-        )
-    )
+    return conference_actions(session, "request.supervisor%")
 
 
 def test_a_senior_listens_coaches_joins_and_stops_and_the_clinician_is_told(
