@@ -95,6 +95,7 @@ MEANINGS: dict[str, tuple[str, str]] = {
     "FALLBACK_NUMBER": ("", "dialled and spoken when the line itself fails"),
     "FORCES": ("", "the forces read out in the keypad menu"),
     "CALL_BACK_OFFER_AFTER_SECONDS": ("", "waiting longer, the officer is offered a call-back"),
+    "CONSULT_DIRECTORY": ("", "outside numbers a clinician can bring into a call: label, number"),
 }
 
 
