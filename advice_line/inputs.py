@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter, Map
 from wtforms import Field, Form
 from wtforms.fields.core import UnboundField
 from wtforms.utils import unset_value
+from wtforms.validators import InputRequired
 
 from advice_line.text import CONTROL_CODES, without_control_codes
 
@@ -63,6 +64,17 @@ class DateInputField(Field):  # type: ignore[misc]
     """
 
     PARTS = ("day", "month", "year")
+
+    def __init__(self, label: str, validators: Any = None, **kwargs: Any) -> None:
+        """A required date left empty says which date to enter, not WTForms' default words."""
+        name = re.sub(r"\s*\(.*\)$", "", label)
+        worded = [
+            InputRequired(f"{name} must include a day, a month and a year.")
+            if isinstance(rule, InputRequired) and rule.message is None
+            else rule
+            for rule in validators or ()
+        ]
+        super().__init__(label, worded, **kwargs)
 
     def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
         """Read the three boxes (or the ISO date), keeping what was typed to show again."""

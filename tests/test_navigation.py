@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
+from wtforms.validators import InputRequired
 
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.inputs import CleanForm, DateInputField
@@ -151,7 +152,7 @@ class Period(CleanForm):
     class Meta:
         csrf = False
 
-    start = DateInputField("From")
+    start = DateInputField("From", validators=[InputRequired()])
     until = DateInputField("Until (optional)")
 
 
@@ -180,6 +181,7 @@ class Period(CleanForm):
             "From's year must have 4 numbers, like 2026.",
         ),
         ({"start": "yesterday"}, None, "From must include a day and a month."),
+        ({}, None, "From must include a day, a month and a year."),
     ],
 )
 def test_a_date_is_typed_as_day_month_and_year_and_impossible_ones_are_refused(
