@@ -10,6 +10,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,28 @@ def test_bad_dates_in_the_drill_down_are_refused(manager: FlaskClient) -> None:
     assert response.status_code == 400
     assert "The end must not be before the start." in _text(response.text)
     assert manager.get("/reports/requests?start=soon&end=2026-11-16").status_code == 400
+
+
+def test_the_drill_downs_error_summary_links_to_the_fields_on_the_dashboard(
+    manager: FlaskClient,
+) -> None:
+    sent = "start-day=31&start-month=2&start-year=2026&end=2026-11-16&measure=everything"
+    response = manager.get(f"/reports/requests?{sent}")
+    assert response.status_code == 400
+    main = response.text.split("<main", 1)[1]
+    links = dict(re.findall(r'<a href="([^"]*)"\s*>\s*([^<]+?)\s*</a>', main))
+    wrong_date = next(href for href, words in links.items() if "there is no 31/2/2026" in words)
+    page, _, field = unescape(wrong_date).partition("#")
+    assert page.startswith("/reports/?")
+    assert "measure" not in page
+    # The dashboard, opened from the link, shows the same error beside that very field.
+    dashboard = manager.get(page)
+    assert dashboard.status_code == 400
+    assert f'id="{field}"' in dashboard.text
+    assert "there is no 31/2/2026" in _text(dashboard.text)
+    # A figure's own value has no field anywhere: it is named, not linked.
+    assert "Figure: Choose the figure from the list." in _text(response.text)
+    assert not any("Figure:" in words for words in links.values())
 
 
 def test_an_unknown_force_on_the_dashboard_is_refused_beside_the_field(

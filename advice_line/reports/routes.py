@@ -135,7 +135,14 @@ def requests_list() -> ResponseReturnValue:
     """The requests behind a dashboard figure, a page at a time; the view is audited."""
     form = _form(DrillForm)
     if not form.validate():
-        return render_template("reports/requests.html", form=form, found=None), 400
+        # The filters are the dashboard's fields: the summary links there, as they were sent.
+        return render_template(
+            "reports/requests.html",
+            form=form,
+            found=None,
+            dashboard_link=url_for("reports.index", **form.filters_sent(request.args)),  # type: ignore[arg-type]
+            dashboard_fields=form.filter_names(),
+        ), 400
     drill = form.drill()
 
     def show(work: Work) -> tuple[Any, int]:
