@@ -23,18 +23,16 @@ pytestmark = pytest.mark.browser
 WAIT_MS = 15_000
 
 
-@pytest.fixture
-def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """The line with Twilio faked away, a fast scheduler and a short presence grace."""
-    database = tmp_path / "console.sqlite3"
+def line_with_nobody_on_duty(tmp_path: Path, **settings: str) -> Iterator[tuple[str, Path]]:
+    """Serve the demo line with Twilio faked away and every clinician offline; yield it."""
+    database = tmp_path / "line.sqlite3"
     url = f"sqlite:///{database}"
     extra = {
         **twilio_env("http://127.0.0.1:9"),
         "SCHEDULER_IN_PROCESS": "true",
         "SCHEDULER_INTERVAL_MS": "100",
-        "PRESENCE_GRACE_SECONDS": "2",
         "HEARTBEAT_SECONDS": "1",
-        "OFFER_TIMEOUT_SECONDS": "120",
+        **settings,
     }
     migrate_and_seed(url, **extra)
     with sqlite3.connect(database) as db:  # nobody on duty until they open a console
@@ -45,6 +43,14 @@ def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         output = stop_server(server)
         assert "Traceback" not in output, output
+
+
+@pytest.fixture
+def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The line with a fast scheduler, a short presence grace and long offers."""
+    yield from line_with_nobody_on_duty(
+        tmp_path, PRESENCE_GRACE_SECONDS="2", OFFER_TIMEOUT_SECONDS="120"
+    )
 
 
 def text_message(base: str, sender: str, body: str) -> None:
