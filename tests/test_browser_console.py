@@ -260,7 +260,7 @@ def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
 def test_the_senior_sees_the_floor_and_the_queue_change_live(
     chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
 ) -> None:
-    base, _ = console_server
+    base, database = console_server
     sam = open_console(chromium, browsers, base, "sam")
     sam.goto(f"{base}/console/floor")
     sam.get_by_text("Live", exact=True).wait_for()
@@ -269,8 +269,15 @@ def test_the_senior_sees_the_floor_and_the_queue_change_live(
     row.get_by_text("available").wait_for()
     amira.get_by_role("button", name="Away", exact=True).click()
     row.get_by_text("away").wait_for()
+    sam.evaluate("window.sameFloorPage = true")
     text_message(base, "+447700900203", "Young person on the railway bridge")
     sam.locator("#floor-AL-1").wait_for()
+    # The queue was redrawn in place: the page (its ringing offer, its notices) stayed.
+    assert sam.evaluate("window.sameFloorPage") is True
+    # Its redrawn forms work: the senior takes the request from it.
+    sam.locator("#floor-AL-1").get_by_role("button", name="Take AL-1").click()
+    sam.get_by_text("Done.").wait_for()
+    assert request_status(database, "AL-1") == "accepted"
 
 
 def test_markup_in_an_officers_message_is_shown_as_text_and_never_runs(
