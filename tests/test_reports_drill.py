@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
@@ -24,6 +24,7 @@ from advice_line.models import (
     AdviceRequest,
     AgeBand,
     AuditEvent,
+    Channel,
     Clinician,
     CommunityRoute,
     Ethnicity,
@@ -469,6 +470,56 @@ def test_the_board_gives_the_share_answered_within_the_target(
     session.commit()
     board = views.board(session, now, RoutingPolicy())
     assert board["answered_within_target_percent"] == 50.0
+
+
+def test_the_board_opens_with_the_queue_over_the_last_hour(
+    app: Flask, manager: FlaskClient, session: Session, staff: None
+) -> None:
+    from advice_line import lifecycle
+    from advice_line.lifecycle.policy import RoutingPolicy
+    from advice_line.reports.queue_history import queue_over_the_hour
+
+    now = datetime.now(UTC)
+    minutes = {"before": 70, "first": 50, "second": 30, "answered": 20}
+    actor, policy = Actor("test"), RoutingPolicy()
+
+    def ago(name: str) -> datetime:
+        return now - timedelta(minutes=minutes[name])
+
+    def queued(at: datetime) -> int:
+        made = lifecycle.create_request(
+            session, lifecycle.NewRequest(channel=Channel.SMS), now=at, actor=actor
+        )
+        lifecycle.queue_request(session, made.id, now=at, actor=actor, policy=policy)
+        return made.id
+
+    already = queued(ago("before"))  # waiting since before the hour began
+    first = queued(ago("first"))
+    queued(ago("second"))
+    clinician = add_clinician(session).id
+    lifecycle.accept(session, first, clinician, now=ago("answered"), actor=actor, policy=policy)
+    session.commit()
+    assert already
+
+    def ms(at: datetime) -> int:
+        return int(at.timestamp() * 1000)
+
+    expected = [
+        [ms(now - timedelta(hours=1)), 1],
+        [ms(ago("first")), 2],
+        [ms(ago("second")), 3],
+        [ms(ago("answered")), 2],
+    ]
+    assert queue_over_the_hour(session, now, 2) == expected
+    page = manager.get("/reports/live").text
+    shown = re.search(r'<script type="application/json" id="queue-hour-data">(.*?)</script>', page)
+    assert shown
+    counts = [count for _, count in json.loads(html.unescape(shown.group(1)))]
+    waiting = session.scalars(
+        select(func.count(AdviceRequest.id)).where(AdviceRequest.status == "queued")
+    ).one()
+    # The week's other requests have waited since before the hour: they lift every point.
+    assert counts == [count + waiting - 2 for _, count in expected]
 
 
 # --- long commands show their progress --------------------------------------------------

@@ -40,6 +40,7 @@ from advice_line.reports.drill import requests_behind, where_params
 from advice_line.reports.exports import EXPORTS, count
 from advice_line.reports.forms import DrillForm, FilterForm, default_period
 from advice_line.reports.queries import DAYS, TARGETS, Dashboard, dashboard, follow_up
+from advice_line.reports.queue_history import queue_over_the_hour
 from advice_line.routing import views
 from advice_line.transaction import Work, current_policy, run, signed_in_actor, viewed
 
@@ -245,8 +246,11 @@ def live_board() -> str:
     """Queue length, longest wait, clinicians available and breaches as tiles against the
     targets, pushed live."""
     policy = current_policy()
+    now = utcnow()
+    board = views.board(db.session(), now, policy)
     return render_template(
         "reports/live.html",
-        board=views.board(db.session(), utcnow(), policy),
+        board=board,
+        queue_hour=queue_over_the_hour(db.session(), now, board["waiting"]),
         answer_target=int(policy.answer_target.total_seconds()),
     )
