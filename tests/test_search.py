@@ -25,6 +25,7 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
+from advice_line.retention import RetentionRules, pseudonymise
 from tests.test_console import clinician_id, csrf, demo, sign_in, user_id
 
 __all__ = ["demo"]
@@ -469,3 +470,18 @@ def test_the_clinician_removes_a_link_made_in_error(
         follow_redirects=True,
     )
     assert "is not linked to" in again.get_data(as_text=True)
+
+
+def test_retention_deletes_the_links_of_a_pseudonymised_request(
+    app: Flask, demo: Session, history: dict[str, AdviceRequest]
+) -> None:
+    h = history
+    sam = sign_in(app, "sam")
+    link(sam, h["jo_july"], h["jo_march"].reference)
+    unknown_now = past_request(demo, at=datetime.now(UTC), number="+447700900999", taken_by="sam")
+    link(sam, unknown_now, h["unknown_march"].reference)
+    pseudonymise(
+        demo, [h["jo_march"].id], now=datetime.now(UTC), actor=ACTOR, rules=RetentionRules()
+    )
+    demo.commit()
+    assert links(demo) == [(h["unknown_march"].id, unknown_now.id)]
