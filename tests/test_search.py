@@ -295,6 +295,12 @@ def test_the_request_page_lists_the_officer_s_earlier_requests_and_audits_it(
     assert listed(request_page(sam, unknown_now), "officer-requests") == refs(
         h["unknown_july"], h["unknown_march"]
     )
+    # More than the page lists: a search for the officer, or for the number.
+    more = re.search(r'href="([^"]+)" id="officer-search"', request_page(sam, unknown_now))
+    assert more is not None
+    assert found(sam.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)) == refs(
+        unknown_now, h["unknown_july"], h["unknown_march"]
+    )
     # The first from an officer has none before it.
     assert listed(request_page(sam, h["jo_march"]), "officer-requests") == []
     viewed = demo.scalars(
@@ -443,33 +449,31 @@ def test_other_roles_and_a_bad_csrf_token_change_nothing(
     assert links(demo) == []
 
 
+def unlink(client: FlaskClient, request: AdviceRequest, other: AdviceRequest) -> str:
+    path = f"/console/requests/{request.id}"
+    response = client.post(
+        f"{path}/same-person/{other.id}/remove",
+        data={"csrf_token": csrf(client, path)},
+        follow_redirects=True,
+    )
+    return response.get_data(as_text=True)
+
+
 def test_the_clinician_removes_a_link_made_in_error(
     app: Flask, demo: Session, history: dict[str, AdviceRequest]
 ) -> None:
     h = history
     sam = sign_in(app, "sam")
     link(sam, h["jo_july"], h["ravi_march"].reference)
-    path = f"/console/requests/{h['jo_july'].id}"
-    page = request_page(sam, h["jo_july"])
-    assert "Remove the link" in page
-    response = sam.post(
-        f"{path}/same-person/{h['ravi_march'].id}/remove",
-        data={"csrf_token": csrf(sam, path)},
-        follow_redirects=True,
-    )
-    page = response.get_data(as_text=True)
+    assert "Remove the link" in request_page(sam, h["jo_july"])
+    page = unlink(sam, h["jo_july"], h["ravi_march"])
     assert f"The link to {h['ravi_march'].reference} is removed." in page
     assert listed(page, "person-requests") == []
     assert links(demo) == []
     assert demo.scalars(
         select(AuditEvent.subject_id).where(AuditEvent.action == "request.same_person_unlinked")
     ).all() == [h["ravi_march"].id]
-    again = sam.post(
-        f"{path}/same-person/{h['ravi_march'].id}/remove",
-        data={"csrf_token": csrf(sam, path)},
-        follow_redirects=True,
-    )
-    assert "is not linked to" in again.get_data(as_text=True)
+    assert "is not linked to" in unlink(sam, h["jo_july"], h["ravi_march"])
 
 
 def test_retention_deletes_the_links_of_a_pseudonymised_request(
