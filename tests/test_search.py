@@ -171,6 +171,7 @@ def test_fields_combine_and_dates_are_london_days(
     both = {"collar_number": "MP1234", "start": "2026-07-01", "end": "2026-07-10"}
     assert found(search(sam, **both)[1]) == refs(history["jo_july"])
     assert found(search(sam, officer="Jo", phone="07700900202")[1]) == []
+    assert found(search(sam, officer="%_")[1]) == [], "wildcards are taken literally"
     status, page = search(sam, collar_number="MP0000")
     assert status == 200
     assert "0 requests found" in page

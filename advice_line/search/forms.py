@@ -82,8 +82,8 @@ class SearchForm(CleanForm):
     def audited(self) -> dict[str, str]:
         """What was searched for as the audit log keeps it: a number by its last digits."""
         given = self.given()
-        if "phone" in given:
-            given["phone"] = f"ending {self.criteria().phone[-3:]}"  # type: ignore[index]
+        if self.phone.data:
+            given["phone"] = f"ending {phones.normalise(self.phone.data)[-3:]}"
         return given
 
     def criteria(self) -> Criteria:
