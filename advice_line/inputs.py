@@ -21,11 +21,13 @@ __all__ = [
     "DateInputField",
     "IdConverter",
     "parse_id",
+    "parse_reference",
     "without_control_codes",
 ]
 
 MAX_ID = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,10}")
+_REFERENCE = re.compile(r"(?:AL[\s-]*)?([0-9]{1,10})", re.IGNORECASE)
 
 
 def parse_id(text: str) -> int | None:
@@ -34,6 +36,12 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_ID else None
+
+
+def parse_reference(text: str) -> int | None:
+    """Return the request id a reference such as ``AL-1234`` (or ``al 1234``) names."""
+    match = _REFERENCE.fullmatch(text.strip())
+    return parse_id(match.group(1)) if match else None
 
 
 class IdConverter(IntegerConverter):

@@ -24,10 +24,11 @@ periods are settings: ``RETENTION_ADULT_YEARS``, ``RETENTION_CHILD_YEARS``,
 What is past its period keeps its statistical fields (dates, channel, outcome, age band,
 sex, ethnicity, the detention's decision, times, place and conveyance) and loses
 everything that could identify anyone: numbers, collar numbers, places, free text (tasks'
-referrals included), the exact age and the date of death, messages, call legs' numbers
-and Twilio call SIDs; and in the audit log, identifying detail keys and the Twilio call
-and message SIDs recorded as events' sources or held in their details (the audit log's
-triggers allow exactly that and nothing else).
+referrals included), the exact age and the date of death, messages, call legs' numbers,
+Twilio call SIDs and the links saying two requests concern the same person; and in the
+audit log, identifying detail keys and the Twilio call and message SIDs recorded as
+events' sources or held in their details (the audit log's triggers allow exactly that and
+nothing else).
 See docs/DOMAIN.md#retention.
 """
 
@@ -63,6 +64,7 @@ from advice_line.models import (
     Detention,
     Message,
     OutboxItem,
+    SamePersonLink,
     Task,
 )
 from advice_line.models.base import UTCDateTime
@@ -245,6 +247,14 @@ def pseudonymise(
         # refers to its message).
         session.execute(delete(OutboxItem).where(OutboxItem.request_id.in_(batch)))
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
+        session.execute(
+            delete(SamePersonLink).where(
+                or_(
+                    SamePersonLink.earlier_request_id.in_(batch),
+                    SamePersonLink.later_request_id.in_(batch),
+                )
+            )
+        )
         facts.refresh(session, batch)
         audit_events += pseudonymise_events(
             session, batch, IDENTIFYING_AUDIT_DETAIL, twilio_sids=twilio_sids

@@ -23,17 +23,21 @@ __all__ = ["demo"]
 
 #: Each demo role: where it lands, what its navigation lists, and pages it must not list.
 ROLES = {
-    "amira": ("/console", ["Console", "Tasks"], ["Floor", "Dashboard", "Administration"]),
-    "sam": ("/console", ["Console", "Tasks", "Floor"], ["Dashboard", "Administration"]),
+    "amira": (
+        "/console",
+        ["Console", "Tasks", "Search"],
+        ["Floor", "Dashboard", "Administration"],
+    ),
+    "sam": ("/console", ["Console", "Tasks", "Floor", "Search"], ["Dashboard", "Administration"]),
     "morgan": (
         "/reports/",
-        ["Dashboard", "Live board", "Follow-up", "Coverage"],
+        ["Dashboard", "Live board", "Follow-up", "Search", "Coverage"],
         ["Console", "Tasks", "Floor", "Administration", "Staff accounts", "Rota"],
     ),
     "alex": (
         "/admin/",
         ["Administration", "Staff accounts", "Clinicians", "Rota", "Coverage", "Officers"],
-        ["Console", "Tasks", "Floor", "Dashboard", "Live board"],
+        ["Console", "Tasks", "Floor", "Dashboard", "Live board", "Search"],
     ),
 }
 

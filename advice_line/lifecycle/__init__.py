@@ -50,6 +50,7 @@ from advice_line.lifecycle.offers import (
     reassign,
     take,
 )
+from advice_line.lifecycle.persons import link_same_person, same_person, unlink_same_person
 from advice_line.lifecycle.qualification import is_qualifying
 from advice_line.lifecycle.records import (
     SAFEGUARDING_QUESTIONS,
@@ -124,6 +125,7 @@ __all__ = [
     "force_password_change",
     "is_qualifying",
     "join",
+    "link_same_person",
     "mark_answer_target_breached",
     "mark_nuisance",
     "normalise_username",
@@ -136,6 +138,7 @@ __all__ = [
     "report_decision",
     "request_call_back",
     "reset_password",
+    "same_person",
     "save_draft",
     "session_in_force",
     "sessions_in_force",
@@ -145,6 +148,7 @@ __all__ = [
     "take",
     "take_call_back_task",
     "take_task",
+    "unlink_same_person",
     "unlock_account",
     "validate_record",
     "widen",

@@ -52,6 +52,7 @@ from advice_line.models.request import (
     Priority,
     RcrpPhase,
     RequestStatus,
+    SamePersonLink,
     Sex,
     Standing,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "RequestStatus",
     "Role",
     "RotaPattern",
+    "SamePersonLink",
     "SchedulerTick",
     "SessionEnd",
     "Sex",
