@@ -219,6 +219,7 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
             nuisance=nuisance,
             standing=views.STANDING_LABELS[Standing(advice.standing)],
             senior=current_user.role == Role.SENIOR_CLINICIAN,
+            recordings=recordings.playable(db.session(), advice.id),
         ),
         code,
     )
@@ -416,7 +417,7 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-# The team's pages register themselves on ``bp`` too.
-from advice_line.console import team  # noqa: E402
+# The team's pages and the recordings' audio register themselves on ``bp`` too.
+from advice_line.console import recordings, team  # noqa: E402
 
-__all__ = ["bp", "team"]
+__all__ = ["bp", "recordings", "team"]

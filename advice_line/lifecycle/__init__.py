@@ -51,6 +51,11 @@ from advice_line.lifecycle.offers import (
     take,
 )
 from advice_line.lifecycle.qualification import is_qualifying
+from advice_line.lifecycle.recordings import (
+    recording_deleted_from_twilio,
+    recording_reported,
+    recording_stored,
+)
 from advice_line.lifecycle.records import (
     SAFEGUARDING_QUESTIONS,
     RecordInput,
@@ -133,6 +138,9 @@ __all__ = [
     "reassign",
     "record_detention",
     "record_intake",
+    "recording_deleted_from_twilio",
+    "recording_reported",
+    "recording_stored",
     "report_decision",
     "request_call_back",
     "reset_password",
