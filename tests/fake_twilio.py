@@ -61,7 +61,7 @@ class FakeTwilio:
     auth_token: str
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    failures: list[tuple[int, int]] = field(default_factory=list)
+    failures: list[tuple[int, int, str | None]] = field(default_factory=list)
     base_url: str = ""
     delay: float = 0.0
     recordings: dict[str, bytes] = field(default_factory=dict)
@@ -84,9 +84,9 @@ class FakeTwilio:
         self.server.shutdown()
         self.server.server_close()
 
-    def fail_next(self, status: int, code: int) -> None:
-        """Answer the next request with a Twilio error instead."""
-        self.failures.append((status, code))
+    def fail_next(self, status: int, code: int, method: str | None = None) -> None:
+        """Answer the next request (of ``method``, if given) with a Twilio error instead."""
+        self.failures.append((status, code, method))
 
     def calls(self) -> list[Received]:
         """Calls the app placed."""
@@ -147,9 +147,11 @@ class FakeTwilio:
         except Exception as invalid:
             return self._error(400, 21000, f"Invalid request: {invalid}")
         form = request.form.to_dict()
-        if self.failures:
-            status, code = self.failures.pop(0)
-            return self._error(status, code, "Simulated failure")
+        for failure in self.failures:
+            status, code, method = failure
+            if method in (None, request.method):
+                self.failures.remove(failure)
+                return self._error(status, code, "Simulated failure")
         listed = {"calls": CALLS, "messages": MESSAGES}
         for key, pattern in listed.items():
             if request.method == "GET" and pattern.match(request.path):
