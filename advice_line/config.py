@@ -267,16 +267,15 @@ def _recording_settings(env: Mapping[str, str], instance_path: str, mode: str) -
         raise ConfigurationError(
             f"RECORDINGS_S3_ENCRYPTION must be one of {S3_ENCRYPTIONS}, not {encryption!r}"
         )
-    if endpoint and not bucket:
-        raise ConfigurationError("RECORDINGS_S3_ENDPOINT_URL needs RECORDINGS_S3_BUCKET too")
-    if recording and mode == "production":
-        if bucket is None and not Path(folder).is_absolute():
-            raise ConfigurationError(
-                "CALL_RECORDING needs the recordings' storage in production: "
-                "RECORDINGS_S3_BUCKET (S3 or MinIO), or RECORDINGS_DIR as an absolute path"
-            )
-        if endpoint and not endpoint.startswith("https://"):
-            raise ConfigurationError("RECORDINGS_S3_ENDPOINT_URL must be https:// in production")
+    if endpoint and not (bucket and endpoint.startswith(("https://", "http://"))):
+        raise ConfigurationError(
+            "RECORDINGS_S3_ENDPOINT_URL must be an http(s):// address, with RECORDINGS_S3_BUCKET"
+        )
+    if recording and mode == "production" and bucket is None and not Path(folder).is_absolute():
+        raise ConfigurationError(
+            "CALL_RECORDING needs the recordings' storage in production: "
+            "RECORDINGS_S3_BUCKET (S3 or MinIO), or RECORDINGS_DIR as an absolute path"
+        )
     return {
         "CALL_RECORDING": recording,
         "RECORDINGS_DIR": folder or str(Path(instance_path) / "recordings"),

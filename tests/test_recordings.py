@@ -332,11 +332,15 @@ def test_production_refuses_recording_without_its_storage(tmp_path: Path) -> Non
     on = PRODUCTION_ENV | {"CALL_RECORDING": "true"}
     with pytest.raises(ConfigurationError, match="RECORDINGS_S3_BUCKET"):
         settings_from_env(on, str(tmp_path))
-    with pytest.raises(ConfigurationError, match="https"):
+    with pytest.raises(ConfigurationError, match="RECORDINGS_S3_BUCKET"):
+        settings_from_env(on | {"RECORDINGS_S3_ENDPOINT_URL": "http://minio:9000"}, str(tmp_path))
+    with pytest.raises(ConfigurationError, match="http"):
         settings_from_env(
-            on | {"RECORDINGS_S3_BUCKET": "b", "RECORDINGS_S3_ENDPOINT_URL": "http://minio:9000"},
+            on | {"RECORDINGS_S3_BUCKET": "b", "RECORDINGS_S3_ENDPOINT_URL": "minio:9000"},
             str(tmp_path),
         )
+    with pytest.raises(ConfigurationError, match="RECORDINGS_S3_BUCKET"):
+        settings_from_env(on | {"RECORDINGS_DIR": "recordings"}, str(tmp_path))
     with pytest.raises(ConfigurationError, match="RECORDINGS_S3_ENCRYPTION"):
         settings_from_env(on | {"RECORDINGS_S3_ENCRYPTION": "none"}, str(tmp_path))
     assert settings_from_env(on | {"RECORDINGS_S3_BUCKET": "b"}, str(tmp_path))["CALL_RECORDING"]
@@ -351,7 +355,7 @@ def test_production_refuses_recording_without_its_storage(tmp_path: Path) -> Non
 
 def wav_seconds(audio: bytes) -> float:
     with wave.open(io.BytesIO(audio)) as read:
-        return read.getnframes() / read.getframerate()
+        return float(read.getnframes() / read.getframerate())
 
 
 def test_the_simulators_recordings_are_real_wav_audio() -> None:
