@@ -160,8 +160,9 @@ def test_retention_deletes_the_recordings_of_what_it_pseudonymises(
     purged = session.get_one(Recording, gone.id)
     assert (purged.status, purged.storage_key) == (RecordingStatus.PURGED, None)
     assert purged.recording_sid == f"{PSEUDONYMISED}-{purged.id}"
-    details = session.scalars(select(AuditEvent.detail).where(AuditEvent.request_id == old))
-    assert all(gone_sid not in str(detail) for detail in details)
+    events = session.scalars(select(AuditEvent).where(AuditEvent.request_id == old)).all()
+    assert "recording.reported" in [event.action for event in events]
+    assert [event for event in events if gone_sid in f"{event.detail} {event.source}"] == []
     run = session.scalars(
         select(AuditEvent.detail).where(AuditEvent.action == "retention.pseudonymised")
     ).one()
@@ -192,3 +193,11 @@ def test_the_simulator_records_the_conference_and_the_line_keeps_it(
     assert app.extensions["simulator"].recordings == {}, "deleted from the simulated Twilio"
     page = sign_in(app, "sam").get(f"/console/requests/{request.id}").get_data(as_text=True)
     assert re.search(r"<audio controls[^>]+recordings/\d+\.wav", page)
+
+
+def test_the_admin_sees_whether_calls_are_recorded_and_where(app: Flask, session: Session) -> None:
+    busy_floor(session)
+    page = sign_in(app, "alex").get("/admin/settings").get_data(as_text=True)
+    assert "CALL_RECORDING" in page
+    assert "conferences are recorded; the officer hears a notice first" in page
+    assert "RECORDINGS_S3_BUCKET" in page
