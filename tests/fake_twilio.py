@@ -84,6 +84,18 @@ class FakeTwilio:
         self.server.shutdown()
         self.server.server_close()
 
+    def reset(self) -> None:
+        """Forget everything received, refused, queued to fail or recorded."""
+        for kept in (
+            self.received,
+            self.refused,
+            self.failures,
+            self.recordings,
+            self.deleted_recordings,
+            self.media_served,
+        ):
+            kept.clear()
+
     def fail_next(self, status: int, code: int, method: str | None = None) -> None:
         """Answer the next request (of ``method``, if given) with a Twilio error instead."""
         self.failures.append((status, code, method))

@@ -73,14 +73,6 @@ def app_env(
     }
 
 
-@pytest.fixture
-def fake(fake_twilio: FakeTwilio) -> FakeTwilio:
-    fake_twilio.recordings.clear()
-    fake_twilio.deleted_recordings.clear()
-    fake_twilio.media_served.clear()
-    return fake_twilio
-
-
 def report(twilio: Twilio, request_id: int, sid: str, **changes: str) -> int:
     """Twilio reports a finished recording of the request's conference."""
     params = {
@@ -119,7 +111,7 @@ def waiting_request(twilio: Twilio, session: Session) -> AdviceRequest:
 
 
 def test_the_officer_hears_the_notice_and_the_conference_is_recorded(
-    twilio: Twilio, session: Session, fake: FakeTwilio
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio
 ) -> None:
     joined = known_officer_call(twilio, call_sid())
     request = only_request(session)
@@ -132,7 +124,7 @@ def test_the_officer_hears_the_notice_and_the_conference_is_recorded(
     assert attribute(joined, "Dial/Conference", "recordingStatusCallbackEvent") == "completed"
     phone_clinician(session)
     route(session)
-    (placed,) = fake.calls()
+    (placed,) = fake_twilio.calls()
     whisper = twilio.twiml(placed.form["Url"], {"CallSid": placed.sid})
     clinician = twilio.twiml(gather_action(whisper), {"CallSid": placed.sid, "Digits": "1"})
     assert attribute(clinician, "Dial/Conference", "record") == "record-from-start"
@@ -155,10 +147,10 @@ def test_with_the_setting_off_there_is_no_notice_and_no_recording(
 
 
 def test_a_finished_recording_is_fetched_kept_and_deleted_from_twilio(
-    twilio: Twilio, session: Session, fake: FakeTwilio, folder: Path
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio, folder: Path
 ) -> None:
     request = waiting_request(twilio, session)
-    sid = fake.make_recording(AUDIO)
+    sid = fake_twilio.make_recording(AUDIO)
     assert report(twilio, request.id, sid) == 204
     (recording,) = stored(session)
     assert (recording.recording_sid, recording.duration_seconds) == (sid, 42)
@@ -167,7 +159,11 @@ def test_a_finished_recording_is_fetched_kept_and_deleted_from_twilio(
     assert (folder / recording.storage_key).read_bytes() == AUDIO
     assert oct((folder / recording.storage_key).stat().st_mode & 0o777) == oct(0o600)
     assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
-    assert (fake.media_served, fake.deleted_recordings, fake.recordings) == ([sid], [sid], {})
+    assert (fake_twilio.media_served, fake_twilio.deleted_recordings, fake_twilio.recordings) == (
+        [sid],
+        [sid],
+        {},
+    )
     assert actions(session, "recording.") == [
         "recording.reported",
         "recording.stored",
@@ -176,27 +172,27 @@ def test_a_finished_recording_is_fetched_kept_and_deleted_from_twilio(
 
 
 def test_a_repeated_or_late_report_changes_nothing(
-    twilio: Twilio, session: Session, fake: FakeTwilio
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio
 ) -> None:
     request = waiting_request(twilio, session)
-    first, second = fake.make_recording(AUDIO), fake.make_recording(tone_wav(1))
+    first, second = fake_twilio.make_recording(AUDIO), fake_twilio.make_recording(tone_wav(1))
     # Out of order: the second recording is reported first, then the first twice.
     assert [report(twilio, request.id, sid) for sid in (second, first, first)] == [204] * 3
     rows = stored(session)
     assert [r.recording_sid for r in rows] == [second, first]
     assert {r.status for r in rows} == {RecordingStatus.DELETED_FROM_TWILIO}
-    assert fake.media_served == [second, first]
+    assert fake_twilio.media_served == [second, first]
     # A report repeated after Twilio's copy is gone fetches nothing and fails nothing.
     assert report(twilio, request.id, second) == 204
-    assert fake.media_served == [second, first]
+    assert fake_twilio.media_served == [second, first]
     assert actions(session, "recording.reported").count("recording.reported") == 2
 
 
 def test_bad_reports_are_refused_and_store_nothing(
-    twilio: Twilio, session: Session, fake: FakeTwilio
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio
 ) -> None:
     request = waiting_request(twilio, session)
-    sid = fake.make_recording(AUDIO)
+    sid = fake_twilio.make_recording(AUDIO)
     path = f"/twilio/voice/recording/{request.id}"
     good = {"RecordingSid": sid, "RecordingStatus": "completed", "RecordingDuration": "3"}
     assert twilio.post(path, good, sign=False).status_code == 403
@@ -209,11 +205,11 @@ def test_bad_reports_are_refused_and_store_nothing(
     assert report(twilio, request.id + 999, sid) == 404
     assert report(twilio, request.id, sid, RecordingStatus="absent") == 204
     assert stored(session) == []
-    assert fake.media_served == []
+    assert fake_twilio.media_served == []
 
 
 def test_a_recording_twilio_does_not_know_is_given_up_visibly(
-    twilio: Twilio, session: Session, fake: FakeTwilio, folder: Path
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio, folder: Path
 ) -> None:
     request = waiting_request(twilio, session)
     unknown = "RE" + "9" * 32
@@ -227,16 +223,16 @@ def test_a_recording_twilio_does_not_know_is_given_up_visibly(
 
 
 def test_twilio_errors_are_retried_and_the_audio_fetched_once(
-    twilio: Twilio, session: Session, fake: FakeTwilio, folder: Path
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio, folder: Path
 ) -> None:
     request = waiting_request(twilio, session)
-    sid = fake.make_recording(AUDIO)
-    fake.fail_next(500, 20500)  # the media GET
+    sid = fake_twilio.make_recording(AUDIO)
+    fake_twilio.fail_next(500, 20500)  # the media GET
     assert report(twilio, request.id, sid) == 204
     (recording,) = stored(session)
     assert (recording.status, recording.attempts) == (RecordingStatus.REPORTED, 1)
     later = datetime.now(UTC) + timedelta(minutes=5)
-    fake.fail_next(503, 20503, "DELETE")  # after the audio is stored
+    fake_twilio.fail_next(503, 20503, "DELETE")  # after the audio is stored
     assert recordings.fetch_due(later) == 0
     (recording,) = stored(session)
     assert recording.status == RecordingStatus.FETCHED
@@ -244,14 +240,14 @@ def test_twilio_errors_are_retried_and_the_audio_fetched_once(
     assert recordings.fetch_due(later + timedelta(minutes=5)) == 1
     (recording,) = stored(session)
     assert recording.status == RecordingStatus.DELETED_FROM_TWILIO
-    assert (fake.media_served, fake.deleted_recordings) == ([sid], [sid])
+    assert (fake_twilio.media_served, fake_twilio.deleted_recordings) == ([sid], [sid])
 
 
 def test_a_fetch_that_died_mid_way_is_taken_over_after_its_lease(
-    twilio: Twilio, session: Session, fake: FakeTwilio, app: Flask
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio, app: Flask
 ) -> None:
     request = waiting_request(twilio, session)
-    sid = fake.make_recording(AUDIO)
+    sid = fake_twilio.make_recording(AUDIO)
     app.config["JOBS_INLINE"] = False  # the nudge never runs: as if the process died
     lifecycle.recording_reported(
         session, request.id, sid, duration_seconds=5, now=datetime.now(UTC), actor=Actor("test")
@@ -262,7 +258,7 @@ def test_a_fetch_that_died_mid_way_is_taken_over_after_its_lease(
     assert recordings.fetch_due(now + timedelta(seconds=1)) == 0, "its lease still holds"
     assert recordings.fetch_due(now + recordings.LEASE + timedelta(seconds=1)) == 1
     assert stored(session)[0].status == RecordingStatus.DELETED_FROM_TWILIO
-    assert fake.media_served == [sid]
+    assert fake_twilio.media_served == [sid]
 
 
 # --- S3 (moto's server, over HTTP) ----------------------------------------------------
@@ -310,11 +306,11 @@ def test_recordings_are_kept_encrypted_in_s3(
     s3_endpoint: str,
     twilio: Twilio,
     session: Session,
-    fake: FakeTwilio,
+    fake_twilio: FakeTwilio,
     folder: Path,
 ) -> None:
     request = waiting_request(twilio, session)
-    sid = fake.make_recording(AUDIO)
+    sid = fake_twilio.make_recording(AUDIO)
     assert report(twilio, request.id, sid) == 204
     (recording,) = stored(session)
     assert recording.status == RecordingStatus.DELETED_FROM_TWILIO

@@ -18,6 +18,13 @@ from advice_line.models import AdviceRequest, Recording, RecordingStatus
 
 #: Longer than any call: a reported duration past this is not a recording of ours.
 LONGEST_SECONDS = 24 * 3600
+#: The moves after the report: from, to, and the audit action.
+STORED = (RecordingStatus.REPORTED, RecordingStatus.FETCHED, "recording.stored")
+DELETED_FROM_TWILIO = (
+    RecordingStatus.FETCHED,
+    RecordingStatus.DELETED_FROM_TWILIO,
+    "recording.deleted_from_twilio",
+)
 
 
 def recording_reported(
@@ -59,30 +66,39 @@ def recording_reported(
     return recording
 
 
-def _recording_for_update(session: Session, recording_id: int) -> Recording:
-    return session.get_one(Recording, recording_id, with_for_update=True)
+def _move(
+    session: Session,
+    recording_id: int,
+    step: tuple[RecordingStatus, RecordingStatus, str],
+    *,
+    now: datetime,
+    actor: Actor,
+) -> Recording | None:
+    """Move a recording on (from, to, the audit action); None if it is not at ``from``."""
+    frm, to, action = step
+    recording = session.get_one(Recording, recording_id, with_for_update=True)
+    if recording.status != frm:
+        return None
+    recording.status = to
+    record_event(
+        session,
+        actor,
+        action,
+        now=now,
+        request_id=recording.request_id,
+        subject=("recording", recording.id),
+    )
+    return recording
 
 
 def recording_stored(
     session: Session, recording_id: int, storage_key: str, *, now: datetime, actor: Actor
 ) -> bool:
     """The audio is in the line's storage under ``storage_key``; False if already noted."""
-    recording = _recording_for_update(session, recording_id)
-    if recording.status != RecordingStatus.REPORTED:
+    recording = _move(session, recording_id, STORED, now=now, actor=actor)
+    if recording is None:
         return False
-    recording.status, recording.storage_key, recording.stored_at = (
-        RecordingStatus.FETCHED,
-        storage_key,
-        now,
-    )
-    record_event(
-        session,
-        actor,
-        "recording.stored",
-        now=now,
-        request_id=recording.request_id,
-        subject=("recording", recording.id),
-    )
+    recording.storage_key, recording.stored_at = storage_key, now
     session.flush()
     return True
 
@@ -91,18 +107,9 @@ def recording_deleted_from_twilio(
     session: Session, recording_id: int, *, now: datetime, actor: Actor
 ) -> bool:
     """Twilio no longer holds the audio: only the line's copy is left; False if noted."""
-    recording = _recording_for_update(session, recording_id)
-    if recording.status != RecordingStatus.FETCHED:
+    recording = _move(session, recording_id, DELETED_FROM_TWILIO, now=now, actor=actor)
+    if recording is None:
         return False
-    recording.status = RecordingStatus.DELETED_FROM_TWILIO
     recording.deleted_from_twilio_at = now
-    record_event(
-        session,
-        actor,
-        "recording.deleted_from_twilio",
-        now=now,
-        request_id=recording.request_id,
-        subject=("recording", recording.id),
-    )
     session.flush()
     return True
