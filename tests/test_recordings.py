@@ -28,7 +28,7 @@ from advice_line import lifecycle
 from advice_line.audit import Actor
 from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.models import AdviceRequest, AuditEvent, Recording, RecordingStatus
-from advice_line.recording_store import key_for
+from advice_line.recording_store import FolderStore, StoreError, key_for, store
 from advice_line.simulator.recorder import tone_wav
 from advice_line.telephony import recordings
 from tests.conftest import PRODUCTION_ENV, _free_port
@@ -319,6 +319,29 @@ def test_recordings_are_kept_encrypted_in_s3(
     assert kept["Body"].read() == AUDIO
     assert kept["ServerSideEncryption"] == "AES256"
     assert not folder.exists(), "nothing in the local folder"
+    store().delete(str(recording.storage_key))
+    store().delete(str(recording.storage_key))  # deleting twice is not an error
+    with pytest.raises(StoreError):
+        store().get(str(recording.storage_key))
+
+
+def test_the_folder_store_keeps_only_recording_keys_inside_its_folder(tmp_path: Path) -> None:
+    kept = FolderStore(str(tmp_path / "recordings"))
+    key = key_for(7, "RE" + "a" * 32)
+    kept.put(key, AUDIO)
+    assert kept.get(key) == AUDIO
+    assert [p.name for p in (tmp_path / "recordings" / "7").iterdir()] == [f"RE{'a' * 32}.wav"]
+    for hostile in ("../secret.wav", "7/../../x.wav", "/etc/passwd", "7/RE1.wav"):
+        with pytest.raises(StoreError):
+            kept.get(hostile)
+        with pytest.raises(StoreError):
+            kept.put(hostile, b"x")
+    with pytest.raises(ValueError, match="not a recording key"):
+        key_for(7, "../../etc")
+    kept.delete(key)
+    kept.delete(key)
+    with pytest.raises(StoreError):
+        kept.get(key)
 
 
 # --- the setting ----------------------------------------------------------------------
