@@ -252,6 +252,39 @@ def _database_settings(env: Mapping[str, str], instance_path: str) -> dict[str, 
     }
 
 
+#: Server-side encryption asked of S3 for every recording put.
+S3_ENCRYPTIONS = ("AES256", "aws:kms")
+
+
+def _recording_settings(env: Mapping[str, str], instance_path: str, mode: str) -> dict[str, Any]:
+    """Whether conferences are recorded, and where the line keeps the recordings."""
+    recording = _bool(env, "CALL_RECORDING", False)
+    bucket = env.get("RECORDINGS_S3_BUCKET") or None
+    endpoint = env.get("RECORDINGS_S3_ENDPOINT_URL") or None
+    folder = env.get("RECORDINGS_DIR") or ""
+    encryption = env.get("RECORDINGS_S3_ENCRYPTION") or "AES256"
+    if encryption not in S3_ENCRYPTIONS:
+        raise ConfigurationError(
+            f"RECORDINGS_S3_ENCRYPTION must be one of {S3_ENCRYPTIONS}, not {encryption!r}"
+        )
+    if endpoint and not (bucket and endpoint.startswith(("https://", "http://"))):
+        raise ConfigurationError(
+            "RECORDINGS_S3_ENDPOINT_URL must be an http(s):// address, with RECORDINGS_S3_BUCKET"
+        )
+    if recording and mode == "production" and bucket is None and not Path(folder).is_absolute():
+        raise ConfigurationError(
+            "CALL_RECORDING needs the recordings' storage in production: "
+            "RECORDINGS_S3_BUCKET (S3 or MinIO), or RECORDINGS_DIR as an absolute path"
+        )
+    return {
+        "CALL_RECORDING": recording,
+        "RECORDINGS_DIR": folder or str(Path(instance_path) / "recordings"),
+        "RECORDINGS_S3_BUCKET": bucket,
+        "RECORDINGS_S3_ENDPOINT_URL": endpoint,
+        "RECORDINGS_S3_ENCRYPTION": encryption,
+    }
+
+
 def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict[str, Any]:
     """Build the Flask config from environment variables; raise on anything unsafe."""
     env = os.environ if env is None else env
@@ -332,4 +365,5 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "SESSION_COOKIE_SECURE": mode == "production",
         **_rate_limit(env),
         **_sso_settings(env, mode),
+        **_recording_settings(env, instance_path, mode),
     }

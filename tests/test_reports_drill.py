@@ -525,8 +525,11 @@ def test_the_board_opens_with_the_queue_over_the_last_hour(
 # --- long commands show their progress --------------------------------------------------
 
 
-def test_seed_history_and_retention_report_their_progress(session: Session, staff: None) -> None:
+def test_seed_history_and_retention_report_their_progress(
+    session: Session, staff: None, tmp_path: Path
+) -> None:
     from advice_line.history import BATCH, seed_history
+    from advice_line.recording_store import FolderStore
     from advice_line.retention import RetentionRules, pseudonymise
 
     seen: list[int] = []
@@ -536,5 +539,13 @@ def test_seed_history_and_retention_report_their_progress(session: Session, staf
     ids = list(session.scalars(select(AdviceRequest.id).order_by(AdviceRequest.id)))[:510]
     done: list[int] = []
     rules = RetentionRules(adult_years=20, child_years=25, death_years=8)
-    pseudonymise(session, ids, now=end, actor=Actor("test"), rules=rules, progress=done.append)
+    pseudonymise(
+        session,
+        ids,
+        now=end,
+        actor=Actor("test"),
+        rules=rules,
+        recordings=FolderStore(str(tmp_path)),
+        progress=done.append,
+    )
     assert done == [500, 10]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -25,6 +26,7 @@ from advice_line.models import (
     Task,
     TaskKind,
 )
+from advice_line.recording_store import FolderStore
 from advice_line.retention import RetentionRules, pseudonymise
 from tests.test_console import clinician_id, csrf, demo, sign_in, user_id
 
@@ -478,7 +480,7 @@ def test_the_clinician_removes_a_link_made_in_error(
 
 
 def test_retention_deletes_the_links_of_a_pseudonymised_request(
-    app: Flask, demo: Session, history: dict[str, AdviceRequest]
+    app: Flask, demo: Session, history: dict[str, AdviceRequest], tmp_path: Path
 ) -> None:
     h = history
     sam = sign_in(app, "sam")
@@ -486,7 +488,12 @@ def test_retention_deletes_the_links_of_a_pseudonymised_request(
     unknown_now = past_request(demo, at=datetime.now(UTC), number="+447700900999", taken_by="sam")
     link(sam, unknown_now, h["unknown_march"].reference)
     pseudonymise(
-        demo, [h["jo_march"].id], now=datetime.now(UTC), actor=ACTOR, rules=RetentionRules()
+        demo,
+        [h["jo_march"].id],
+        now=datetime.now(UTC),
+        actor=ACTOR,
+        rules=RetentionRules(),
+        recordings=FolderStore(str(tmp_path)),
     )
     demo.commit()
     assert links(demo) == [(h["unknown_march"].id, unknown_now.id)]

@@ -227,6 +227,7 @@ def _render_request(
             earlier=earlier or earlier_requests(db.session(), advice, current_viewer()),
             link_form=LinkForm(),
             holder=views.holder(db.session(), advice.id) in {current_user.clinician_id} - {None},
+            recordings=recordings.playable(db.session(), advice.id),
         ),
         code,
     )
@@ -425,7 +426,8 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-# The team's pages and the same-person links register themselves on ``bp`` too.
-from advice_line.console import persons, team  # noqa: E402
+# The team's pages, the same-person links and the recordings' audio register themselves
+# on ``bp`` too.
+from advice_line.console import persons, recordings, team  # noqa: E402
 
-__all__ = ["bp", "persons", "team"]
+__all__ = ["bp", "persons", "recordings", "team"]

@@ -52,6 +52,11 @@ from advice_line.lifecycle.offers import (
 )
 from advice_line.lifecycle.persons import link_same_person, same_person, unlink_same_person
 from advice_line.lifecycle.qualification import is_qualifying
+from advice_line.lifecycle.recordings import (
+    recording_deleted_from_twilio,
+    recording_reported,
+    recording_stored,
+)
 from advice_line.lifecycle.records import (
     SAFEGUARDING_QUESTIONS,
     RecordInput,
@@ -135,6 +140,9 @@ __all__ = [
     "reassign",
     "record_detention",
     "record_intake",
+    "recording_deleted_from_twilio",
+    "recording_reported",
+    "recording_stored",
     "report_decision",
     "request_call_back",
     "reset_password",

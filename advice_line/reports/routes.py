@@ -23,6 +23,7 @@ from werkzeug.datastructures import MultiDict
 from advice_line.audit import record_view
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, utcnow
+from advice_line.console.recordings import playable
 from advice_line.extensions import db
 from advice_line.lifecycle.detentions import deadline
 from advice_line.models import (
@@ -196,6 +197,7 @@ def timeline(request_id: int) -> str:
         deadline=deadline(detention, current_policy()) if detention else None,
         entries=story.timeline(db.session(), advice),
         summary=story.summary(advice),
+        recordings=playable(db.session(), advice.id),
     )
 
 

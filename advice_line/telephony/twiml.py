@@ -19,6 +19,24 @@ RISK_ADVICE = (
     "own powers."
 )
 
+#: What the officer hears before joining a recorded conference (docs/DOMAIN.md#recordings).
+RECORDING_NOTICE = (
+    "This call is recorded, to keep an accurate record of the advice given. "
+    "The recording is kept with the advice record."
+)
+
+
+def _recorded(recording_url: str | None) -> dict[str, str]:
+    """The conference's recording attributes: from its start, reported when complete."""
+    if recording_url is None:
+        return {}
+    return {
+        "record": "record-from-start",
+        "recording_status_callback": recording_url,
+        "recording_status_callback_method": "POST",
+        "recording_status_callback_event": "completed",
+    }
+
 
 def _say(response: VoiceResponse | Gather, text: str) -> None:
     response.say(text, voice=VOICE, language=LANGUAGE)
@@ -53,10 +71,15 @@ def force_prompt(forces: Sequence[str]) -> str:
     return f"Which force are you with? {options}, or press 9 for another force. Or say it."
 
 
-def join_as_officer(room: str, *, preface: str, wait_url: str, left_url: str) -> str:
-    """Put the officer in the request's conference to wait for a clinician."""
+def join_as_officer(
+    room: str, *, preface: str, wait_url: str, left_url: str, recording_url: str | None = None
+) -> str:
+    """Put the officer in the request's conference to wait for a clinician; with
+    ``recording_url`` the conference is recorded and the officer hears so first."""
     response = VoiceResponse()
     _say(response, preface)
+    if recording_url is not None:
+        _say(response, RECORDING_NOTICE)
     dial = Dial(action=left_url, method="POST", hangup_on_star=True)
     dial.conference(
         room,
@@ -65,6 +88,7 @@ def join_as_officer(room: str, *, preface: str, wait_url: str, left_url: str) ->
         beep=False,
         wait_url=wait_url,
         wait_method="POST",
+        **_recorded(recording_url),
     )
     response.append(dial)
     return str(response)
@@ -111,12 +135,19 @@ def whisper(summary: str, action: str) -> str:
     return str(response)
 
 
-def join_as_clinician(room: str, preface: str) -> str:
-    """Bring a clinician into the request's conference; the conference starts."""
+def join_as_clinician(room: str, preface: str, recording_url: str | None = None) -> str:
+    """Bring a clinician into the request's conference; the conference starts (recorded
+    with ``recording_url``, whichever of the two joins first)."""
     response = VoiceResponse()
     _say(response, preface)
     dial = Dial()
-    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    dial.conference(
+        room,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        beep=False,
+        **_recorded(recording_url),
+    )
     response.append(dial)
     return str(response)
 
