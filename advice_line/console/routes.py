@@ -416,7 +416,7 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-# The team's pages register themselves on ``bp`` too.
-from advice_line.console import team  # noqa: E402
+# The team's pages and the browser phone's token register themselves on ``bp`` too.
+from advice_line.console import phone, team  # noqa: E402
 
-__all__ = ["bp", "team"]
+__all__ = ["bp", "phone", "team"]
