@@ -72,7 +72,7 @@ DEMO_TWILIO = {
 #: The simulator's stand-in for a Twilio API key: its tokens reach no Twilio.
 DEMO_API_KEY = {
     "TWILIO_API_KEY_SID": "SK" + "0" * 32,
-    "TWILIO_API_KEY_SECRET": "demo-api-key-secret",
+    "TWILIO_API_KEY_SECRET": "demo-simulator-api-key-secret-reaches-no-twilio",
 }
 DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Transport Police"
 
