@@ -52,6 +52,8 @@ def content_security_policy(*, console: bool) -> str:
 CONTENT_SECURITY_POLICY = content_security_policy(console=False)
 CONSOLE_CONTENT_SECURITY_POLICY = content_security_policy(console=True)
 HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Permissions-Policy": "microphone=()",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     # Flask-WTF checks the Referer of every HTTPS form post against the host: keep it
@@ -67,12 +69,10 @@ def add_security_headers(response: Response) -> Response:
 
     Only the console's pages may use the microphone (the browser phone) and reach Twilio.
     """
-    console = request.blueprint == "console"
     response.headers.update(HEADERS)
-    response.headers["Content-Security-Policy"] = (
-        CONSOLE_CONTENT_SECURITY_POLICY if console else CONTENT_SECURITY_POLICY
-    )
-    response.headers["Permissions-Policy"] = "microphone=(self)" if console else "microphone=()"
+    if request.blueprint == "console":
+        response.headers["Content-Security-Policy"] = CONSOLE_CONTENT_SECURITY_POLICY
+        response.headers["Permissions-Policy"] = "microphone=(self)"
     if current_app.config["ADVICE_LINE_MODE"] == "production":
         response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
     return response

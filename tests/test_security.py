@@ -178,6 +178,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "console.extend_detention",
         "console.floor",
         "console.nuisance",
+        "console.phone_token",  # tests/test_browser_phone.py
         "console.record_detention",
         "console.request_step",
         "console.save_record",
@@ -201,6 +202,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
         "/console/requests/{id}/nuisance",
+        "/console/api/phone-token",
         "/admin/officers/import",
         "/admin/officers/{id}/phones",
         "/admin/officers/{id}/phones/verify",
