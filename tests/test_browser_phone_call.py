@@ -10,6 +10,7 @@ import pytest
 from advice_line.demo import CONSOLE_CLINICIAN
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_console import Browsers, browser_contexts, open_console
+from tests.test_browser_simulator import dial_in
 
 pytestmark = pytest.mark.browser
 #: A microphone for the page: Chromium's fake device, allowed without asking.
@@ -30,23 +31,6 @@ def with_microphone(chromium: Any) -> Iterator[Any]:
 def browsers(with_microphone: Any, live_server: tuple[str, str]) -> Iterator[Browsers]:
     """Browser contexts of the test, closed before the server stops."""
     yield from browser_contexts()
-
-
-def dial_in(simulator: Any) -> Any:
-    """An officer rings the line and answers the questions; return their call's card."""
-    simulator.get_by_role("button", name="Dial the line").click()
-    call = simulator.locator("article", has_text="calling the line")
-    call.get_by_text("Is there an immediate risk to life?").wait_for()
-    for keys, next_prompt in (
-        ("1", "Is the person under 18?"),
-        ("2", "private home"),
-        ("2", "Connecting you to a clinician"),
-    ):
-        call.get_by_role("textbox").fill(keys)
-        call.get_by_role("button", name="Press keys").click()
-        call.get_by_text(next_prompt).wait_for()
-    call.get_by_text("in conference AL-1").wait_for()
-    return call
 
 
 def test_an_officers_call_is_answered_in_the_browser_and_hung_up_there(

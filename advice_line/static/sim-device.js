@@ -15,14 +15,7 @@
   }
 
   async function act(body) {
-    const response = await fetch("/simulator/act", {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content,
-      },
-      body: JSON.stringify(body),
-    });
+    const response = await window.simulatorPost(body);
     if (!response.ok) throw new Error((await response.json()).error);
   }
 

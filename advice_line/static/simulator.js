@@ -3,14 +3,7 @@ const calls = document.getElementById("calls");
 const errorBox = document.getElementById("error");
 
 async function act(body) {
-  const response = await fetch("/simulator/act", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content,
-    },
-    body: JSON.stringify(body),
-  });
+  const response = await window.simulatorPost(body);
   const data = await response.json();
   errorBox.textContent = response.ok ? "" : data.error;
   if (response.ok) draw(data);
