@@ -148,6 +148,21 @@ def test_a_page_that_closes_leaves_alone_a_page_that_said_ready_since(
     new.disconnect()
 
 
+def test_a_console_gone_quiet_no_longer_takes_calls_in_the_browser(
+    app: Flask, demo: Session
+) -> None:
+    me = clinician_id(demo, "amira")
+    now = datetime.now(UTC)
+    lifecycle.console_seen(demo, me, now=now)
+    lifecycle.set_browser_phone(demo, me, ready=True, now=now, actor=Actor("test"), policy=POLICY)
+    demo.commit()
+    later = now + POLICY.presence_grace + timedelta(seconds=1)
+    swept = lifecycle.sweep_lost_consoles(demo, now=later, actor=Actor("test"), policy=POLICY)
+    demo.commit()
+    assert me in swept
+    assert demo.get_one(Clinician, me).browser_phone_at is None
+
+
 @pytest.mark.parametrize("payload", [None, [], "ready", {}, {"ready": "yes"}, {"ready": 1}])
 def test_bad_words_from_the_console_are_refused_and_change_nothing(
     app: Flask, demo: Session, payload: object
