@@ -531,7 +531,7 @@ def test_nobody_but_a_manager_reaches_any_manager_url(app: Flask, demo: Session,
 
 # --- socket payloads: size and depth checked before anything handles them -------------
 
-SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline", "watch_request"]
+SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline", "watch_request", "phone"]
 #: Payloads as JSON text, the way they arrive over the wire.
 HOSTILE_PAYLOADS = {
     "a list 1,000 deep": "[" * 1000 + "]" * 1000,
