@@ -69,6 +69,11 @@ DEMO_TWILIO = {
     "TWILIO_AUTH_TOKEN": "demo-simulator-auth-token",
     "TWILIO_NUMBER": "+441632960000",
 }
+#: The simulator's stand-in for a Twilio API key: its tokens reach no Twilio.
+DEMO_API_KEY = {
+    "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+    "TWILIO_API_KEY_SECRET": "demo-simulator-api-key-secret-reaches-no-twilio",
+}
 DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Transport Police"
 
 
@@ -83,6 +88,22 @@ def _previous_auth_token(
             "TWILIO_AUTH_TOKEN (remove it once no webhook is signed with it)"
         )
     return previous
+
+
+def _browser_phone_settings(env: Mapping[str, str], *, simulated: bool) -> dict[str, Any]:
+    """The API key that signs browsers' Voice SDK tokens: without one, clinicians use phones."""
+    given = {name: env.get(name, "") for name in DEMO_API_KEY}
+    if simulated:
+        given = dict(DEMO_API_KEY)
+    elif any(given.values()) and not all(given.values()):
+        raise ConfigurationError(
+            "The browser phone needs both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET "
+            "(or neither: clinicians are then rung on their phones)"
+        )
+    return given | {
+        "BROWSER_PHONE": all(given.values()),
+        "BROWSER_PHONE_TOKEN_SECONDS": _int(env, "BROWSER_PHONE_TOKEN_SECONDS", 300, minimum=60),
+    }
 
 
 def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
@@ -111,14 +132,20 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     forces = tuple(f.strip() for f in env.get("FORCES", DEFAULT_FORCES).split(",") if f.strip())
     if not 1 <= len(forces) <= 8:
         raise ConfigurationError("FORCES must name between 1 and 8 police forces")
-    return settings | {
-        "TWILIO_AUTH_TOKEN_PREVIOUS": _previous_auth_token(env, settings, mode),
-        "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
-        "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
-        "FALLBACK_NUMBER": fallback_number,
-        "FORCES": forces,
-        "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
-    }
+    return (
+        settings
+        | _browser_phone_settings(env, simulated=settings["TWILIO_SIMULATED"])
+        | {
+            "TWILIO_AUTH_TOKEN_PREVIOUS": _previous_auth_token(env, settings, mode),
+            "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
+            "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip(
+                "/"
+            ),
+            "FALLBACK_NUMBER": fallback_number,
+            "FORCES": forces,
+            "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
+        }
+    )
 
 
 DEFAULT_LOGIN_RATE_LIMIT = "10 per minute"

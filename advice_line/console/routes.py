@@ -426,8 +426,8 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-# The team's pages, the same-person links and the recordings' audio register themselves
-# on ``bp`` too.
-from advice_line.console import persons, recordings, team  # noqa: E402
+# The team's pages, the same-person links, the recordings' audio and the browser phone's
+# token register themselves on ``bp`` too.
+from advice_line.console import persons, phone, recordings, team  # noqa: E402
 
-__all__ = ["bp", "persons", "recordings", "team"]
+__all__ = ["bp", "persons", "phone", "recordings", "team"]

@@ -30,8 +30,10 @@ from advice_line.lifecycle.call_backs import call_back, take_call_back_task
 from advice_line.lifecycle.clinicians import (
     MANUAL_STATUSES,
     console_seen,
+    set_browser_phone,
     set_clinician_status,
     sweep_lost_consoles,
+    takes_calls_in_browser,
 )
 from advice_line.lifecycle.detentions import (
     DetentionReport,
@@ -150,12 +152,14 @@ __all__ = [
     "save_draft",
     "session_in_force",
     "sessions_in_force",
+    "set_browser_phone",
     "set_clinician_status",
     "start_session",
     "sweep_lost_consoles",
     "take",
     "take_call_back_task",
     "take_task",
+    "takes_calls_in_browser",
     "unlink_same_person",
     "unlock_account",
     "validate_record",
