@@ -177,6 +177,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "auth.second_factor",
         "console.extend_detention",
         "console.floor",
+        "console.link_person",  # tests/test_search.py
         "console.nuisance",
         "console.phone_token",  # tests/test_browser_phone.py
         "console.record_detention",
@@ -184,6 +185,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "console.save_record",
         "console.send_message",
         "console.tasks",
+        "console.unlink_person",  # tests/test_search.py
     ]
 
 
