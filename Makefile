@@ -47,6 +47,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 run: export ADVICE_LINE_MODE ?= demo
+run: export CALL_RECORDING ?= true
 run: migrate
 	$(FLASK) seed-demo
 	$(BIN)/python -m advice_line.serve --port $(PORT)

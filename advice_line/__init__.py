@@ -100,6 +100,7 @@ def create_app(
     from advice_line.console import routes as console_routes
     from advice_line.public import routes as public_routes
     from advice_line.reports import routes as report_routes
+    from advice_line.search import routes as search_routes
     from advice_line.telephony import webhooks
 
     security.init_app(app)
@@ -122,6 +123,7 @@ def create_app(
     app.register_blueprint(public_routes.bp)
     app.register_blueprint(console_routes.bp)
     app.register_blueprint(report_routes.bp)
+    app.register_blueprint(search_routes.bp)
     app.register_blueprint(admin_routes.bp)
     app.register_blueprint(cli.bp)
     app.add_template_filter(london, "london")

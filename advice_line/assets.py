@@ -54,8 +54,9 @@ class Source(NamedTuple):
 
 
 def sources(node_modules: Path) -> list[Source]:
-    """What the pages use: the app's own files and three npm packages (NHS.UK frontend's
-    stylesheet, its script of ES modules, its images: icons and the favicon)."""
+    """What the pages use: the app's own files and npm packages (NHS.UK frontend's
+    stylesheet, its script of ES modules, its images: icons and the favicon; Socket.IO's
+    client, Chart.js, Twilio's Voice SDK)."""
     return [
         Source("", STATIC, ("*.css", "*.js")),
         Source(
@@ -67,6 +68,9 @@ def sources(node_modules: Path) -> list[Source]:
             "vendor/socket.io", node_modules / "socket.io-client" / "dist", ("socket.io.min.js",)
         ),
         Source("vendor/chart.js", node_modules / "chart.js" / "dist", ("chart.umd.min.js",)),
+        Source(
+            "vendor/twilio", node_modules / "@twilio" / "voice-sdk" / "dist", ("twilio.min.js",)
+        ),
     ]
 
 

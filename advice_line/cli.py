@@ -21,7 +21,7 @@ import click
 from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from advice_line import retention
+from advice_line import recording_store, retention
 from advice_line.admin.rota_cli import make_pattern_shifts
 from advice_line.audit import Actor, record_view
 from advice_line.clock import utcnow
@@ -34,7 +34,7 @@ from advice_line.reports.forms import MAX_DAYS
 from advice_line.reports.queries import Filters
 from advice_line.retention import RetentionRules
 from advice_line.routing.scheduler import Scheduler
-from advice_line.telephony import outbox
+from advice_line.telephony import outbox, recordings
 from advice_line.telephony.webhooks import spooling
 from advice_line.transaction import current_policy
 
@@ -118,7 +118,13 @@ def retention_command(apply: bool) -> None:
         actor = Actor("system", source="flask retention")
         with progress_bar(len(ids), "Pseudonymising") as bar:
             done = retention.pseudonymise(
-                session, ids, now=now, actor=actor, rules=rules, progress=bar.update
+                session,
+                ids,
+                now=now,
+                actor=actor,
+                rules=rules,
+                recordings=recording_store.store(),
+                progress=bar.update,
             )
         session.commit()
     click.echo(f"Pseudonymised {done} requests; the run is in the audit log.")
@@ -174,7 +180,7 @@ def build_scheduler(name: str) -> Scheduler:
     Its first duty each tick is to replay this host's spool (webhooks kept while the
     database was down), so they are applied before timers fire and requests are routed;
     its second, to place the outbox's due calls and messages; its third, to make the
-    rota patterns' shifts not yet made.
+    rota patterns' shifts not yet made; its fourth, to fetch recordings from Twilio.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     return Scheduler(
@@ -183,7 +189,12 @@ def build_scheduler(name: str) -> Scheduler:
         name=name,
         interval=current_app.config["SCHEDULER_INTERVAL_SECONDS"],
         context=app.app_context,
-        duties=(lambda _now: spooling.replay(app), outbox.send_due, make_pattern_shifts),
+        duties=(
+            lambda _now: spooling.replay(app),
+            outbox.send_due,
+            make_pattern_shifts,
+            recordings.fetch_due,
+        ),
     )
 
 

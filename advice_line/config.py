@@ -69,6 +69,11 @@ DEMO_TWILIO = {
     "TWILIO_AUTH_TOKEN": "demo-simulator-auth-token",
     "TWILIO_NUMBER": "+441632960000",
 }
+#: The simulator's stand-in for a Twilio API key: its tokens reach no Twilio.
+DEMO_API_KEY = {
+    "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+    "TWILIO_API_KEY_SECRET": "demo-simulator-api-key-secret-reaches-no-twilio",
+}
 DEFAULT_FORCES = "Metropolitan Police Service,City of London Police,British Transport Police"
 
 
@@ -83,6 +88,22 @@ def _previous_auth_token(
             "TWILIO_AUTH_TOKEN (remove it once no webhook is signed with it)"
         )
     return previous
+
+
+def _browser_phone_settings(env: Mapping[str, str], *, simulated: bool) -> dict[str, Any]:
+    """The API key that signs browsers' Voice SDK tokens: without one, clinicians use phones."""
+    given = {name: env.get(name, "") for name in DEMO_API_KEY}
+    if simulated:
+        given = dict(DEMO_API_KEY)
+    elif any(given.values()) and not all(given.values()):
+        raise ConfigurationError(
+            "The browser phone needs both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET "
+            "(or neither: clinicians are then rung on their phones)"
+        )
+    return given | {
+        "BROWSER_PHONE": all(given.values()),
+        "BROWSER_PHONE_TOKEN_SECONDS": _int(env, "BROWSER_PHONE_TOKEN_SECONDS", 300, minimum=60),
+    }
 
 
 def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
@@ -111,15 +132,21 @@ def _twilio_settings(env: Mapping[str, str], mode: str) -> dict[str, Any]:
     forces = tuple(f.strip() for f in env.get("FORCES", DEFAULT_FORCES).split(",") if f.strip())
     if not 1 <= len(forces) <= 8:
         raise ConfigurationError("FORCES must name between 1 and 8 police forces")
-    return settings | {
-        "TWILIO_AUTH_TOKEN_PREVIOUS": _previous_auth_token(env, settings, mode),
-        "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
-        "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
-        "FALLBACK_NUMBER": fallback_number,
-        "FORCES": forces,
-        "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
-        "CONSULT_DIRECTORY": _consult_directory(env, mode),
-    }
+    return (
+        settings
+        | _browser_phone_settings(env, simulated=settings["TWILIO_SIMULATED"])
+        | {
+            "TWILIO_AUTH_TOKEN_PREVIOUS": _previous_auth_token(env, settings, mode),
+            "PUBLIC_BASE_URL": public_base_url.rstrip("/"),
+            "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip(
+                "/"
+            ),
+            "FALLBACK_NUMBER": fallback_number,
+            "FORCES": forces,
+            "CALL_BACK_OFFER_AFTER_SECONDS": _int(env, "CALL_BACK_OFFER_AFTER_SECONDS", 90),
+            "CONSULT_DIRECTORY": _consult_directory(env, mode),
+        }
+    )
 
 
 #: The demo's outside numbers a clinician can bring into a call (Ofcom drama numbers).
@@ -277,6 +304,39 @@ def _database_settings(env: Mapping[str, str], instance_path: str) -> dict[str, 
     }
 
 
+#: Server-side encryption asked of S3 for every recording put.
+S3_ENCRYPTIONS = ("AES256", "aws:kms")
+
+
+def _recording_settings(env: Mapping[str, str], instance_path: str, mode: str) -> dict[str, Any]:
+    """Whether conferences are recorded, and where the line keeps the recordings."""
+    recording = _bool(env, "CALL_RECORDING", False)
+    bucket = env.get("RECORDINGS_S3_BUCKET") or None
+    endpoint = env.get("RECORDINGS_S3_ENDPOINT_URL") or None
+    folder = env.get("RECORDINGS_DIR") or ""
+    encryption = env.get("RECORDINGS_S3_ENCRYPTION") or "AES256"
+    if encryption not in S3_ENCRYPTIONS:
+        raise ConfigurationError(
+            f"RECORDINGS_S3_ENCRYPTION must be one of {S3_ENCRYPTIONS}, not {encryption!r}"
+        )
+    if endpoint and not (bucket and endpoint.startswith(("https://", "http://"))):
+        raise ConfigurationError(
+            "RECORDINGS_S3_ENDPOINT_URL must be an http(s):// address, with RECORDINGS_S3_BUCKET"
+        )
+    if recording and mode == "production" and bucket is None and not Path(folder).is_absolute():
+        raise ConfigurationError(
+            "CALL_RECORDING needs the recordings' storage in production: "
+            "RECORDINGS_S3_BUCKET (S3 or MinIO), or RECORDINGS_DIR as an absolute path"
+        )
+    return {
+        "CALL_RECORDING": recording,
+        "RECORDINGS_DIR": folder or str(Path(instance_path) / "recordings"),
+        "RECORDINGS_S3_BUCKET": bucket,
+        "RECORDINGS_S3_ENDPOINT_URL": endpoint,
+        "RECORDINGS_S3_ENCRYPTION": encryption,
+    }
+
+
 def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict[str, Any]:
     """Build the Flask config from environment variables; raise on anything unsafe."""
     env = os.environ if env is None else env
@@ -357,4 +417,5 @@ def settings_from_env(env: Mapping[str, str] | None, instance_path: str) -> dict
         "SESSION_COOKIE_SECURE": mode == "production",
         **_rate_limit(env),
         **_sso_settings(env, mode),
+        **_recording_settings(env, instance_path, mode),
     }

@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter, Map
 from wtforms import Field, Form
 from wtforms.fields.core import UnboundField
 from wtforms.utils import unset_value
+from wtforms.validators import InputRequired
 
 from advice_line.text import CONTROL_CODES, without_control_codes
 
@@ -20,11 +21,13 @@ __all__ = [
     "DateInputField",
     "IdConverter",
     "parse_id",
+    "parse_reference",
     "without_control_codes",
 ]
 
 MAX_ID = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,10}")
+_REFERENCE = re.compile(r"(?:AL[\s-]*)?([0-9]{1,10})", re.IGNORECASE)
 
 
 def parse_id(text: str) -> int | None:
@@ -33,6 +36,12 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_ID else None
+
+
+def parse_reference(text: str) -> int | None:
+    """Return the request id a reference such as ``AL-1234`` (or ``al 1234``) names."""
+    match = _REFERENCE.fullmatch(text.strip())
+    return parse_id(match.group(1)) if match else None
 
 
 class IdConverter(IntegerConverter):
@@ -63,6 +72,17 @@ class DateInputField(Field):  # type: ignore[misc]
     """
 
     PARTS = ("day", "month", "year")
+
+    def __init__(self, label: str, validators: Any = None, **kwargs: Any) -> None:
+        """A required date left empty says which date to enter, not WTForms' default words."""
+        name = re.sub(r"\s*\(.*\)$", "", label)
+        worded = [
+            InputRequired(f"{name} must include a day, a month and a year.")
+            if isinstance(rule, InputRequired) and rule.message is None
+            else rule
+            for rule in validators or ()
+        ]
+        super().__init__(label, worded, **kwargs)
 
     def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
         """Read the three boxes (or the ISO date), keeping what was typed to show again."""

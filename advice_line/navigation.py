@@ -33,16 +33,22 @@ START = {
     Role.ADMIN: "admin.index",
 }
 _LINKS = {
-    Role.CLINICIAN: (Link("Console", "console.console"), Link("Tasks", "console.tasks")),
+    Role.CLINICIAN: (
+        Link("Console", "console.console"),
+        Link("Tasks", "console.tasks"),
+        Link("Search", "search.search_page"),
+    ),
     Role.SENIOR_CLINICIAN: (
         Link("Console", "console.console"),
         Link("Tasks", "console.tasks"),
         Link("Floor", "console.floor"),
+        Link("Search", "search.search_page"),
     ),
     Role.MANAGER: (
         Link("Dashboard", "reports.index"),
         Link("Live board", "reports.live_board"),
         Link("Follow-up", "reports.follow_up_page"),
+        Link("Search", "search.search_page"),
     ),
     Role.ADMIN: (Link("Administration", "admin.index"),),
 }

@@ -24,10 +24,11 @@ periods are settings: ``RETENTION_ADULT_YEARS``, ``RETENTION_CHILD_YEARS``,
 What is past its period keeps its statistical fields (dates, channel, outcome, age band,
 sex, ethnicity, the detention's decision, times, place and conveyance) and loses
 everything that could identify anyone: numbers, collar numbers, places, free text (tasks'
-referrals included), the exact age and the date of death, messages, call legs' numbers
-and Twilio call SIDs; and in the audit log, identifying detail keys and the Twilio call
-and message SIDs recorded as events' sources or held in their details (the audit log's
-triggers allow exactly that and nothing else).
+referrals included), the exact age and the date of death, messages, call legs' numbers,
+Twilio call SIDs, the links saying two requests concern the same person and call
+recordings (deleted from the line's storage); and in the audit log, identifying detail
+keys and the Twilio call and message SIDs recorded as events' sources or held in their
+details (the audit log's triggers allow exactly that and nothing else).
 See docs/DOMAIN.md#retention.
 """
 
@@ -63,9 +64,13 @@ from advice_line.models import (
     Detention,
     Message,
     OutboxItem,
+    Recording,
+    RecordingStatus,
+    SamePersonLink,
     Task,
 )
 from advice_line.models.base import UTCDateTime
+from advice_line.recording_store import RecordingStore
 from advice_line.reports import facts
 
 PSEUDONYMISED = "pseudonymised"
@@ -185,12 +190,15 @@ def pseudonymise(
     now: datetime,
     actor: Actor,
     rules: RetentionRules,
+    recordings: RecordingStore,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Strip identifying data from these requests; audit the run; return how many.
 
-    ``progress`` hears how many requests each batch of 500 held, once it is done."""
-    audit_events = 0
+    Their recordings are deleted from ``recordings`` first (deleting is repeatable: a run
+    that fails after it deletes them again). ``progress`` hears how many requests each
+    batch of 500 held, once it is done."""
+    audit_events = purged = 0
     for start in range(0, len(request_ids), 500):
         batch = request_ids[start : start + 500]
         twilio_sids = [
@@ -203,6 +211,7 @@ def pseudonymise(
             )
             if sid
         ]
+        purged += _purge_recordings(session, batch, recordings, twilio_sids)
         session.execute(
             update(AdviceRequest)
             .where(AdviceRequest.id.in_(batch))
@@ -245,6 +254,14 @@ def pseudonymise(
         # refers to its message).
         session.execute(delete(OutboxItem).where(OutboxItem.request_id.in_(batch)))
         session.execute(delete(Message).where(Message.request_id.in_(batch)))
+        session.execute(
+            delete(SamePersonLink).where(
+                or_(
+                    SamePersonLink.earlier_request_id.in_(batch),
+                    SamePersonLink.later_request_id.in_(batch),
+                )
+            )
+        )
         facts.refresh(session, batch)
         audit_events += pseudonymise_events(
             session, batch, IDENTIFYING_AUDIT_DETAIL, twilio_sids=twilio_sids
@@ -264,7 +281,33 @@ def pseudonymise(
             "first_id": request_ids[0] if request_ids else None,
             "last_id": request_ids[-1] if request_ids else None,
             "audit_details_pseudonymised": audit_events,
+            "recordings_purged": purged,
         },
     )
     session.flush()
     return len(request_ids)
+
+
+def _purge_recordings(
+    session: Session, batch: list[int], recordings: RecordingStore, twilio_sids: list[str]
+) -> int:
+    """Delete the requests' recordings from storage; keep each row, without its SID."""
+    found = session.execute(
+        select(Recording.id, Recording.recording_sid, Recording.storage_key).where(
+            Recording.request_id.in_(batch), Recording.status != RecordingStatus.PURGED
+        )
+    ).all()
+    for _id, sid, key in found:
+        twilio_sids.append(sid)
+        if key is not None:
+            recordings.delete(key)
+    session.execute(
+        update(Recording)
+        .where(Recording.id.in_([row.id for row in found]))
+        .values(
+            status=RecordingStatus.PURGED,
+            storage_key=None,
+            recording_sid=literal(f"{PSEUDONYMISED}-", String) + cast(Recording.id, String),
+        )
+    )
+    return len(found)

@@ -9,24 +9,51 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
 
-#: Everything only from this site (no inline script, no eval, no other origin): the
-#: NHS.UK frontend's remote Frutiger fonts are dropped at build (``assets.REMOTE_FONT``).
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
+#: What Twilio's Voice SDK reaches from a console page: its signalling websocket (the
+#: default "roaming" edge), its event gateway (call quality reports: first the global
+#: host, then the account's home region's, US1 or IE1) and the sounds it plays (incoming
+#: ring, disconnect), fetched and played from its own host.
+VOICE_SDK_CONNECT = (
+    "wss://voice-js.roaming.twilio.com",
+    "https://eventgw.twilio.com",
+    "https://eventgw.us1.twilio.com",
+    "https://eventgw.ie1.twilio.com",
+    "https://sdk.twilio.com",
 )
+VOICE_SDK_MEDIA = ("https://sdk.twilio.com",)
+
+
+def content_security_policy(*, console: bool) -> str:
+    """Everything only from this site (no inline script, no eval, no other origin).
+
+    The NHS.UK frontend's remote Frutiger fonts are dropped at build
+    (``assets.REMOTE_FONT``); console pages, where the browser phone runs, also allow
+    what the Voice SDK needs.
+    """
+    connect = ("'self'", *VOICE_SDK_CONNECT) if console else ("'self'",)
+    media = ("'self'", *VOICE_SDK_MEDIA) if console else ("'self'",)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            f"connect-src {' '.join(connect)}",
+            f"media-src {' '.join(media)}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy(console=False)
+CONSOLE_CONTENT_SECURITY_POLICY = content_security_policy(console=True)
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Permissions-Policy": "microphone=()",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     # Flask-WTF checks the Referer of every HTTPS form post against the host: keep it
@@ -38,8 +65,14 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 def add_security_headers(response: Response) -> Response:
-    """Set the security headers on a response (HSTS only in production)."""
+    """Set the security headers on a response (HSTS only in production).
+
+    Only the console's pages may use the microphone (the browser phone) and reach Twilio.
+    """
     response.headers.update(HEADERS)
+    if request.blueprint == "console":
+        response.headers["Content-Security-Policy"] = CONSOLE_CONTENT_SECURITY_POLICY
+        response.headers["Permissions-Policy"] = "microphone=(self)"
     if current_app.config["ADVICE_LINE_MODE"] == "production":
         response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
     return response

@@ -18,6 +18,7 @@ from advice_line import create_app, retention
 from advice_line.audit import SYSTEM
 from advice_line.extensions import db
 from advice_line.models import AdviceRequest, AuditEvent, Channel, Priority, RequestStatus
+from advice_line.recording_store import store
 from benchmarks import QUICK
 from benchmarks.databases import Rows, on_each_database
 
@@ -65,7 +66,9 @@ def _measure(url: str, label: str) -> Rows:
         rules, now = retention.RetentionRules(), datetime.now(UTC)
         started = time.perf_counter()
         due = retention.due(session, now, rules)
-        retention.pseudonymise(session, due, now=now, actor=SYSTEM, rules=rules)
+        retention.pseudonymise(
+            session, due, now=now, actor=SYSTEM, rules=rules, recordings=store(app)
+        )
         session.commit()
         elapsed = time.perf_counter() - started
         run_event = select(AuditEvent.detail).where(AuditEvent.action == "retention.pseudonymised")

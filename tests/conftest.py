@@ -228,10 +228,7 @@ def fake_twilio_server() -> Iterator[FakeTwilio]:
 @pytest.fixture
 def fake_twilio(fake_twilio_server: FakeTwilio) -> FakeTwilio:
     """The fake Twilio, with nothing received yet and no failures queued."""
-    fake_twilio_server.received.clear()
-    fake_twilio_server.refused.clear()
-    fake_twilio_server.failures.clear()
-    fake_twilio_server.conferences.clear()
+    fake_twilio_server.reset()
     return fake_twilio_server
 
 

@@ -8,6 +8,9 @@ requests) and 500. It lists the calls and messages it accepted (GET Calls.json a
 Messages.json, filtered by To and From, newest first, as Twilio does), which the outbox
 reads to reconcile a request whose answer it never saw; ``delay`` holds each answer back
 after the call or message is recorded, to open that window for the kill -9 drill.
+Recordings it "made" (``make_recording``) are served as Twilio serves them: the resource
+(GET, DELETE ``Recordings/{Sid}.json``) and its audio (GET ``Recordings/{Sid}.wav``);
+an unknown or deleted one is Twilio's 404 (20404).
 
 Conferences are not run from TwiML here: a test opens one with ``open_conference`` (the
 calls in it), and the fake lists it by FriendlyName and Status and updates its
@@ -39,6 +42,9 @@ INVALID_NUMBER = "+15005550001"  # Twilio's own magic "invalid number" test valu
 CALLS = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls\.json$")
 CALL = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})\.json$")
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
+RECORDING = re.compile(
+    r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Recordings/(RE[0-9a-f]{32})\.(json|wav)$"
+)
 CONFERENCES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Conferences\.json$")
 PARTICIPANT = re.compile(
     r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Conferences/(CF[0-9a-f]{32})"
@@ -82,10 +88,13 @@ class FakeTwilio:
     auth_token: str
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    failures: list[tuple[int, int]] = field(default_factory=list)
+    failures: list[tuple[int, int, str | None]] = field(default_factory=list)
     base_url: str = ""
     delay: float = 0.0
     conferences: list[Conference] = field(default_factory=list)
+    recordings: dict[str, bytes] = field(default_factory=dict)
+    deleted_recordings: list[str] = field(default_factory=list)
+    media_served: list[str] = field(default_factory=list)
 
     def start(self) -> None:
         """Serve on a free loopback port in a background thread."""
@@ -105,17 +114,28 @@ class FakeTwilio:
 
     def open_conference(self, name: str, *call_sids: str, **settings: str) -> Conference:
         """A conference Twilio is running with these calls in it (``settings`` each)."""
-        room = Conference(
-            sid="CF" + uuid.uuid4().hex,
-            friendly_name=name,
-            participants=dict.fromkeys(call_sids, PARTICIPANT_DEFAULTS | settings),
-        )
+        room = Conference(sid="CF" + uuid.uuid4().hex, friendly_name=name, participants={})
+        for call_sid in call_sids:  # each participant its own fields
+            room.participants[call_sid] = PARTICIPANT_DEFAULTS | settings
         self.conferences.append(room)
         return room
 
-    def fail_next(self, status: int, code: int) -> None:
-        """Answer the next request with a Twilio error instead."""
-        self.failures.append((status, code))
+    def reset(self) -> None:
+        """Forget everything received, refused, queued to fail or recorded."""
+        for kept in (
+            self.received,
+            self.refused,
+            self.failures,
+            self.recordings,
+            self.deleted_recordings,
+            self.media_served,
+            self.conferences,
+        ):
+            kept.clear()
+
+    def fail_next(self, status: int, code: int, method: str | None = None) -> None:
+        """Answer the next request (of ``method``, if given) with a Twilio error instead."""
+        self.failures.append((status, code, method))
 
     def calls(self) -> list[Received]:
         """Calls the app placed."""
@@ -124,6 +144,30 @@ class FakeTwilio:
     def messages(self) -> list[Received]:
         """Messages the app sent."""
         return [r for r in self.received if MESSAGES.match(r.path)]
+
+    def make_recording(self, audio: bytes) -> str:
+        """Hold a recording of ``audio`` (as Twilio does once a conference ends); its SID."""
+        sid = "RE" + uuid.uuid4().hex
+        self.recordings[sid] = audio
+        return sid
+
+    def _recording(self, method: str, account: str, sid: str, kind: str) -> Response:
+        if account != self.account_sid or sid not in self.recordings:
+            return self._error(404, 20404, "The requested resource was not found")
+        if method == "DELETE":
+            del self.recordings[sid]
+            self.deleted_recordings.append(sid)
+            return Response(status=204)
+        if kind == "wav":
+            self.media_served.append(sid)
+            return Response(self.recordings[sid], status=200, mimetype="audio/x-wav")
+        body = {
+            "sid": sid,
+            "account_sid": account,
+            "status": "completed",
+            "uri": f"/2010-04-01/Accounts/{account}/Recordings/{sid}.json",
+        }
+        return Response(json.dumps(body), status=200, mimetype="application/json")
 
     def _error(self, status: int, code: int, message: str) -> Response:
         body = {
@@ -152,9 +196,11 @@ class FakeTwilio:
         except Exception as invalid:
             return self._error(400, 21000, f"Invalid request: {invalid}")
         form = request.form.to_dict()
-        if self.failures:
-            status, code = self.failures.pop(0)
-            return self._error(status, code, "Simulated failure")
+        for failure in self.failures:
+            status, code, method = failure
+            if method in (None, request.method):
+                self.failures.remove(failure)
+                return self._error(status, code, "Simulated failure")
         if request.method == "GET" and CONFERENCES.match(request.path):
             return self._list_conferences(request.path, request.args.to_dict())
         if found := PARTICIPANT.match(request.path):
@@ -163,6 +209,8 @@ class FakeTwilio:
         for key, pattern in listed.items():
             if request.method == "GET" and pattern.match(request.path):
                 return self._list(key, request.path, request.args.to_dict())
+        if recording := RECORDING.match(request.path):
+            return self._recording(request.method, *recording.groups())
         if calls := CALLS.match(request.path):
             return self._create_call(request.path, calls.group(1), form)
         if call := CALL.match(request.path):

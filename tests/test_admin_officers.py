@@ -379,8 +379,11 @@ def test_the_directory_is_searched_and_paged(app: Flask, demo: Session) -> None:
     first = client.get("/admin/officers?force=Metropolitan+Police+Service").get_data(as_text=True)
     assert "122 officers, page 1 of 3." in first
     assert first.count("/admin/officers/") - first.count("/admin/officers/import") == 50
+    assert "Next page" in first
+    assert "Previous page" not in first
     last = client.get("/admin/officers?page=3&force=Metropolitan+Police+Service")
     assert "page 3 of 3" in last.get_data(as_text=True)
+    assert "page=2" in last.get_data(as_text=True).split("Previous page")[0].rsplit("href", 1)[1]
     for query, found in [
         ("q=mp5678", "PC Ravi Shah"),
         ("q=ravi", "PC Ravi Shah"),

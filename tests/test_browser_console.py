@@ -23,18 +23,16 @@ pytestmark = pytest.mark.browser
 WAIT_MS = 15_000
 
 
-@pytest.fixture
-def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """The line with Twilio faked away, a fast scheduler and a short presence grace."""
-    database = tmp_path / "console.sqlite3"
+def line_with_nobody_on_duty(tmp_path: Path, **settings: str) -> Iterator[tuple[str, Path]]:
+    """Serve the demo line with Twilio faked away and every clinician offline; yield it."""
+    database = tmp_path / "line.sqlite3"
     url = f"sqlite:///{database}"
     extra = {
         **twilio_env("http://127.0.0.1:9"),
         "SCHEDULER_IN_PROCESS": "true",
         "SCHEDULER_INTERVAL_MS": "100",
-        "PRESENCE_GRACE_SECONDS": "2",
         "HEARTBEAT_SECONDS": "1",
-        "OFFER_TIMEOUT_SECONDS": "120",
+        **settings,
     }
     migrate_and_seed(url, **extra)
     with sqlite3.connect(database) as db:  # nobody on duty until they open a console
@@ -45,6 +43,14 @@ def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         output = stop_server(server)
         assert "Traceback" not in output, output
+
+
+@pytest.fixture
+def console_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The line with a fast scheduler, a short presence grace and long offers."""
+    yield from line_with_nobody_on_duty(
+        tmp_path, PRESENCE_GRACE_SECONDS="2", OFFER_TIMEOUT_SECONDS="120"
+    )
 
 
 def text_message(base: str, sender: str, body: str) -> None:
@@ -254,7 +260,7 @@ def test_a_clinician_who_disconnects_holding_an_offer_loses_it_to_the_next(
 def test_the_senior_sees_the_floor_and_the_queue_change_live(
     chromium: Any, browsers: Browsers, console_server: tuple[str, Path]
 ) -> None:
-    base, _ = console_server
+    base, database = console_server
     sam = open_console(chromium, browsers, base, "sam")
     sam.goto(f"{base}/console/floor")
     sam.get_by_text("Live", exact=True).wait_for()
@@ -263,8 +269,15 @@ def test_the_senior_sees_the_floor_and_the_queue_change_live(
     row.get_by_text("available").wait_for()
     amira.get_by_role("button", name="Away", exact=True).click()
     row.get_by_text("away").wait_for()
+    sam.evaluate("window.sameFloorPage = true")
     text_message(base, "+447700900203", "Young person on the railway bridge")
     sam.locator("#floor-AL-1").wait_for()
+    # The queue was redrawn in place: the page (its ringing offer, its notices) stayed.
+    assert sam.evaluate("window.sameFloorPage") is True
+    # Its redrawn forms work: the senior takes the request from it.
+    sam.locator("#floor-AL-1").get_by_role("button", name="Take AL-1").click()
+    sam.get_by_text("Done.").wait_for()
+    assert request_status(database, "AL-1") == "accepted"
 
 
 def test_markup_in_an_officers_message_is_shown_as_text_and_never_runs(

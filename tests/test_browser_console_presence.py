@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import migrate_and_seed, start_server, stop_server
 from tests.test_browser_console import (
     Browsers,
     browser_contexts,
+    line_with_nobody_on_duty,
     open_console,
     serious_violations,
     text_message,
 )
-from tests.twilio_support import ACCOUNT, LINE_NUMBER, PUBLIC, signature, twilio_env
+from tests.twilio_support import ACCOUNT, LINE_NUMBER, PUBLIC, signature
 
 pytestmark = pytest.mark.browser
 OFFER_SECONDS = 5
@@ -42,26 +42,10 @@ window.AudioContext = class {
 
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """The line with Twilio faked away, short offers, heartbeat and presence grace."""
-    database = tmp_path / "presence.sqlite3"
-    url = f"sqlite:///{database}"
-    extra = {
-        **twilio_env("http://127.0.0.1:9"),
-        "SCHEDULER_IN_PROCESS": "true",
-        "SCHEDULER_INTERVAL_MS": "100",
-        "PRESENCE_GRACE_SECONDS": "3",
-        "HEARTBEAT_SECONDS": "1",
-        "OFFER_TIMEOUT_SECONDS": str(OFFER_SECONDS),
-    }
-    migrate_and_seed(url, **extra)
-    with sqlite3.connect(database) as db:  # nobody on duty until they open a console
-        db.execute("UPDATE clinician SET status = 'offline'")
-    server, base = start_server(url, **extra)
-    try:
-        yield base, database
-    finally:
-        output = stop_server(server)
-        assert "Traceback" not in output, output
+    """The line with short offers, heartbeat and presence grace."""
+    yield from line_with_nobody_on_duty(
+        tmp_path, PRESENCE_GRACE_SECONDS="3", OFFER_TIMEOUT_SECONDS=str(OFFER_SECONDS)
+    )
 
 
 @pytest.fixture

@@ -73,3 +73,7 @@ def test_the_live_board_colours_its_tiles_in_words_too_and_draws_the_queue(
     assert "now 1" in page.locator("#sparkline-text").inner_text()
     assert page.locator("#sparkline-line").get_attribute("points")
     assert serious_violations(page) == [], "the live board with a request waiting"
+    # Opened again, the board draws the hour from the server, not from an empty line.
+    page.reload()
+    sparkline = page.locator("#sparkline-text")
+    assert sparkline.inner_text() == "Over the last hour the queue was between 0 and 1; now 1."

@@ -9,6 +9,23 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+def dial_in(simulator: Any) -> Any:
+    """An officer rings the line, answers by keypad and waits in AL-1's conference."""
+    simulator.get_by_role("button", name="Dial the line").click()
+    call = simulator.locator("article", has_text="Officer +447700900201 calling the line")
+    call.get_by_text("Is there an immediate risk to life?").wait_for()
+    for keys, next_prompt in (
+        ("1", "Is the person under 18?"),
+        ("2", "private home"),
+        ("2", "Connecting you to a clinician"),
+    ):
+        call.get_by_role("textbox").fill(keys)
+        call.get_by_role("button", name="Press keys").click()
+        call.get_by_text(next_prompt).wait_for()
+    call.get_by_text("in conference AL-1").wait_for()
+    return call
+
+
 def test_an_officer_dials_answers_by_keypad_and_waits_in_the_conference(
     chromium: Any, live_server: tuple[str, str]
 ) -> None:
@@ -22,18 +39,7 @@ def test_an_officer_dials_answers_by_keypad_and_waits_in_the_conference(
 
     page.on("dialog", record_dialog)
     page.goto(f"{base}/simulator/")
-    page.get_by_role("button", name="Dial the line").click()
-    call = page.locator("article", has_text="Officer +447700900201 calling the line")
-    call.get_by_text("Is there an immediate risk to life?").wait_for()
-    for keys, next_prompt in (
-        ("1", "Is the person under 18?"),
-        ("2", "private home"),
-        ("2", "Connecting you to a clinician"),
-    ):
-        call.get_by_role("textbox").fill(keys)
-        call.get_by_role("button", name="Press keys").click()
-        call.get_by_text(next_prompt).wait_for()
-    call.get_by_text("in conference AL-1").wait_for()
+    dial_in(page)
 
     page.get_by_label("Message", exact=True).fill("<script>alert('x')</script> on the bridge")
     page.get_by_role("button", name="Send").click()

@@ -410,7 +410,7 @@ def console(app: Flask, demo: Session) -> Iterator[FreshSocket]:
 
 
 @pytest.mark.parametrize(
-    "event", ["heartbeat", "set_status", "accept", "decline", "watch_request", "nonsense"]
+    "event", ["heartbeat", "set_status", "accept", "decline", "watch_request", "phone", "nonsense"]
 )
 @given(payload=JSON, extra=st.lists(JSON, max_size=2))
 def test_any_socket_payload_gets_an_answer_and_stores_nothing_it_refuses(

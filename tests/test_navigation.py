@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
+from wtforms.validators import InputRequired
 
 from advice_line.demo import DEMO_PASSWORD
 from advice_line.inputs import CleanForm, DateInputField
@@ -22,17 +23,21 @@ __all__ = ["demo"]
 
 #: Each demo role: where it lands, what its navigation lists, and pages it must not list.
 ROLES = {
-    "amira": ("/console", ["Console", "Tasks"], ["Floor", "Dashboard", "Administration"]),
-    "sam": ("/console", ["Console", "Tasks", "Floor"], ["Dashboard", "Administration"]),
+    "amira": (
+        "/console",
+        ["Console", "Tasks", "Search"],
+        ["Floor", "Dashboard", "Administration"],
+    ),
+    "sam": ("/console", ["Console", "Tasks", "Floor", "Search"], ["Dashboard", "Administration"]),
     "morgan": (
         "/reports/",
-        ["Dashboard", "Live board", "Follow-up", "Coverage"],
+        ["Dashboard", "Live board", "Follow-up", "Search", "Coverage"],
         ["Console", "Tasks", "Floor", "Administration", "Staff accounts", "Rota"],
     ),
     "alex": (
         "/admin/",
         ["Administration", "Staff accounts", "Clinicians", "Rota", "Coverage", "Officers"],
-        ["Console", "Tasks", "Floor", "Dashboard", "Live board"],
+        ["Console", "Tasks", "Floor", "Dashboard", "Live board", "Search"],
     ),
 }
 
@@ -151,7 +156,7 @@ class Period(CleanForm):
     class Meta:
         csrf = False
 
-    start = DateInputField("From")
+    start = DateInputField("From", validators=[InputRequired()])
     until = DateInputField("Until (optional)")
 
 
@@ -180,6 +185,7 @@ class Period(CleanForm):
             "From's year must have 4 numbers, like 2026.",
         ),
         ({"start": "yesterday"}, None, "From must include a day and a month."),
+        ({}, None, "From must include a day, a month and a year."),
     ],
 )
 def test_a_date_is_typed_as_day_month_and_year_and_impossible_ones_are_refused(

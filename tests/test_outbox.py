@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -28,6 +29,7 @@ from advice_line.models import (
     OutboxState,
     RequestStatus,
 )
+from advice_line.recording_store import FolderStore
 from advice_line.retention import RetentionRules
 from advice_line.routing.engine import dispatch
 from advice_line.telephony import gateway as gateways
@@ -242,7 +244,7 @@ def test_the_database_refuses_a_sent_row_without_twilio_s_sid(
 
 
 def test_retention_removes_the_outbox_rows_with_the_numbers_and_messages_they_hold(
-    twilio: Twilio, session: Session, fake_twilio: FakeTwilio
+    twilio: Twilio, session: Session, fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     request, clinician_id = _accepted_message_request(session, twilio)
     replies.reply_to_officer(
@@ -251,7 +253,12 @@ def test_retention_removes_the_outbox_rows_with_the_numbers_and_messages_they_ho
     session.commit()
     assert [row.state for row in rows(session)] == [OutboxState.SENT]
     retention.pseudonymise(
-        session, [request.id], now=datetime.now(UTC), actor=ACTOR, rules=RetentionRules()
+        session,
+        [request.id],
+        now=datetime.now(UTC),
+        actor=ACTOR,
+        rules=RetentionRules(),
+        recordings=FolderStore(str(tmp_path)),
     )
     session.commit()
     assert rows(session) == []

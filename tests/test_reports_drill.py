@@ -10,12 +10,13 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor, record_event
@@ -23,6 +24,7 @@ from advice_line.models import (
     AdviceRequest,
     AgeBand,
     AuditEvent,
+    Channel,
     Clinician,
     CommunityRoute,
     Ethnicity,
@@ -176,6 +178,28 @@ def test_bad_dates_in_the_drill_down_are_refused(manager: FlaskClient) -> None:
     assert response.status_code == 400
     assert "The end must not be before the start." in _text(response.text)
     assert manager.get("/reports/requests?start=soon&end=2026-11-16").status_code == 400
+
+
+def test_the_drill_downs_error_summary_links_to_the_fields_on_the_dashboard(
+    manager: FlaskClient,
+) -> None:
+    sent = "start-day=31&start-month=2&start-year=2026&end=2026-11-16&measure=everything"
+    response = manager.get(f"/reports/requests?{sent}")
+    assert response.status_code == 400
+    main = response.text.split("<main", 1)[1]
+    links = dict(re.findall(r'<a href="([^"]*)"\s*>\s*([^<]+?)\s*</a>', main))
+    wrong_date = next(href for href, words in links.items() if "there is no 31/2/2026" in words)
+    page, _, field = unescape(wrong_date).partition("#")
+    assert page.startswith("/reports/?")
+    assert "measure" not in page
+    # The dashboard, opened from the link, shows the same error beside that very field.
+    dashboard = manager.get(page)
+    assert dashboard.status_code == 400
+    assert f'id="{field}"' in dashboard.text
+    assert "there is no 31/2/2026" in _text(dashboard.text)
+    # A figure's own value has no field anywhere: it is named, not linked.
+    assert "Figure: Choose the figure from the list." in _text(response.text)
+    assert not any("Figure:" in words for words in links.values())
 
 
 def test_an_unknown_force_on_the_dashboard_is_refused_beside_the_field(
@@ -448,11 +472,64 @@ def test_the_board_gives_the_share_answered_within_the_target(
     assert board["answered_within_target_percent"] == 50.0
 
 
+def test_the_board_opens_with_the_queue_over_the_last_hour(
+    app: Flask, manager: FlaskClient, session: Session, staff: None
+) -> None:
+    from advice_line import lifecycle
+    from advice_line.lifecycle.policy import RoutingPolicy
+    from advice_line.reports.queue_history import queue_over_the_hour
+
+    now = datetime.now(UTC)
+    minutes = {"before": 70, "first": 50, "second": 30, "answered": 20}
+    actor, policy = Actor("test"), RoutingPolicy()
+
+    def ago(name: str) -> datetime:
+        return now - timedelta(minutes=minutes[name])
+
+    def queued(at: datetime) -> int:
+        made = lifecycle.create_request(
+            session, lifecycle.NewRequest(channel=Channel.SMS), now=at, actor=actor
+        )
+        lifecycle.queue_request(session, made.id, now=at, actor=actor, policy=policy)
+        return made.id
+
+    already = queued(ago("before"))  # waiting since before the hour began
+    first = queued(ago("first"))
+    queued(ago("second"))
+    clinician = add_clinician(session).id
+    lifecycle.accept(session, first, clinician, now=ago("answered"), actor=actor, policy=policy)
+    session.commit()
+    assert already
+
+    def ms(at: datetime) -> int:
+        return int(at.timestamp() * 1000)
+
+    expected = [
+        [ms(now - timedelta(hours=1)), 1],
+        [ms(ago("first")), 2],
+        [ms(ago("second")), 3],
+        [ms(ago("answered")), 2],
+    ]
+    assert queue_over_the_hour(session, now, 2) == expected
+    page = manager.get("/reports/live").text
+    shown = re.search(r'<script type="application/json" id="queue-hour-data">(.*?)</script>', page)
+    assert shown
+    counts = [count for _, count in json.loads(html.unescape(shown.group(1)))]
+    waiting = session.scalars(
+        select(func.count(AdviceRequest.id)).where(AdviceRequest.status == "queued")
+    ).one()
+    # The week's other requests have waited since before the hour: they lift every point.
+    assert counts == [count + waiting - 2 for _, count in expected]
+
+
 # --- long commands show their progress --------------------------------------------------
 
 
-def test_seed_history_and_retention_report_their_progress(session: Session, staff: None) -> None:
+def test_seed_history_and_retention_report_their_progress(
+    session: Session, staff: None, tmp_path: Path
+) -> None:
     from advice_line.history import BATCH, seed_history
+    from advice_line.recording_store import FolderStore
     from advice_line.retention import RetentionRules, pseudonymise
 
     seen: list[int] = []
@@ -462,5 +539,13 @@ def test_seed_history_and_retention_report_their_progress(session: Session, staf
     ids = list(session.scalars(select(AdviceRequest.id).order_by(AdviceRequest.id)))[:510]
     done: list[int] = []
     rules = RetentionRules(adult_years=20, child_years=25, death_years=8)
-    pseudonymise(session, ids, now=end, actor=Actor("test"), rules=rules, progress=done.append)
+    pseudonymise(
+        session,
+        ids,
+        now=end,
+        actor=Actor("test"),
+        rules=rules,
+        recordings=FolderStore(str(tmp_path)),
+        progress=done.append,
+    )
     assert done == [500, 10]

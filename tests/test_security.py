@@ -178,7 +178,9 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "console.bring_in",
         "console.extend_detention",
         "console.floor",
+        "console.link_person",  # tests/test_search.py
         "console.nuisance",
+        "console.phone_token",  # tests/test_browser_phone.py
         "console.record_detention",
         "console.request_step",
         "console.save_record",
@@ -186,6 +188,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "console.supervise",
         "console.tasks",
         "console.third_party_step",
+        "console.unlink_person",  # tests/test_search.py
     ]
 
 
@@ -204,6 +207,7 @@ def test_every_form_is_known_to_the_csrf_test(app: Flask) -> None:
         "/console/requests/{id}/detention",
         "/console/requests/{id}/detention/extend",
         "/console/requests/{id}/nuisance",
+        "/console/api/phone-token",
         "/console/requests/{id}/third-party",
         "/console/requests/{id}/third-party/together",
         "/console/requests/{id}/third-party/drop",
@@ -540,7 +544,7 @@ def test_nobody_but_a_manager_reaches_any_manager_url(app: Flask, demo: Session,
 
 # --- socket payloads: size and depth checked before anything handles them -------------
 
-SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline", "watch_request"]
+SOCKET_EVENTS = ["heartbeat", "set_status", "accept", "decline", "watch_request", "phone"]
 #: Payloads as JSON text, the way they arrive over the wire.
 HOSTILE_PAYLOADS = {
     "a list 1,000 deep": "[" * 1000 + "]" * 1000,

@@ -207,3 +207,17 @@ def test_in_the_demo_the_first_call_is_offered_to_the_console_clinician(
     calls = act(demo, action="refresh", sid=officer_call["sid"])["calls"]
     assert not [c for c in calls if c["direction"] == "outbound"], "no simulated phone rang"
     amira.disconnect()
+
+
+def test_a_request_made_in_the_simulator_is_found_by_search(
+    app: Flask, session: Session, demo: FlaskClient
+) -> None:
+    page = demo.get("/simulator/").get_data(as_text=True)
+    assert 'href="/search" id="search-link"' in page
+    act(demo, action="text", number=OFFICER, body="He is on the bridge")
+    made = session.scalars(select(AdviceRequest)).one()
+    sam = sign_in(app, "sam")
+    for query in ("collar_number=MP1234", "phone=07700+900201", f"reference={made.reference}"):
+        results = sam.get(f"/search?{query}").get_data(as_text=True)
+        assert f'href="/console/requests/{made.id}">{made.reference}</a>' in results, query
+        assert "PC Jo Smith, MP1234, Metropolitan Police Service" in results

@@ -95,6 +95,14 @@ MEANINGS: dict[str, tuple[str, str]] = {
     "FALLBACK_NUMBER": ("", "dialled and spoken when the line itself fails"),
     "FORCES": ("", "the forces read out in the keypad menu"),
     "CALL_BACK_OFFER_AFTER_SECONDS": ("", "waiting longer, the officer is offered a call-back"),
+    "CALL_RECORDING": (
+        "",
+        "conferences are recorded; the officer hears a notice first (docs/DOMAIN.md#recordings)",
+    ),
+    "RECORDINGS_DIR": ("", "where recordings are kept when no S3 bucket is set"),
+    "RECORDINGS_S3_BUCKET": ("", "the S3 (or MinIO) bucket recordings are kept in"),
+    "RECORDINGS_S3_ENDPOINT_URL": ("", "an S3-compatible service other than AWS (MinIO)"),
+    "RECORDINGS_S3_ENCRYPTION": ("", "server-side encryption asked for each recording stored"),
     "CONSULT_DIRECTORY": ("", "outside numbers a clinician can bring into a call: label, number"),
 }
 

@@ -1,11 +1,13 @@
-"""Socket events of the clinician console: presence, heartbeat, accept and decline."""
+"""Socket events of the clinician console: presence, heartbeat, the browser phone, offers."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from flask import request
 from flask_login import current_user
 from flask_socketio import disconnect as end_this_socket
 from flask_socketio import emit, join_room
@@ -28,6 +30,8 @@ from advice_line.transaction import Work, current_policy, run
 Ack = dict[str, Any]
 log = logging.getLogger(__name__)
 SESSION_ENDED = "Your session has ended: sign in again."
+#: When each socket of this process last said its browser can take calls, by socket id.
+_PHONE_READY_AT: dict[str, datetime] = {}
 
 
 def _actor() -> Actor:
@@ -117,8 +121,44 @@ def connect(_auth: Any = None) -> bool:
 
 @socketio.on("disconnect")
 def disconnect(_reason: Any = None) -> None:
-    """A connection this process accepted has closed (presence follows the heartbeat)."""
+    """A connection this process accepted has closed (presence follows the heartbeat).
+
+    A page whose browser took calls no longer does, unless another page said so since.
+    """
     metrics.console_disconnected()
+    said_at = _PHONE_READY_AT.pop(request.sid, None)  # type: ignore[attr-defined]
+    if said_at is not None and current_user.is_authenticated:
+        _run(
+            lambda work, me: lifecycle.set_browser_phone(
+                work.session,
+                me,
+                ready=False,
+                now=work.now,
+                actor=work.actor,
+                policy=work.policy,
+                unless_said_since=said_at,
+            )
+        )
+
+
+@socketio.on("phone")
+@checked
+def phone(data: Any) -> Ack:
+    """This page's browser can take calls (repeated with the heartbeat), or no longer can."""
+    ready = data.get("ready") if isinstance(data, dict) else None
+    if not isinstance(ready, bool):
+        return {"error": "ready must be true or false"}
+
+    def said(work: Work, me: int) -> None:
+        lifecycle.set_browser_phone(
+            work.session, me, ready=ready, now=work.now, actor=work.actor, policy=work.policy
+        )
+        if ready:
+            _PHONE_READY_AT[request.sid] = work.now  # type: ignore[attr-defined]
+        else:
+            _PHONE_READY_AT.pop(request.sid, None)  # type: ignore[attr-defined]
+
+    return _run(said)
 
 
 @socketio.on("heartbeat")

@@ -50,6 +50,9 @@ from advice_line.models import (
     Standing,
 )
 from advice_line.routing import views
+from advice_line.search.forms import LinkForm
+from advice_line.search.queries import Earlier, earlier_requests
+from advice_line.search.routes import current_viewer
 from advice_line.telephony.call_back import call_officer_back
 from advice_line.telephony.replies import reply_to_officer
 from advice_line.transaction import Work, current_policy, run, signed_in_actor, viewed
@@ -190,7 +193,9 @@ def _record_form(advice: AdviceRequest) -> RecordForm:
     return form
 
 
-def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) -> tuple[str, int]:
+def _render_request(
+    advice: AdviceRequest, form: RecordForm, code: int = 200, earlier: Earlier | None = None
+) -> tuple[str, int]:
     messages = db.session.scalars(
         select(Message).where(Message.request_id == advice.id).order_by(Message.id)
     ).all()
@@ -219,6 +224,10 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
             nuisance=nuisance,
             standing=views.STANDING_LABELS[Standing(advice.standing)],
             senior=current_user.role == Role.SENIOR_CLINICIAN,
+            earlier=earlier or earlier_requests(db.session(), advice, current_viewer()),
+            link_form=LinkForm(),
+            holder=views.holder(db.session(), advice.id) in {current_user.clinician_id} - {None},
+            recordings=recordings.playable(db.session(), advice.id),
             **conference.panel(advice),
         ),
         code,
@@ -230,8 +239,9 @@ def _render_request(advice: AdviceRequest, form: RecordForm, code: int = 200) ->
 def request_page(request_id: int) -> tuple[str, int]:
     """One request: details, message thread, record form. The view is audited."""
     advice = _own_request(request_id)
-    viewed("request.viewed", _actor(), request_id=advice.id)
-    return _render_request(advice, _record_form(advice))
+    earlier = earlier_requests(db.session(), advice, current_viewer())
+    viewed("request.viewed", _actor(), request_id=advice.id, detail=earlier.audited())
+    return _render_request(advice, _record_form(advice), earlier=earlier)
 
 
 def _first_error(form: RecordForm) -> str:
@@ -417,7 +427,8 @@ def extend_detention(request_id: int) -> ResponseReturnValue:
     return run(extend, _actor(), _flash_refusal("console.request_page", request_id=advice.id))
 
 
-# The team's pages and the call's third party register themselves on ``bp`` too.
-from advice_line.console import conference, team  # noqa: E402
+# The team's pages, the same-person links, the recordings' audio, the browser phone's
+# token and the call's others (third party, supervision) register themselves on ``bp`` too.
+from advice_line.console import conference, persons, phone, recordings, team  # noqa: E402
 
-__all__ = ["bp", "conference", "team"]
+__all__ = ["bp", "conference", "persons", "phone", "recordings", "team"]

@@ -30,8 +30,10 @@ from advice_line.lifecycle.call_backs import call_back, take_call_back_task
 from advice_line.lifecycle.clinicians import (
     MANUAL_STATUSES,
     console_seen,
+    set_browser_phone,
     set_clinician_status,
     sweep_lost_consoles,
+    takes_calls_in_browser,
 )
 from advice_line.lifecycle.conference import (
     ThirdParty,
@@ -60,7 +62,13 @@ from advice_line.lifecycle.offers import (
     reassign,
     take,
 )
+from advice_line.lifecycle.persons import link_same_person, same_person, unlink_same_person
 from advice_line.lifecycle.qualification import is_qualifying
+from advice_line.lifecycle.recordings import (
+    recording_deleted_from_twilio,
+    recording_reported,
+    recording_stored,
+)
 from advice_line.lifecycle.records import (
     SAFEGUARDING_QUESTIONS,
     RecordInput,
@@ -145,6 +153,7 @@ __all__ = [
     "hand_over",
     "is_qualifying",
     "join",
+    "link_same_person",
     "listen",
     "live_leg",
     "mark_answer_target_breached",
@@ -156,12 +165,17 @@ __all__ = [
     "reassign",
     "record_detention",
     "record_intake",
+    "recording_deleted_from_twilio",
+    "recording_reported",
+    "recording_stored",
     "report_decision",
     "request_call_back",
     "reset_password",
+    "same_person",
     "save_draft",
     "session_in_force",
     "sessions_in_force",
+    "set_browser_phone",
     "set_clinician_status",
     "speak_together",
     "start_session",
@@ -173,8 +187,10 @@ __all__ = [
     "take",
     "take_call_back_task",
     "take_task",
+    "takes_calls_in_browser",
     "third_party_left",
     "third_party_not_reached",
+    "unlink_same_person",
     "unlock_account",
     "validate_record",
     "widen",

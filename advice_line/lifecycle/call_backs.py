@@ -18,11 +18,9 @@ from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFou
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
-    accepted_at_once,
-    change_clinician_status,
     clinician_for_update,
     end_offer,
-    move,
+    give_request,
     request_for_update,
 )
 from advice_line.lifecycle.tasks import take_task
@@ -74,19 +72,10 @@ def call_back(
     ).one_or_none()
     if earlier is not None:
         end_offer(session, earlier, OfferOutcome.FAILED, now=now, actor=actor)
-    offer = accepted_at_once(session, request, clinician, now=now)
-    clinician.missed_offers_in_row = 0
+    offer = Offer(request=request, clinician=clinician, offered_at=now, expires_at=now)
+    session.add(offer)
     request.call_back_requested_at = now
-    change_clinician_status(session, clinician, ClinicianStatus.ON_CALL, now=now, actor=actor)
-    move(
-        session,
-        request,
-        RequestStatus.ACCEPTED,
-        now=now,
-        actor=actor,
-        action="called_back",
-        detail={"clinician_id": clinician.id, "offer_id": offer.id},
-    )
+    give_request(session, request, offer, now=now, actor=actor, action="called_back")
     signals.offer_changed.send(offer, action="accepted")
     return request
 

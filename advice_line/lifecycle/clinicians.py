@@ -1,4 +1,4 @@
-"""Clinicians: the status they set, and presence at a console."""
+"""Clinicians: the status they set, presence at a console, and calls in the browser."""
 
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ def sweep_lost_consoles(
     for clinician_id in quiet:
         clinician = clinician_for_update(session, clinician_id)
         clinician.on_console = False
+        clinician.browser_phone_at = None
         if clinician.status not in {ClinicianStatus.ON_CALL, ClinicianStatus.WRAP_UP}:
             set_clinician_status(
                 session, clinician_id, ClinicianStatus.OFFLINE, now=now, actor=actor, policy=policy
@@ -118,3 +119,47 @@ def sweep_lost_consoles(
         )
     session.flush()
     return list(quiet)
+
+
+def takes_calls_in_browser(clinician: Clinician, *, now: datetime, policy: RoutingPolicy) -> bool:
+    """Whether the line rings the clinician's browser: at a console that said so lately."""
+    said = clinician.browser_phone_at
+    return clinician.on_console and said is not None and said >= now - policy.presence_grace
+
+
+def set_browser_phone(
+    session: Session,
+    clinician_id: int,
+    *,
+    ready: bool,
+    now: datetime,
+    actor: Actor,
+    policy: RoutingPolicy,
+    unless_said_since: datetime | None = None,
+) -> bool:
+    """A console page's browser can (or no longer can) take calls; return whether it can.
+
+    A page repeats "ready" with its heartbeat. "Not ready" from a page that has gone
+    (``unless_said_since``: when that page last said ready) leaves alone a page that said
+    ready after it. Only a change is audited, not each repetition.
+    """
+    clinician = session.get(Clinician, clinician_id)
+    if clinician is None:
+        raise NotFound(f"There is no clinician {clinician_id}.")
+    was = takes_calls_in_browser(clinician, now=now, policy=policy)
+    said = clinician.browser_phone_at
+    another_page = unless_said_since is not None and said is not None and said > unless_said_since
+    if not ready and another_page:
+        return was
+    clinician.browser_phone_at = now if ready else None
+    session.flush()
+    if ready != was:
+        record_event(
+            session,
+            actor,
+            "clinician.browser_phone",
+            now=now,
+            subject=("clinician", clinician_id),
+            detail={"ready": ready},
+        )
+    return ready

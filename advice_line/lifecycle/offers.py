@@ -24,6 +24,7 @@ from advice_line.lifecycle.steps import (
     change_clinician_status,
     clinician_for_update,
     end_offer,
+    give_request,
     move,
     offerable_clinician,
     pending_offer,
@@ -154,20 +155,8 @@ def accept(
             withdraw_pending_offer(session, request, now=now, actor=actor)
         offer = Offer(request=request, clinician=clinician, offered_at=now, expires_at=now)
         session.add(offer)
-    offer.outcome = OfferOutcome.ACCEPTED
-    offer.responded_at = now
-    clinician.missed_offers_in_row = 0
     try:
-        change_clinician_status(session, clinician, ClinicianStatus.ON_CALL, now=now, actor=actor)
-        move(
-            session,
-            request,
-            RequestStatus.ACCEPTED,
-            now=now,
-            actor=actor,
-            action="accepted",
-            detail={"clinician_id": clinician.id, "offer_id": offer.id},
-        )
+        give_request(session, request, offer, now=now, actor=actor, action="accepted")
     except IntegrityError as error:
         raise AlreadyTaken(f"Request {request.reference} has already been taken.") from error
     signals.offer_changed.send(offer, action="accepted")

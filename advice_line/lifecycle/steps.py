@@ -174,6 +174,34 @@ def change_clinician_status(
     signals.clinician_status_changed.send(clinician, old_status=old)
 
 
+def give_request(
+    session: Session,
+    request: AdviceRequest,
+    offer: Offer,
+    *,
+    now: datetime,
+    actor: Actor,
+    action: str,
+) -> None:
+    """The offer's clinician holds the request: offer accepted, clinician on call, request accepted.
+
+    The caller sends ``offer_changed`` once it is sure the step stands.
+    """
+    offer.outcome = OfferOutcome.ACCEPTED
+    offer.responded_at = now
+    offer.clinician.missed_offers_in_row = 0
+    change_clinician_status(session, offer.clinician, ClinicianStatus.ON_CALL, now=now, actor=actor)
+    move(
+        session,
+        request,
+        RequestStatus.ACCEPTED,
+        now=now,
+        actor=actor,
+        action=action,
+        detail={"clinician_id": offer.clinician.id, "offer_id": offer.id},
+    )
+
+
 def end_offer(
     session: Session, offer: Offer, outcome: OfferOutcome, *, now: datetime, actor: Actor
 ) -> None:

@@ -40,6 +40,7 @@ from advice_line.models.record import (
     PlaceOfSafety,
     RecordStatus,
 )
+from advice_line.models.recording import TO_FETCH, Recording, RecordingStatus
 from advice_line.models.report import RequestFact
 from advice_line.models.request import (
     AdviceRequest,
@@ -52,6 +53,7 @@ from advice_line.models.request import (
     Priority,
     RcrpPhase,
     RequestStatus,
+    SamePersonLink,
     Sex,
     Standing,
 )
@@ -70,6 +72,7 @@ from advice_line.models.timer import SchedulerTick, Timer, TimerKind
 __all__ = [
     "ENDED_CALL_STATUSES",
     "OPEN_STATES",
+    "TO_FETCH",
     "AdviceRecord",
     "AdviceRequest",
     "AgeBand",
@@ -106,6 +109,8 @@ __all__ = [
     "Profession",
     "RcrpPhase",
     "RecordStatus",
+    "Recording",
+    "RecordingStatus",
     "RecoveryCode",
     "RegistrationBody",
     "ReportedVia",
@@ -113,6 +118,7 @@ __all__ = [
     "RequestStatus",
     "Role",
     "RotaPattern",
+    "SamePersonLink",
     "SchedulerTick",
     "SessionEnd",
     "Sex",

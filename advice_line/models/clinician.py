@@ -169,6 +169,9 @@ class Clinician(Base):
     missed_offers_in_row: Mapped[int] = mapped_column(default=0)
     on_console: Mapped[bool] = mapped_column(default=False)
     console_seen_at: Mapped[datetime | None]
+    #: When a console page last said its browser can take calls (the Voice SDK's device is
+    #: registered and the microphone allowed); stale after the presence grace.
+    browser_phone_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="clinician")
     skills: Mapped[list[ClinicianSkill]] = relationship(cascade="all, delete-orphan")

@@ -233,3 +233,19 @@ class Offer(Base):
 
     request: Mapped[AdviceRequest] = relationship(back_populates="offers")
     clinician: Mapped[Clinician] = relationship()
+
+
+class SamePersonLink(Base):
+    """A clinician's word that two requests concern the same person (earlier, later)."""
+
+    __tablename__ = "same_person_link"
+    __table_args__ = (
+        sa.UniqueConstraint("earlier_request_id", "later_request_id"),
+        sa.CheckConstraint("earlier_request_id < later_request_id", name="earlier_first"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    earlier_request_id: Mapped[int] = mapped_column(sa.ForeignKey("advice_request.id"), index=True)
+    later_request_id: Mapped[int] = mapped_column(sa.ForeignKey("advice_request.id"), index=True)
+    linked_by_user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    linked_at: Mapped[datetime]

@@ -9,10 +9,10 @@ figure counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from advice_line.reports import facts
 from advice_line.reports.queries import HANDOVER_TARGET_MINUTES, TARGETS, Filters, fact_conditions
 
 PAGE_SIZE = 50
+Row = TypeVar("Row")
 NOT_RECORDED = "not_recorded"
 f = RequestFact
 
@@ -175,31 +176,32 @@ def _query(filters: Filters, drill: Drill, now: datetime) -> Any:
 
 
 @dataclass(frozen=True)
-class RequestPage:
-    """One page of the requests behind a figure."""
+class RequestPage(Generic[Row]):
+    """One page of a list of requests (the requests behind a figure, a search's)."""
 
-    rows: list[tuple[AdviceRequest, RequestFact, OutcomeCode | None]]
+    rows: list[Row]
     total: int
     page: int
     pages: int
 
 
-def requests_behind(
-    session: Session, filters: Filters, drill: Drill, *, page: int, now: datetime
-) -> RequestPage:
-    """The requests a figure counted, oldest first, ``PAGE_SIZE`` a page."""
-    facts.bring_up_to_date(session)
-    query = _query(filters, drill, now)
+def page_of(session: Session, query: Any, order: Sequence[Any], *, page: int) -> RequestPage[Any]:
+    """The ``page``-th ``PAGE_SIZE`` rows of ``query`` in ``order``, with the total."""
     total = session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True)) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     rows = session.execute(
-        query.order_by(AdviceRequest.received_at, AdviceRequest.id)
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
+        query.order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
-    return RequestPage(
-        rows=[(a, b, c) for a, b, c in rows], total=total, page=min(page, pages), pages=pages
-    )
+    return RequestPage(rows=list(rows), total=total, page=min(page, pages), pages=pages)
+
+
+def requests_behind(
+    session: Session, filters: Filters, drill: Drill, *, page: int, now: datetime
+) -> RequestPage[tuple[AdviceRequest, RequestFact, OutcomeCode | None]]:
+    """The requests a figure counted, oldest first, ``PAGE_SIZE`` a page."""
+    facts.bring_up_to_date(session)
+    order = (AdviceRequest.received_at, AdviceRequest.id)
+    return page_of(session, _query(filters, drill, now), order, page=page)
 
 
 def where_params(outcome: str, went: str) -> dict[str, str]:

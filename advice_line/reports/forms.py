@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -83,6 +83,14 @@ class FilterForm(CleanForm):
     def filters_given(self) -> dict[str, str]:
         """The dashboard's own filters as given (without what a figure counted)."""
         return {k: v for k, v in self.given().items() if k in FilterForm.__dict__}
+
+    def filters_sent(self, sent: Mapping[str, str]) -> dict[str, str]:
+        """The dashboard's own filters as sent, bad values too (a date's boxes included)."""
+        return {k: v for k, v in sent.items() if k.split("-")[0] in FilterForm.__dict__}
+
+    def filter_names(self) -> list[str]:
+        """The fields that are also the dashboard's."""
+        return [name for name in self._fields if name in FilterForm.__dict__]
 
     def filters(self) -> Filters:
         """The validated form as report filters."""

@@ -23,6 +23,7 @@ from werkzeug.datastructures import MultiDict
 from advice_line.audit import record_view
 from advice_line.auth.roles import roles_required
 from advice_line.clock import LONDON, utcnow
+from advice_line.console.recordings import playable
 from advice_line.extensions import db
 from advice_line.lifecycle.detentions import deadline
 from advice_line.models import (
@@ -40,6 +41,7 @@ from advice_line.reports.drill import requests_behind, where_params
 from advice_line.reports.exports import EXPORTS, count
 from advice_line.reports.forms import DrillForm, FilterForm, default_period
 from advice_line.reports.queries import DAYS, TARGETS, Dashboard, dashboard, follow_up
+from advice_line.reports.queue_history import queue_over_the_hour
 from advice_line.routing import views
 from advice_line.transaction import Work, current_policy, run, signed_in_actor, viewed
 
@@ -135,7 +137,14 @@ def requests_list() -> ResponseReturnValue:
     """The requests behind a dashboard figure, a page at a time; the view is audited."""
     form = _form(DrillForm)
     if not form.validate():
-        return render_template("reports/requests.html", form=form, found=None), 400
+        # The filters are the dashboard's fields: the summary links there, as they were sent.
+        return render_template(
+            "reports/requests.html",
+            form=form,
+            found=None,
+            dashboard_link=url_for("reports.index", **form.filters_sent(request.args)),  # type: ignore[arg-type]
+            dashboard_fields=form.filter_names(),
+        ), 400
     drill = form.drill()
 
     def show(work: Work) -> tuple[Any, int]:
@@ -188,6 +197,7 @@ def timeline(request_id: int) -> str:
         deadline=deadline(detention, current_policy()) if detention else None,
         entries=story.timeline(db.session(), advice),
         summary=story.summary(advice),
+        recordings=playable(db.session(), advice.id),
     )
 
 
@@ -238,8 +248,11 @@ def live_board() -> str:
     """Queue length, longest wait, clinicians available and breaches as tiles against the
     targets, pushed live."""
     policy = current_policy()
+    now = utcnow()
+    board = views.board(db.session(), now, policy)
     return render_template(
         "reports/live.html",
-        board=views.board(db.session(), utcnow(), policy),
+        board=board,
+        queue_hour=queue_over_the_hour(db.session(), now, board["waiting"]),
         answer_target=int(policy.answer_target.total_seconds()),
     )

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from advice_line.clock import london
 from advice_line.lifecycle import WAITING, law
+from advice_line.lifecycle.access import openable
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.lifecycle.qualification import qualifying_condition
 from advice_line.models import (
@@ -226,20 +227,6 @@ def holder(session: Session, request_id: int) -> int | None:
     )
 
 
-def may_see_for_a_task(session: Session, request_id: int, user_id: int) -> bool:
-    """Whether a task lets this user see the request: any open one (tasks belong to the
-    team, so anyone may take it), or a done one they took or finished."""
-    query = select(Task.id).where(
-        Task.request_id == request_id,
-        or_(
-            Task.done_at.is_(None),
-            Task.owner_user_id == user_id,
-            Task.done_by_user_id == user_id,
-        ),
-    )
-    return session.scalar(query.limit(1)) is not None
-
-
 def count_in_hand(session: Session) -> int:
     """Count the requests clinicians hold now."""
     query = select(func.count(AdviceRequest.id)).where(AdviceRequest.status.in_(IN_HAND))
@@ -331,11 +318,9 @@ def may_open(
 ) -> bool:
     """Whether a console user may open the request (docs/DOMAIN.md#tasks): a senior any;
     a clinician one they took, one with an open task, or one they took or finished a task on."""
-    return (
-        role == Role.SENIOR_CLINICIAN
-        or (clinician_id is not None and holder(session, request_id) == clinician_id)
-        or may_see_for_a_task(session, request_id, user_id)
-    )
+    rule = openable(user_id=user_id, role=role, clinician_id=clinician_id)
+    query = select(AdviceRequest.id).where(AdviceRequest.id == request_id, rule)
+    return session.scalar(query) is not None
 
 
 # --- the team's tasks -----------------------------------------------------------------

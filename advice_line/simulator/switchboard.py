@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from advice_line.simulator.recorder import tone_wav
 from advice_line.telephony.protocol import GatewayError, ParticipantChange, PlacedCall
 from advice_line.telephony.urls import webhook_url
 
@@ -39,6 +41,7 @@ class SimCall:
     starts_conference: bool = False
     wait_url: str | None = None
     dial_action: str | None = None
+    recording_callback: str | None = None
     sequence: int = 0
     ends_conference: bool = False
     held: bool = False
@@ -80,6 +83,9 @@ class Switchboard:
         self.calls: dict[str, SimCall] = {}
         self.messages: list[SimMessage] = []
         self.replies: list[tuple[str, str, str]] = []
+        #: Conferences being recorded: when two were first talking, and where to report it.
+        self.recording: dict[str, tuple[float, str]] = {}
+        self.recordings: dict[str, bytes] = {}
         self._message_numbers = itertools.count(1)
 
     # --- signed requests to the line's webhooks -----------------------------------------
@@ -153,7 +159,40 @@ class Switchboard:
         call.muted = conference.get("muted") == "true"
         call.wait_url = conference.get("waitUrl")
         call.dial_action = dial.get("action")
+        if conference.get("record") == "record-from-start":
+            call.recording_callback = conference.get("recordingStatusCallback")
+        self._start_recording(call.conference)
         self.refresh(call.sid)
+
+    def _start_recording(self, room: str | None) -> None:
+        """Record a conference from when two are talking, as Twilio does."""
+        if room is None or room in self.recording or room not in self.connected_rooms():
+            return
+        callbacks = [
+            c.recording_callback
+            for c in self.calls.values()
+            if c.conference == room and c.recording_callback
+        ]
+        if callbacks:
+            self.recording[room] = (time.monotonic(), callbacks[0])
+
+    def _finish_recording(self, room: str) -> None:
+        """The recorded conference ended: keep a generated WAV and report it complete."""
+        started, callback = self.recording.pop(room)
+        sid, seconds = new_sid("RE"), max(1, min(round(time.monotonic() - started), 30))
+        self.recordings[sid] = tone_wav(seconds)
+        self.post(
+            callback,
+            {
+                "AccountSid": self.app.config["TWILIO_ACCOUNT_SID"],
+                "ConferenceSid": new_sid("CF"),
+                "RecordingSid": sid,
+                "RecordingStatus": "completed",
+                "RecordingDuration": str(seconds),
+                "RecordingChannels": "1",
+                "RecordingSource": "RecordVerb",
+            },
+        )
 
     def _end(self, call: SimCall, status: str) -> None:
         if call.status in {"completed", "busy", "no-answer", "failed", "canceled"}:
@@ -167,6 +206,8 @@ class Switchboard:
             for other in list(self.calls.values()):
                 if other.conference == room and other.status == "in-progress":
                     self._conference_ended(other)
+            if room in self.recording:
+                self._finish_recording(room)
 
     def _conference_ended(self, call: SimCall) -> None:
         call.conference = None
@@ -354,3 +395,15 @@ class SimulatorGateway:
     def messages_sent(self, to: str, body: str, since: datetime) -> list[str]:
         """None: the simulator answers at once, so no message is left in doubt."""
         return []
+
+    def recording_audio(self, recording_sid: str) -> bytes:
+        """The generated WAV of a simulated recording."""
+        with self.board.lock:
+            if recording_sid not in self.board.recordings:
+                raise GatewayError("No such recording", code=20404, status=404)
+            return self.board.recordings[recording_sid]
+
+    def delete_recording(self, recording_sid: str) -> None:
+        """Forget a simulated recording (one already gone is not an error)."""
+        with self.board.lock:
+            self.board.recordings.pop(recording_sid, None)

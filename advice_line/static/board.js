@@ -1,9 +1,8 @@
 // The manager's live board: tiles coloured against the targets (green, amber, red, each
-// also said in words), a sparkline of the queue over the last hour (kept in this tab from
-// the pushes), and alerts pushed by the server.
+// also said in words), a sparkline of the queue over the last hour (the server's account
+// of it when the page opens, then the pushes), and alerts pushed by the server.
 (function () {
   const HOUR = 60 * 60 * 1000;
-  const STORE = "advice-line-queue";
   const element = (id) => document.getElementById(id);
   const set = (id, value) => { element(id).textContent = value; };
   const WORDS = { green: "Green: on target", amber: "Amber: watch", red: "Red: act now", neutral: "For information" };
@@ -38,19 +37,27 @@
     });
   }
 
-  function history() {
-    try { return JSON.parse(sessionStorage.getItem(STORE)) || []; } catch (e) { return []; }
+  // The server's account of the hour when the page opened (from the audit log), then
+  // each push's queue length.
+  let hour = JSON.parse(element("queue-hour-data").textContent);
+  // The points within the hour to ``now``, the first moved to its start: the length the
+  // queue had then is the last one noted before it.
+  function within(now) {
+    const since = now - HOUR;
+    const earlier = hour.filter(([at]) => at <= since);
+    const points = hour.filter(([at]) => at > since);
+    if (earlier.length) points.unshift([since, earlier[earlier.length - 1][1]]);
+    return points;
   }
   function note(waiting) {
     const now = Date.now();
-    const kept = history().filter(([at]) => at > now - HOUR);
-    kept.push([now, waiting]);
-    sessionStorage.setItem(STORE, JSON.stringify(kept));
+    hour = within(now);
+    hour.push([now, waiting]);
     draw();
   }
   function draw() {
     const now = Date.now();
-    const points = history().filter(([at]) => at > now - HOUR);
+    const points = within(now);
     if (!points.length) return;
     points.push([now, points[points.length - 1][1]]);  // the queue has stood since the last push
     const values = points.map(([, n]) => n);

@@ -6,12 +6,7 @@
   let queue = [];
   let mine = null;
 
-  function text(tag, content, className) {
-    const element = document.createElement(tag);
-    element.textContent = content;  // text only: nothing from the server becomes markup
-    if (className) element.className = className;
-    return element;
-  }
+  const text = window.adviceLine.text;  // presence.js: an element holding text only
 
   // The queue's tags: the offer card's (presence.js), and the channel by its name.
   function flags(request) {

@@ -1,5 +1,4 @@
-// The senior's floor: clinicians' statuses redraw live; a changed queue reloads the page
-// (its rows carry forms), unless the senior is in the middle of choosing something.
+// The senior's floor: clinicians' statuses and the queue redraw live.
 (function () {
   const socket = window.adviceLine.socket;  // presence.js: the heartbeat and the offers
   const shown = new Set([...document.querySelectorAll("[id^=floor-AL-]")].map((e) => e.id.slice(6)));
@@ -22,10 +21,29 @@
       return row;
     }));
   });
+  // A changed queue redraws its section from the page as the server renders it now (its
+  // rows carry forms): the page is not reloaded, so an offer ringing or a "missed" notice
+  // on it stays. Not while the senior is choosing something in it.
+  let drawing = false;
+  async function redrawQueue() {
+    drawing = true;
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin" });
+      if (response.redirected || !response.ok) { window.location.reload(); return; }
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("floor-queue");
+      if (fresh) document.getElementById("floor-queue").replaceWith(fresh);
+    } finally {
+      drawing = false;
+    }
+  }
   socket.on("queue", (queue) => {
     const now = new Set(queue.map((r) => r.reference));
     const same = now.size === shown.size && [...now].every((r) => shown.has(r));
     const busy = document.activeElement && ["SELECT", "INPUT"].includes(document.activeElement.tagName);
-    if (!same && !busy) window.location.reload();
+    if (same || busy || drawing) return;
+    shown.clear();
+    now.forEach((r) => shown.add(r));
+    redrawQueue();
   });
 })();

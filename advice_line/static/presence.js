@@ -7,7 +7,7 @@
   const heartbeatSeconds = Number(root.dataset.heartbeatSeconds);
   const graceSeconds = Number(root.dataset.graceSeconds);
   const socket = io({ transports: ["websocket", "polling"] });
-  window.adviceLine = { socket, flags: (request) => flags(request) };
+  window.adviceLine = { socket, flags: (request) => flags(request), text: (...args) => text(...args) };
   const WANTED = "adviceLine.wantedStatus";  // what the clinician last chose, in this tab
   const ALIVE = "adviceLine.aliveAt";  // when the line last heard this tab, on any page
   const pageTitle = document.title;

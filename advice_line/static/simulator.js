@@ -3,14 +3,7 @@ const calls = document.getElementById("calls");
 const errorBox = document.getElementById("error");
 
 async function act(body) {
-  const response = await fetch("/simulator/act", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content,
-    },
-    body: JSON.stringify(body),
-  });
+  const response = await window.simulatorPost(body);
   const data = await response.json();
   errorBox.textContent = response.ok ? "" : data.error;
   if (response.ok) draw(data);
@@ -35,8 +28,10 @@ function drawCall(call) {
   const ended = !["ringing", "in-progress"].includes(call.status);
   card.className = "call" + (call.talking ? " talking" : "") + (ended ? " ended" : "");
   card.dataset.sid = call.sid;
+  const browser = call.number.startsWith("client:");  // a clinician's browser phone
   const who = call.direction === "inbound" ? `Officer ${call.number} calling the line`
-                                           : `The line calling ${call.number}`;
+    : browser ? `The line calling a clinician's browser (${call.number})`
+    : `The line calling ${call.number}`;
   card.append(text("h3", who));
   card.append(text("p", `Status: ${call.status}` + (call.conference ? `, in conference ${call.conference}` : "")
                         + (call.talking ? " (talking)" : "") + (call.held ? " (on hold: music)" : "")

@@ -14,7 +14,8 @@ from advice_line.lifecycle.errors import IllegalTransition, InvalidInput, NotFou
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import AdviceRequest, Clinician, RequestStatus
 from advice_line.routing import views
-from advice_line.telephony.dialer import officer_being_called, ring_clinician_in, ring_officer_back
+from advice_line.telephony.browser_phone import ring_clinician_in
+from advice_line.telephony.dialer import officer_being_called, ring_officer_back
 from advice_line.telephony.legs import clinician_on_phone
 
 HELD = frozenset({RequestStatus.ACCEPTED, RequestStatus.CONNECTED})
@@ -64,6 +65,6 @@ def call_officer_back(
     assert request.caller_number is not None
     ring_officer_back(session, request_id, request.caller_number)
     clinician = session.get_one(Clinician, clinician_id)
-    if clinician.phone and not clinician_on_phone(session, request_id, clinician_id):
-        ring_clinician_in(session, request_id, clinician_id, clinician.phone)
+    if not clinician_on_phone(session, request_id, clinician_id):
+        ring_clinician_in(session, request_id, clinician)
     return request

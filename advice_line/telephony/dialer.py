@@ -1,7 +1,8 @@
 """Phone calls the line places itself, in answer to domain signals.
 
 - An offer to a clinician who is not at a console rings their phone with a whisper.
-- A voice request accepted at a console rings the clinician's phone into the conference.
+- A voice request accepted at a console rings the clinician into the conference: their
+  browser if it can take calls, else their phone (``browser_phone``).
 - A request whose officer asked for a call-back (or an SMS request taken by phone) rings
   the officer into the conference once a clinician has taken it.
 - A request that escalates with no senior at a console rings the on-call seniors.
@@ -42,7 +43,7 @@ from advice_line.models import (
     RequestStatus,
 )
 from advice_line.routing import views
-from advice_line.telephony import legs, outbox
+from advice_line.telephony import browser_phone, legs, outbox
 from advice_line.telephony.gateway import gateway
 from advice_line.telephony.protocol import GatewayError
 from advice_line.telephony.urls import webhook_url
@@ -92,8 +93,8 @@ def on_request_changed(request: AdviceRequest, action: str, **_: Any) -> None:
         ring_officer_back(session, request.id, request.caller_number)
     elif by_message or not legs.officer_on_line(session, request.id):
         return
-    if clinician.phone and not on_phone:
-        ring_clinician_in(session, request.id, clinician.id, clinician.phone)
+    if not on_phone:
+        browser_phone.ring_clinician_in(session, request.id, clinician)
 
 
 def hang_up_officer(session: Session, request: AdviceRequest) -> None:
@@ -129,18 +130,6 @@ def officer_being_called(session: Session, request_id: int) -> bool:
     )
     return legs.officer_on_line(session, request_id) or (
         session.scalar(on_its_way.limit(1)) is not None
-    )
-
-
-def ring_clinician_in(session: Session, request_id: int, clinician_id: int, number: str) -> None:
-    """Ring the clinician who took the request into its conference, once committed."""
-    outbox.enqueue(
-        session,
-        OutboxPurpose.CLINICIAN_IN,
-        request_id=request_id,
-        to=number,
-        url=webhook_url("twilio.clinician_answered", request_id=request_id),
-        clinician_id=clinician_id,
     )
 
 
@@ -193,6 +182,11 @@ def _still_theirs(session: Session, item: OutboxItem) -> bool:
 
 
 def _connection_given_up(session: Session, item: OutboxItem, _error: str) -> None:
+    assert item.clinician_id is not None
+    clinician = session.get_one(Clinician, item.clinician_id)
+    if item.payload["to"].startswith(browser_phone.CLIENT) and clinician.phone:
+        browser_phone.ring_clinician_in(session, item.request_id, clinician, phone_only=True)
+        return
     try:
         with session.begin_nested():
             lifecycle.fail_connection(

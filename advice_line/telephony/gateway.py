@@ -1,4 +1,4 @@
-"""The one way out to Twilio's REST API: place calls, redirect or end them, send messages.
+"""The one way out to Twilio's REST API: calls, messages, and fetching recordings.
 
 Built on the Twilio SDK; ``TWILIO_API_BASE_URL`` points it at another server (a fake in
 tests, staging), through the SDK's ``http_client`` extension point.
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-from requests import RequestException
+from requests import RequestException, Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -40,16 +40,24 @@ class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
             url = self.base_url + url.removeprefix(TWILIO_API)
         return super().request(method, url, *args, **kwargs)
 
+    def media(self, url: str, auth: tuple[str, str]) -> bytes:
+        """GET binary media (the SDK's ``Response`` keeps only text), following Twilio's
+        redirect to where the file is."""
+        url = self.base_url + url.removeprefix(TWILIO_API)
+        response = (self.session or Session()).get(url, auth=auth, timeout=self.timeout)
+        if response.status_code != 200:
+            raise TwilioRestException(response.status_code, url, "media not served")
+        return bytes(response.content)
+
 
 class TwilioGateway:
     """Calls and messages through Twilio's REST API."""
 
     def __init__(self, config: dict[str, Any], *, timeout: float = 10.0) -> None:
         self.number: str = config["TWILIO_NUMBER"]
+        self.http = _RebasedHttpClient(config["TWILIO_API_BASE_URL"], timeout)
         self.client = Client(
-            config["TWILIO_ACCOUNT_SID"],
-            config["TWILIO_AUTH_TOKEN"],
-            http_client=_RebasedHttpClient(config["TWILIO_API_BASE_URL"], timeout),
+            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], http_client=self.http
         )
 
     def place_call(self, to: str, url: str) -> PlacedCall:
@@ -124,6 +132,25 @@ class TwilioGateway:
             for m in found
             if m.body == body and m.date_created and m.date_created >= floor
         ]
+
+    def recording_audio(self, recording_sid: str) -> bytes:
+        """GET the recording's WAV (``.../Recordings/{Sid}.wav``) with the account's key."""
+        account = self.client.username
+        url = f"{TWILIO_API}/2010-04-01/Accounts/{account}/Recordings/{recording_sid}.wav"
+        try:
+            return self.http.media(url, (account, self.client.password))
+        except (TwilioRestException, RequestException) as error:
+            raise _gateway_error("recording's audio", error) from error
+
+    def delete_recording(self, recording_sid: str) -> None:
+        """DELETE the recording at Twilio; one Twilio no longer has (404) is already gone."""
+        try:
+            self.client.recordings(recording_sid).delete()
+        except TwilioRestException as error:
+            if error.status != 404:
+                raise _gateway_error("recording's deletion", error) from error
+        except RequestException as error:
+            raise _gateway_error("recording's deletion", error) from error
 
 
 def _gateway_error(what: str, error: Exception) -> GatewayError:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from advice_line import lifecycle
-from advice_line.audit import Actor
+from advice_line.audit import Actor, record_event
 from advice_line.clock import utcnow
 from advice_line.lifecycle.policy import RoutingPolicy
 from advice_line.models import (
@@ -20,6 +20,7 @@ from advice_line.models import (
     AdviceRequest,
     CallLeg,
     CallStatus,
+    Clinician,
     LegRole,
     Offer,
     OfferOutcome,
@@ -27,6 +28,7 @@ from advice_line.models import (
     RequestStatus,
     Supervision,
 )
+from advice_line.telephony import browser_phone
 
 CALL_STATUS_ORDER = list(CallStatus)
 
@@ -106,6 +108,19 @@ def _clinician_left(
     if not _the_takers_leg(session, request, leg):
         return "not the taker's call: only the call ended"
     if request.status == RequestStatus.ACCEPTED and leg.joined_at is None:
+        clinician = session.get_one(Clinician, leg.clinician_id)
+        if browser_phone.rings_browser(leg) and clinician.phone:
+            browser_phone.ring_clinician_in(session, request.id, clinician, phone_only=True)
+            record_event(
+                session,
+                actor,
+                "request.browser_not_answered",
+                now=now,
+                request_id=request.id,
+                subject=("clinician", clinician.id),
+                detail={"call": leg.status.value},
+            )
+            return "browser did not answer: ringing the phone"
         lifecycle.fail_connection(session, request.id, now=now, actor=actor, policy=policy)
         return "clinician not reached: requeued"
     if request.status == RequestStatus.CONNECTED:

@@ -66,3 +66,9 @@ class Gateway(Protocol):
 
     def messages_sent(self, to: str, body: str, since: datetime) -> list[str]:
         """SIDs of the messages with ``body`` the line sent to ``to`` at or after ``since``."""
+
+    def recording_audio(self, recording_sid: str) -> bytes:
+        """A recording's audio (WAV)."""
+
+    def delete_recording(self, recording_sid: str) -> None:
+        """Delete a recording at the phone network (one already gone is not an error)."""

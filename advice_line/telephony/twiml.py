@@ -7,6 +7,7 @@ database or configuration is read here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
@@ -18,6 +19,24 @@ RISK_ADVICE = (
     "If there is an immediate risk to life, call 999 for an ambulance and act under your "
     "own powers."
 )
+
+#: What the officer hears before joining a recorded conference (docs/DOMAIN.md#recordings).
+RECORDING_NOTICE = (
+    "This call is recorded, to keep an accurate record of the advice given. "
+    "The recording is kept with the advice record."
+)
+
+
+def _recorded(recording_url: str | None) -> dict[str, str]:
+    """The conference's recording attributes: from its start, reported when complete."""
+    if recording_url is None:
+        return {}
+    return {
+        "record": "record-from-start",
+        "recording_status_callback": recording_url,
+        "recording_status_callback_method": "POST",
+        "recording_status_callback_event": "completed",
+    }
 
 
 def _say(response: VoiceResponse | Gather, text: str) -> None:
@@ -53,10 +72,15 @@ def force_prompt(forces: Sequence[str]) -> str:
     return f"Which force are you with? {options}, or press 9 for another force. Or say it."
 
 
-def join_as_officer(room: str, *, preface: str, wait_url: str, left_url: str) -> str:
-    """Put the officer in the request's conference to wait for a clinician."""
+def join_as_officer(
+    room: str, *, preface: str, wait_url: str, left_url: str, recording_url: str | None = None
+) -> str:
+    """Put the officer in the request's conference to wait for a clinician; with
+    ``recording_url`` the conference is recorded and the officer hears so first."""
     response = VoiceResponse()
     _say(response, preface)
+    if recording_url is not None:
+        _say(response, RECORDING_NOTICE)
     dial = Dial(action=left_url, method="POST", hangup_on_star=True)
     dial.conference(
         room,
@@ -65,6 +89,7 @@ def join_as_officer(room: str, *, preface: str, wait_url: str, left_url: str) ->
         beep=False,
         wait_url=wait_url,
         wait_method="POST",
+        **_recorded(recording_url),
     )
     response.append(dial)
     return str(response)
@@ -111,7 +136,7 @@ def whisper(summary: str, action: str) -> str:
     return str(response)
 
 
-def _join(room: str, preface: str, **conference: bool) -> str:
+def _join(room: str, preface: str, **conference: Any) -> str:
     response = VoiceResponse()
     _say(response, preface)
     dial = Dial()
@@ -120,9 +145,16 @@ def _join(room: str, preface: str, **conference: bool) -> str:
     return str(response)
 
 
-def join_as_clinician(room: str, preface: str) -> str:
-    """Bring a clinician into the request's conference; the conference starts."""
-    return _join(room, preface, start_conference_on_enter=True, end_conference_on_exit=True)
+def join_as_clinician(room: str, preface: str, recording_url: str | None = None) -> str:
+    """Bring a clinician into the request's conference; the conference starts (recorded
+    with ``recording_url``, whichever of the two joins first)."""
+    return _join(
+        room,
+        preface,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        **_recorded(recording_url),
+    )
 
 
 def join_as_third_party(room: str, preface: str) -> str:

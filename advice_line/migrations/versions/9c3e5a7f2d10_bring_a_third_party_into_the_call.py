@@ -11,7 +11,7 @@ third-party and supervisor legs and their outbox rows and records a handed-over 
 ``declined``, the nearest the older schema has.
 
 Revision ID: 9c3e5a7f2d10
-Revises: 164f3c67b4e9
+Revises: 8d3f2a61c0b7
 Create Date: 2026-11-30 06:30:00.000000
 
 """
@@ -24,7 +24,7 @@ PURPOSES = ('offer', 'clinician_in', 'officer_back', 'senior_alert', 'reply')
 
 # revision identifiers, used by Alembic.
 revision = '9c3e5a7f2d10'
-down_revision = '164f3c67b4e9'
+down_revision = '8d3f2a61c0b7'
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ from advice_line.models import (
     Standing,
 )
 from advice_line.routing import views
-from advice_line.telephony import conference, dialer, legs, twiml
+from advice_line.telephony import conference, dialer, legs, recordings, twiml
 from advice_line.telephony.urls import webhook_url
 from advice_line.telephony.webhooks import (
     _actor,
@@ -96,7 +96,11 @@ def _clinician_joins(work: Work, request_id: int, preface: str) -> Response:
         return _xml(twiml.goodbye("This request has ended."))
     if advice.channel != Channel.VOICE and advice.call_back_requested_at is None:
         preface += " Calling the officer now."
-    return _xml(twiml.join_as_clinician(advice.reference, f"{preface} {_summary(advice)}"))
+    return _xml(
+        twiml.join_as_clinician(
+            advice.reference, f"{preface} {_summary(advice)}", recordings.recording_url(advice)
+        )
+    )
 
 
 @bp.post("/voice/clinician/<int:request_id>")

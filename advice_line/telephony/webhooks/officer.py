@@ -17,7 +17,7 @@ from advice_line.models import (
     ReportedVia,
     RequestStatus,
 )
-from advice_line.telephony import intake, legs, twiml
+from advice_line.telephony import intake, legs, recordings, twiml
 from advice_line.telephony.intake import Heard, Step
 from advice_line.telephony.urls import webhook_url
 from advice_line.telephony.webhooks import (
@@ -144,6 +144,7 @@ def _join_officer(advice: AdviceRequest, preface: str) -> Response:
             preface=preface,
             wait_url=webhook_url("twilio.hold", request_id=advice.id),
             left_url=webhook_url("twilio.left_conference", request_id=advice.id),
+            recording_url=recordings.recording_url(advice),
         )
     )
 

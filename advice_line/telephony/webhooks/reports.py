@@ -1,23 +1,27 @@
-"""What Twilio reports: call-leg status, messages in, their delivery; the static fallback."""
+"""What Twilio reports: call-leg status, messages in, their delivery, finished recordings;
+the static fallback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Response, abort, current_app
+from flask import Response, abort, current_app, request
 
+from advice_line.audit import Actor
 from advice_line.extensions import db
 from advice_line.models import (
     CallStatus,
     Message,
 )
-from advice_line.telephony import legs, messages, replies, twiml
+from advice_line.telephony import legs, messages, recordings, replies, twiml
 from advice_line.telephony.webhooks import (
     MAX_SEQUENCE_NUMBER,
     MESSAGE_STATUS,
     _param,
     _sid,
+    _waiting_request,
     _xml,
     bp,
     log,
@@ -25,7 +29,7 @@ from advice_line.telephony.webhooks import (
     signed,
 )
 from advice_line.telephony.webhooks.spooling import Spoolable, receive, spoolable
-from advice_line.transaction import Work
+from advice_line.transaction import Work, run
 
 
 def _leg_event(form: Mapping[str, str]) -> legs.LegEvent:
@@ -173,3 +177,40 @@ MESSAGE_STATUS_REPORT = spoolable(
 def message_status() -> Response:
     """Delivery status of a message the line sent (kept in the spool if the database is down)."""
     return receive(MESSAGE_STATUS_REPORT)
+
+
+RECORDING_DURATION = re.compile(r"[0-9]{1,6}")
+
+
+@bp.post("/voice/recording/<int:request_id>")
+@signed
+def recording_status(request_id: int) -> Response:
+    """A recording of the request's conference is complete: note it once, fetch it after.
+
+    Repeats and late arrivals change nothing (idempotent by RecordingSid); a report of a
+    recording that failed or is absent has nothing to fetch."""
+    recording_sid, status = _sid("RecordingSid"), request.form.get("RecordingStatus", "")
+    duration = request.form.get("RecordingDuration", "")
+    if not recording_sid.startswith("RE") or not RECORDING_DURATION.fullmatch(duration):
+        abort(400, "RecordingSid and RecordingDuration are required")
+    _waiting_request(request_id)
+    if status != "completed":
+        log.warning(
+            "recording %s of request %s is %r: nothing to fetch",
+            recording_sid,
+            request_id,
+            status[:40],
+        )
+        return _no_content()
+    run(
+        lambda work: recordings.report(
+            work.session,
+            request_id,
+            recording_sid,
+            duration_seconds=int(duration),
+            now=work.now,
+            actor=work.actor,
+        ),
+        Actor("twilio", source=recording_sid),
+    )
+    return _no_content()
