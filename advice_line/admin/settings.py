@@ -73,6 +73,13 @@ MEANINGS: dict[str, tuple[str, str]] = {
         "",
         "while the token is rotated: webhooks signed with the old one are still accepted",
     ),
+    "TWILIO_API_KEY_SID": ("", "the API key the browser phone's access tokens are issued under"),
+    "TWILIO_API_KEY_SECRET": ("", "signs the browser phone's access tokens"),
+    "BROWSER_PHONE": (
+        "TWILIO_API_KEY_SID",
+        "clinicians may answer in the console (on with both API key settings)",
+    ),
+    "BROWSER_PHONE_TOKEN_SECONDS": ("", "how long a browser phone's access token lasts"),
     "REGISTRATION_WARNING_DAYS": (
         "",
         "how far ahead a clinician and the seniors are warned that a registration lapses",
