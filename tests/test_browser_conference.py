@@ -116,6 +116,11 @@ def test_a_senior_listens_to_a_call_and_coaches_the_clinician_who_sees_it(
     sam_phone.get_by_text("(coaching +447700900101: only they hear)").wait_for()
     notice.get_by_text("is coaching you: only you can hear them").wait_for()
     officer.get_by_text("(talking)").first.wait_for()
+    # The officer hangs up: the senior's floor, left open, says so without a reload.
+    sam.evaluate("window.sameFloorPage = true")
+    officer.get_by_role("button", name="Hang up").first.click()
+    sam.locator("#floor-calls").get_by_text("No one is on a call.").wait_for()
+    assert sam.evaluate("window.sameFloorPage") is True
     for page in (amira, sam):
         page.context.close()
     phones.close()
