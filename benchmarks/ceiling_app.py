@@ -66,6 +66,7 @@ def create_app(env: Mapping[str, str] = os.environ) -> Flask:
     validator = RequestValidator(env["TWILIO_AUTH_TOKEN"])
     public = env["PUBLIC_BASE_URL"]
     app = Flask(__name__)
+    app.extensions["ceiling_engine"] = engine
 
     @app.post("/twilio/voice")
     def incoming_call() -> Response:

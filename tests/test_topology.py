@@ -9,10 +9,12 @@ web process, and every request leaves one JSON access line with the client's add
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import os
 import re
+import runpy
 import shutil
 import signal
 import subprocess
@@ -337,3 +339,14 @@ def test_compose_runs_the_proxy_file_the_topology_test_runs() -> None:
         assert environment["TRUSTED_PROXIES"] == "1"
         assert environment["SCHEDULER_IN_PROCESS"] == "false"
     assert services["scheduler"]["command"] == ["flask", "scheduler"]
+
+
+def test_the_worker_freezes_what_start_up_made_so_full_collections_skip_it() -> None:
+    """gunicorn calls ``post_worker_init`` once the worker has loaded the app."""
+    hooks = runpy.run_path(str(GUNICORN_CONFIG))
+    gc.unfreeze()
+    try:
+        hooks["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
