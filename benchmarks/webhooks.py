@@ -186,7 +186,10 @@ def _figures(name: str, load: Load, ceiling: Load | None) -> list[tuple[str, str
     quantiles = statistics.quantiles(load.latencies, n=100)
     errors = f" ({load.errors} errors)" if load.errors else ""
     rows = [
-        (f"{name}: requests/s", f"{load.rate:.0f}{errors}"),
+        (
+            f"{name}: requests/s",
+            f"{load.rate:.0f} ({len(load.latencies)} in {load.seconds:.1f} s){errors}",
+        ),
         (f"{name}: p50 / p99 (ms)", f"{quantiles[49]:.1f} / {quantiles[98]:.1f}"),
     ]
     if ceiling is not None:
