@@ -108,7 +108,8 @@ def test_an_abandoned_call_is_called_back_from_its_task_on_the_same_request(
     task.get_by_role("button", name="Call the officer back").click()
     amira.get_by_text("Calling the officer back on AL-1").wait_for()
     assert amira.url.endswith("/console/requests/1")
-    amira.get_by_text("MP5678").wait_for()  # the officer's identity, on the same request
+    # The officer's identity, kept on the same request.
+    amira.locator("dd", has_text="PC Ravi Shah, MP5678").wait_for()
     assert query(database, "SELECT count(*), max(status) FROM advice_request") == [(1, "accepted")]
     assert serious_violations(amira) == []
     amira.get_by_role("button", name="Call the officer", exact=True).click()  # again
