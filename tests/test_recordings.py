@@ -303,6 +303,7 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def test_recordings_are_kept_encrypted_in_s3(
     s3: dict[str, str],
+    app: Flask,
     s3_endpoint: str,
     twilio: Twilio,
     session: Session,
@@ -321,19 +322,21 @@ def test_recordings_are_kept_encrypted_in_s3(
     assert not folder.exists(), "nothing in the local folder"
     store().delete(str(recording.storage_key))
     store().delete(str(recording.storage_key))  # deleting twice is not an error
-    with pytest.raises(StoreError):
-        store().get(str(recording.storage_key))
+    with app.test_request_context(), pytest.raises(StoreError):
+        store().play(str(recording.storage_key), "gone.wav")
 
 
 def test_the_folder_store_keeps_only_recording_keys_inside_its_folder(tmp_path: Path) -> None:
     kept = FolderStore(str(tmp_path / "recordings"))
     key = key_for(7, "RE" + "a" * 32)
     kept.put(key, AUDIO)
-    assert kept.get(key) == AUDIO
+    assert (tmp_path / "recordings" / key).read_bytes() == AUDIO
     assert [p.name for p in (tmp_path / "recordings" / "7").iterdir()] == [f"RE{'a' * 32}.wav"]
+    played = Flask(__name__).test_request_context()
+    played.push()
     for hostile in ("../secret.wav", "7/../../x.wav", "/etc/passwd", "7/RE1.wav"):
         with pytest.raises(StoreError):
-            kept.get(hostile)
+            kept.play(hostile, "x.wav")
         with pytest.raises(StoreError):
             kept.put(hostile, b"x")
     with pytest.raises(ValueError, match="not a recording key"):
@@ -341,7 +344,8 @@ def test_the_folder_store_keeps_only_recording_keys_inside_its_folder(tmp_path: 
     kept.delete(key)
     kept.delete(key)
     with pytest.raises(StoreError):
-        kept.get(key)
+        kept.play(key, "x.wav")
+    played.pop()
 
 
 # --- the setting ----------------------------------------------------------------------
