@@ -30,9 +30,12 @@ from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.models import AdviceRequest, AuditEvent, Recording, RecordingStatus
 from advice_line.recording_store import FolderStore, StoreError, key_for, store
 from advice_line.simulator.recorder import tone_wav
+from advice_line.spool import Depth, spool_of
 from advice_line.telephony import recordings
+from advice_line.telephony.webhooks.spooling import replay
 from tests.conftest import PRODUCTION_ENV, _free_port
 from tests.fake_twilio import FakeTwilio
+from tests.test_spool import Outage, outage  # noqa: F401 - outage is a fixture
 from tests.test_telephony_voice import (  # noqa: F401 - officer is a fixture
     call_sid,
     known_officer_call,
@@ -204,6 +207,56 @@ def test_bad_reports_are_refused_and_store_nothing(
     assert report(twilio, request.id, sid, RecordingDuration="'; DROP") == 400
     assert report(twilio, request.id + 999, sid) == 404
     assert report(twilio, request.id, sid, RecordingStatus="absent") == 204
+    assert stored(session) == []
+    assert fake_twilio.media_served == []
+
+
+def test_a_report_while_the_database_is_down_is_kept_and_the_recording_fetched_when_it_returns(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    fake_twilio: FakeTwilio,
+    folder: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    down: Outage = request.getfixturevalue("outage")
+    advice = waiting_request(twilio, session)
+    request_id, sid = advice.id, fake_twilio.make_recording(AUDIO)
+    down.cut()
+    assert report(twilio, request_id, "RE-not-a-sid") == 400, "bad input is never kept"
+    hostile = {"RecordingSid": sid, "RecordingDuration": "42", "RecordingStatus": "completed"}
+    hostile["request_id"] = str(request_id + 1)
+    assert twilio.post(f"/twilio/voice/recording/{request_id}", hostile).status_code == 204
+    assert report(twilio, request_id, sid) == 204, "Twilio's retry waits behind the first"
+    down.restore()
+    assert spool_of(app).depth().waiting == 2
+    assert stored(session) == [], "nothing is noted until the replay"
+    assert fake_twilio.media_served == []
+
+    assert replay(app) == 2
+    (recording,) = stored(session)
+    assert recording.request_id == request_id, "the request of the path, not of the form"
+    assert recording.status == RecordingStatus.DELETED_FROM_TWILIO
+    assert (folder / key_for(request_id, sid)).read_bytes() == AUDIO
+    assert (fake_twilio.media_served, fake_twilio.recordings) == ([sid], {})
+    assert actions(session, "recording.reported") == ["recording.reported"]
+    assert spool_of(app).depth() == Depth(0, 0, None)
+
+
+def test_a_report_of_no_finished_recording_kept_in_the_outage_fetches_nothing(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    fake_twilio: FakeTwilio,
+    request: pytest.FixtureRequest,
+) -> None:
+    down: Outage = request.getfixturevalue("outage")
+    advice = waiting_request(twilio, session)
+    sid = fake_twilio.make_recording(AUDIO)
+    down.cut()
+    assert report(twilio, advice.id, sid, RecordingStatus="absent") == 204
+    down.restore()
+    assert replay(app) == 1
     assert stored(session) == []
     assert fake_twilio.media_served == []
 
