@@ -1,7 +1,10 @@
 """Where the line keeps call recordings: a local folder (the default) or S3-compatible storage.
 
-Both offer ``RecordingStore``: put, get and delete by key (``<request id>/<RecordingSid>.wav``);
+Both offer ``RecordingStore``: put, play and delete by key (``<request id>/<RecordingSid>.wav``);
 deleting what is not there is not an error, so the fetch and retention can be repeated.
+Playing streams the audio to the current request, never held whole in memory: the byte
+range asked for (``Range``) is served as 206 with ``Content-Range`` (the S3 store asks S3
+for just that range), and a range that cannot be served is refused with 416.
 The folder is 0700 and each file 0600, written whole (a temporary file renamed); S3 puts
 ask for server-side encryption (``RECORDINGS_S3_ENCRYPTION``). S3 credentials come from
 boto3's usual sources (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, a profile, an
@@ -18,9 +21,14 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import parse_range_header
 
 KEY = re.compile(r"[0-9]{1,12}/RE[0-9a-f]{32}\.wav")
+MIMETYPE = "audio/wav"
+#: Bytes read from S3 at a time while streaming a recording.
+CHUNK = 64 * 1024
 _EXTENSION = "recording_store"
 
 
@@ -42,8 +50,8 @@ class RecordingStore(Protocol):
     def put(self, key: str, audio: bytes) -> None:
         """Keep ``audio`` under ``key`` (replacing what was there)."""
 
-    def get(self, key: str) -> bytes:
-        """The audio kept under ``key``; ``StoreError`` if there is none."""
+    def play(self, key: str, download_name: str) -> Response:
+        """The audio under ``key`` streamed for the request's range; ``StoreError`` if none."""
 
     def delete(self, key: str) -> None:
         """Remove what is kept under ``key``, if anything."""
@@ -76,10 +84,16 @@ class FolderStore:
             Path(temporary).unlink(missing_ok=True)
             raise StoreError(f"could not keep {key}: {error}") from error
 
-    def get(self, key: str) -> bytes:
-        """Read the file."""
+    def play(self, key: str, download_name: str) -> Response:
+        """Stream the file, its ranges served by Flask's ``send_file``."""
         try:
-            return self._path(key).read_bytes()
+            return send_file(
+                self._path(key),
+                mimetype=MIMETYPE,
+                conditional=True,
+                etag=False,
+                download_name=download_name,
+            )
         except OSError as error:
             raise StoreError(f"no recording {key}") from error
 
@@ -109,11 +123,37 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"could not keep {key}: {error}") from error
 
-    def get(self, key: str) -> bytes:
-        """Read the object."""
+    def play(self, key: str, download_name: str) -> Response:
+        """Stream the object, or the one byte range asked for, from S3."""
+        header = request.headers.get("Range")
+        asked = parse_range_header(header) if header else None
+        if header and (asked is None or asked.units != "bytes" or len(asked.ranges) != 1):
+            raise RequestedRangeNotSatisfiable(self._size(key))
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            return bytes(body.read())
+            got = self.client.get_object(
+                Bucket=self.bucket, Key=key, **({"Range": asked.to_header()} if asked else {})
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                raise RequestedRangeNotSatisfiable(self._size(key)) from error
+            raise StoreError(f"no recording {key}: {error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"no recording {key}: {error}") from error
+        body = got["Body"]
+        response = Response(body.iter_chunks(CHUNK), mimetype=MIMETYPE, direct_passthrough=True)
+        response.call_on_close(body.close)
+        response.content_length = got["ContentLength"]
+        response.accept_ranges = "bytes"
+        response.headers.set("Content-Disposition", "inline", filename=download_name)
+        if got.get("ContentRange"):
+            response.status_code = 206
+            response.headers["Content-Range"] = got["ContentRange"]
+        return response
+
+    def _size(self, key: str) -> int:
+        """The object's length in bytes."""
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"no recording {key}: {error}") from error
 

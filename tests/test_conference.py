@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from html import unescape
 from typing import Any
 
@@ -23,15 +25,18 @@ from advice_line.models import (
     OfferOutcome,
     OutboxItem,
     OutboxPurpose,
+    OutboxState,
     RequestFact,
     RequestStatus,
     User,
 )
 from advice_line.reports import story
 from advice_line.simulator.switchboard import switchboard
+from advice_line.telephony import legs, outbox
 from advice_line.telephony.gateway import TwilioGateway
 from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from advice_line.telephony.urls import webhook_url
+from advice_line.telephony.webhooks import clinician
 from tests.fake_twilio import FakeTwilio
 from tests.test_console import csrf, sign_in
 from tests.test_simulator import OFFICER, act, call_to, demo, route, the_request
@@ -277,3 +282,94 @@ def test_the_directory_is_read_from_the_setting_and_refused_if_wrong(tmp_path: A
     for bad in ("=+442079460000", "Interpreter=not a number", "Interpreter"):
         with pytest.raises(ConfigurationError, match="CONSULT_DIRECTORY"):
             settings_from_env(env | {"CONSULT_DIRECTORY": bad}, str(tmp_path))
+
+
+def held_back(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], bool]]:
+    """The outbox's records of the calls it places from now on, held until the test runs them."""
+    late: list[Callable[[], bool]] = []
+    record = outbox._placed
+
+    def hold_back(*placed: Any) -> bool:
+        late.append(functools.partial(record, *placed))
+        return True
+
+    monkeypatch.setattr(outbox, "_placed", hold_back)
+    return late
+
+
+@pytest.mark.parametrize("answered_first", [True, False], ids=["answer-first", "record-first"])
+def test_a_third_party_who_answers_before_the_outbox_records_the_call_can_be_handed_it(
+    app: Flask,
+    session: Session,
+    demo: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    answered_first: bool,
+) -> None:
+    sids = connected(app, session, demo)
+    set_available(session, "ben")
+    amira = sign_in(app, "amira")
+    ben_id = session.scalars(select(Clinician.id).join(User).where(User.username == "ben")).one()
+    late = held_back(monkeypatch) if answered_first else []
+    post(amira, "/console/requests/1/third-party", who=f"clinician:{ben_id}", mode="private")
+    ben_call = call_to(act(demo, action="refresh", sid=sids["officer"]), BEN_PHONE)
+    state = act(demo, action="answer", sid=ben_call["sid"])
+    assert "the officer is on hold" in " ".join(call_to(state, BEN_PHONE)["transcript"])
+    assert [record() for record in late] == ([True] if answered_first else [])
+    session.rollback()
+    (leg,) = session.scalars(select(CallLeg).where(CallLeg.role == LegRole.THIRD_PARTY)).all()
+    assert (leg.call_sid, leg.clinician_id, leg.private) == (ben_call["sid"], ben_id, True)
+    assert leg.joined_at is not None
+    item = session.scalars(
+        select(OutboxItem).where(OutboxItem.purpose == OutboxPurpose.THIRD_PARTY)
+    ).one()
+    assert (item.state, item.twilio_sid) == (OutboxState.SENT, ben_call["sid"])
+    assert "speaking with you only; the officer is on hold" in page(amira)
+
+    assert post(amira, "/console/requests/1/third-party/together").status_code == 302
+    assert call_to(act(demo, action="refresh", sid=sids["officer"]), OFFICER)["held"] is False
+    answer = post(amira, "/console/requests/1/third-party/hand_over")
+    assert answer.headers["Location"].endswith("/console")
+    session.rollback()
+    offers = {o.clinician_id: o.outcome for o in session.scalars(select(Offer))}
+    assert offers[ben_id] == OfferOutcome.ACCEPTED
+    assert actions(session)[:2] == ["request.third_party_called", "request.third_party_together"]
+    assert actions(session, "request.handed_over") == ["request.handed_over"]
+
+
+def test_an_answer_naming_another_requests_or_an_unknown_outbox_row_records_no_leg(
+    app: Flask, session: Session, demo: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sids = connected(app, session, demo)
+    late = held_back(monkeypatch)
+    post(sign_in(app, "amira"), "/console/requests/1/third-party", who="directory:0")
+    amhp = call_to(act(demo, action="refresh", sid=sids["officer"]), AMHP_LINE)["sid"]
+    item = session.scalars(
+        select(OutboxItem.id).where(OutboxItem.purpose == OutboxPurpose.THIRD_PARTY)
+    ).one()
+    for item_id, request_id, purpose in [
+        (item, 2, OutboxPurpose.THIRD_PARTY),
+        (item, 1, OutboxPurpose.SUPERVISOR),
+        (item + 1, 1, OutboxPurpose.THIRD_PARTY),
+        (None, 1, OutboxPurpose.THIRD_PARTY),
+    ]:
+        assert (
+            legs.answered_leg(
+                session, amhp, item_id=item_id, request_id=request_id, purpose=purpose
+            )
+            is None
+        )
+    session.rollback()  # the row's lock, which the outbox's record waits for
+    assert [record() for record in late] == [True]
+    session.rollback()
+    (leg,) = session.scalars(select(CallLeg).where(CallLeg.role == LegRole.THIRD_PARTY)).all()
+    assert leg.call_sid == amhp
+    assert (
+        legs.answered_leg(
+            session, "CA" + "f" * 32, item_id=item, request_id=1, purpose=OutboxPurpose.THIRD_PARTY
+        )
+        is None
+    ), "once the row has its SID, no other call is taken for it"
+    session.rollback()
+    for hostile in ("x", str(2**40), "-1", "0", ""):
+        with app.test_request_context(f"/twilio/voice/third-party/1/0?item={hostile}"):
+            assert clinician._item() is None, hostile

@@ -30,9 +30,12 @@ from advice_line.config import ConfigurationError, settings_from_env
 from advice_line.models import AdviceRequest, AuditEvent, Recording, RecordingStatus
 from advice_line.recording_store import FolderStore, StoreError, key_for, store
 from advice_line.simulator.recorder import tone_wav
+from advice_line.spool import Depth, spool_of
 from advice_line.telephony import recordings
+from advice_line.telephony.webhooks.spooling import replay
 from tests.conftest import PRODUCTION_ENV, _free_port
 from tests.fake_twilio import FakeTwilio
+from tests.test_spool import Outage, outage  # noqa: F401 - outage is a fixture
 from tests.test_telephony_voice import (  # noqa: F401 - officer is a fixture
     call_sid,
     known_officer_call,
@@ -208,6 +211,56 @@ def test_bad_reports_are_refused_and_store_nothing(
     assert fake_twilio.media_served == []
 
 
+def test_a_report_while_the_database_is_down_is_kept_and_the_recording_fetched_when_it_returns(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    fake_twilio: FakeTwilio,
+    folder: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    down: Outage = request.getfixturevalue("outage")
+    advice = waiting_request(twilio, session)
+    request_id, sid = advice.id, fake_twilio.make_recording(AUDIO)
+    down.cut()
+    assert report(twilio, request_id, "RE-not-a-sid") == 400, "bad input is never kept"
+    hostile = {"RecordingSid": sid, "RecordingDuration": "42", "RecordingStatus": "completed"}
+    hostile["request_id"] = str(request_id + 1)
+    assert twilio.post(f"/twilio/voice/recording/{request_id}", hostile).status_code == 204
+    assert report(twilio, request_id, sid) == 204, "Twilio's retry waits behind the first"
+    down.restore()
+    assert spool_of(app).depth().waiting == 2
+    assert stored(session) == [], "nothing is noted until the replay"
+    assert fake_twilio.media_served == []
+
+    assert replay(app) == 2
+    (recording,) = stored(session)
+    assert recording.request_id == request_id, "the request of the path, not of the form"
+    assert recording.status == RecordingStatus.DELETED_FROM_TWILIO
+    assert (folder / key_for(request_id, sid)).read_bytes() == AUDIO
+    assert (fake_twilio.media_served, fake_twilio.recordings) == ([sid], {})
+    assert actions(session, "recording.reported") == ["recording.reported"]
+    assert spool_of(app).depth() == Depth(0, 0, None)
+
+
+def test_a_report_of_no_finished_recording_kept_in_the_outage_fetches_nothing(
+    app: Flask,
+    twilio: Twilio,
+    session: Session,
+    fake_twilio: FakeTwilio,
+    request: pytest.FixtureRequest,
+) -> None:
+    down: Outage = request.getfixturevalue("outage")
+    advice = waiting_request(twilio, session)
+    sid = fake_twilio.make_recording(AUDIO)
+    down.cut()
+    assert report(twilio, advice.id, sid, RecordingStatus="absent") == 204
+    down.restore()
+    assert replay(app) == 1
+    assert stored(session) == []
+    assert fake_twilio.media_served == []
+
+
 def test_a_recording_twilio_does_not_know_is_given_up_visibly(
     twilio: Twilio, session: Session, fake_twilio: FakeTwilio, folder: Path
 ) -> None:
@@ -303,6 +356,7 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def test_recordings_are_kept_encrypted_in_s3(
     s3: dict[str, str],
+    app: Flask,
     s3_endpoint: str,
     twilio: Twilio,
     session: Session,
@@ -321,19 +375,21 @@ def test_recordings_are_kept_encrypted_in_s3(
     assert not folder.exists(), "nothing in the local folder"
     store().delete(str(recording.storage_key))
     store().delete(str(recording.storage_key))  # deleting twice is not an error
-    with pytest.raises(StoreError):
-        store().get(str(recording.storage_key))
+    with app.test_request_context(), pytest.raises(StoreError):
+        store().play(str(recording.storage_key), "gone.wav")
 
 
 def test_the_folder_store_keeps_only_recording_keys_inside_its_folder(tmp_path: Path) -> None:
     kept = FolderStore(str(tmp_path / "recordings"))
     key = key_for(7, "RE" + "a" * 32)
     kept.put(key, AUDIO)
-    assert kept.get(key) == AUDIO
+    assert (tmp_path / "recordings" / key).read_bytes() == AUDIO
     assert [p.name for p in (tmp_path / "recordings" / "7").iterdir()] == [f"RE{'a' * 32}.wav"]
+    played = Flask(__name__).test_request_context()
+    played.push()
     for hostile in ("../secret.wav", "7/../../x.wav", "/etc/passwd", "7/RE1.wav"):
         with pytest.raises(StoreError):
-            kept.get(hostile)
+            kept.play(hostile, "x.wav")
         with pytest.raises(StoreError):
             kept.put(hostile, b"x")
     with pytest.raises(ValueError, match="not a recording key"):
@@ -341,7 +397,8 @@ def test_the_folder_store_keeps_only_recording_keys_inside_its_folder(tmp_path: 
     kept.delete(key)
     kept.delete(key)
     with pytest.raises(StoreError):
-        kept.get(key)
+        kept.play(key, "x.wav")
+    played.pop()
 
 
 # --- the setting ----------------------------------------------------------------------

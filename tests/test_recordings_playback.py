@@ -21,6 +21,7 @@ from advice_line.recording_store import key_for, store
 from advice_line.retention import PSEUDONYMISED
 from advice_line.simulator.recorder import tone_wav
 from tests.test_console import busy_floor, message_request, sign_in
+from tests.test_recordings import s3, s3_endpoint  # noqa: F401 - moto's S3 as fixtures
 from tests.test_retention import old_request
 from tests.test_simulator import (  # noqa: F401 - demo and the TwiML check are fixtures
     OFFICER,
@@ -42,8 +43,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_env(folder: Path) -> dict[str, str]:
-    return {"CALL_RECORDING": "true", "RECORDINGS_DIR": str(folder)}
+def app_env(request: pytest.FixtureRequest, folder: Path) -> dict[str, str]:
+    bucket = request.getfixturevalue("s3") if "s3" in request.fixturenames else {}
+    return {"CALL_RECORDING": "true", "RECORDINGS_DIR": str(folder), **bucket}
 
 
 def keep_recording(session: Session, request_id: int) -> Recording:
@@ -101,18 +103,100 @@ def test_the_requests_clinician_seniors_and_managers_play_it_and_each_play_is_au
     page = "/reports/requests/{}" if who == "morgan" else "/console/requests/{}"
     shown = client.get(page.format(request.id)).get_data(as_text=True)
     assert f'<audio controls preload="none" src="{audio_url(request, recording)}"' in shown
-    played = client.get(audio_url(request, recording))
+    played = client.get(audio_url(request, recording), buffered=True)
     assert played.status_code == 200
     assert played.mimetype == "audio/wav"
     assert played.data == AUDIO
     assert played.headers["Cache-Control"] == "no-store, private"
     assert "media-src 'self'" in played.headers["Content-Security-Policy"]
-    part = client.get(audio_url(request, recording), headers={"Range": "bytes=0-99"})
+    part = client.get(audio_url(request, recording), headers={"Range": "bytes=0-99"}, buffered=True)
     assert (part.status_code, part.data) == (206, AUDIO[:100])
     users = {user for user, _ in plays(session)}
     assert len(users) == 1
     assert None not in users
     assert [detail["range"] for _, detail in plays(session)] == ["", "bytes=0-99"]
+
+
+def test_byte_ranges_are_streamed_from_the_folder_and_a_range_it_cannot_serve_is_refused(
+    app: Flask,
+    session: Session,
+    recorded: tuple[AdviceRequest, Recording],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Path, "read_bytes", _never_read_whole)
+    served_in_ranges(app, session, *recorded)
+
+
+@pytest.mark.usefixtures("s3")
+def test_byte_ranges_are_asked_of_s3_and_a_range_it_cannot_serve_is_refused(
+    app: Flask,
+    session: Session,
+    recorded: tuple[AdviceRequest, Recording],
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not folder.exists(), "kept in S3 alone"
+    client = store().client  # type: ignore[attr-defined]
+    get_object, asked_of_s3 = client.get_object, []
+
+    def recorded_get_object(**asked: str) -> dict[str, object]:
+        asked_of_s3.append(asked.get("Range"))
+        return get_object(**asked)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(client, "get_object", recorded_get_object)
+    served_in_ranges(app, session, *recorded)
+    assert asked_of_s3[:4] == [None, "bytes=0-99", "bytes=1000-", "bytes=-44"], "S3 sends the range"
+
+
+def served_in_ranges(
+    app: Flask, session: Session, asked: AdviceRequest, recording: Recording
+) -> None:
+    """Whole, in ranges (206 with their bytes) and refused ranges (416); plays audited."""
+    client, url, size = sign_in(app, "sam"), audio_url(asked, recording), len(AUDIO)
+    whole = client.get(url, buffered=True)
+    assert (whole.status_code, whole.data) == (200, AUDIO)
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert whole.headers["Content-Length"] == str(size)
+    for header, start, stop in [
+        ("bytes=0-99", 0, 100),
+        ("bytes=1000-", 1000, size),
+        ("bytes=-44", size - 44, size),
+        (f"bytes=100-{size + 500}", 100, size),
+    ]:
+        part = client.get(url, headers={"Range": header}, buffered=True)
+        assert part.status_code == 206, header
+        assert part.headers["Content-Range"] == f"bytes {start}-{stop - 1}/{size}", header
+        assert part.headers["Content-Length"] == str(stop - start)
+        assert part.data == AUDIO[start:stop], header
+        assert part.headers["Cache-Control"] == "no-store, private"
+        assert part.headers["Content-Disposition"].startswith("inline")
+    for bad in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=0-9,20-29", "lines=1-2"):
+        refused = client.get(url, headers={"Range": bad}, buffered=True)
+        assert refused.status_code == 416, bad
+        assert refused.headers["Content-Range"] == f"bytes */{size}", bad
+        assert refused.data != AUDIO
+    assert [detail["range"] for _, detail in plays(session)] == [
+        "",
+        "bytes=0-99",
+        "bytes=1000-",
+        "bytes=-44",
+        f"bytes=100-{size + 500}",
+    ], "each play is audited, a refused range is not a play"
+
+
+def _never_read_whole(path: Path) -> bytes:
+    raise AssertionError(f"{path} read whole into memory")
+
+
+def test_a_recording_missing_from_the_store_is_a_404_and_not_audited(
+    app: Flask, session: Session, recorded: tuple[AdviceRequest, Recording], folder: Path
+) -> None:
+    asked, recording = recorded
+    (folder / str(recording.storage_key)).unlink()
+    missing = sign_in(app, "sam").get(audio_url(asked, recording))
+    assert missing.status_code == 404
+    assert "could not be found in the line" in missing.get_data(as_text=True)
+    assert plays(session) == []
 
 
 @pytest.mark.parametrize("who", ["ben", "alex"])

@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from advice_line.models import OutboxItem, OutboxPurpose
+from advice_line.models import CallLeg, LegRole, OutboxItem, OutboxPurpose, Supervision
 from advice_line.telephony.gateway import TwilioGateway
 from advice_line.telephony.protocol import GatewayError, ParticipantChange
 from tests.fake_twilio import FakeTwilio
-from tests.test_conference import AMIRA_PHONE, connected, gateway, page
+from tests.test_conference import AMIRA_PHONE, connected, gateway, held_back, page
 from tests.test_conference import actions as conference_actions
 from tests.test_console import connect, csrf, received, sign_in
 from tests.test_simulator import OFFICER, act, call_to, demo
@@ -130,3 +130,35 @@ def test_the_gateway_lets_a_senior_coach_in_twilio(
     with pytest.raises(GatewayError) as refused:
         gateway.update_participant("AL-7", senior, ParticipantChange(coaching=True))
     assert refused.value.status == 400
+
+
+@pytest.mark.parametrize("answered_first", [True, False], ids=["answer-first", "record-first"])
+def test_a_senior_who_answers_before_the_outbox_records_the_call_listens_and_coaches(
+    app: Flask,
+    session: Session,
+    demo: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    answered_first: bool,
+) -> None:
+    sids = connected(app, session, demo)
+    amira, sam = sign_in(app, "amira"), sign_in(app, "sam")
+    late = held_back(monkeypatch) if answered_first else []
+    assert supervise(sam, "listen").status_code == 302
+    sam_call = call_to(act(demo, action="refresh", sid=sids["officer"]), SAM_PHONE)
+    state = act(demo, action="answer", sid=sam_call["sid"])
+    assert "muted: no one can hear you" in " ".join(call_to(state, SAM_PHONE)["transcript"])
+    assert call_to(state, SAM_PHONE)["status"] == "in-progress", "not told the call has ended"
+    assert [record() for record in late] == ([True] if answered_first else [])
+    assert LISTENING in page(amira)
+    session.rollback()
+    (leg,) = session.scalars(select(CallLeg).where(CallLeg.role == LegRole.SUPERVISOR)).all()
+    assert (leg.call_sid, leg.supervision) == (sam_call["sid"], Supervision.LISTEN)
+
+    assert supervise(sam, "coach").status_code == 302
+    state = act(demo, action="refresh", sid=sids["officer"])
+    assert call_to(state, SAM_PHONE)["coaching"] == AMIRA_PHONE
+    assert actions(session) == [
+        "request.supervisor_called",
+        "request.supervisor_listening",
+        "request.supervisor_coach",
+    ]

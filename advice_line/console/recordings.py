@@ -2,15 +2,14 @@
 
 The request's own clinicians (those who took it), senior clinicians and managers may play
 a request's recordings; anyone else is refused with a page that says why. Every request
-for the audio is audited (``recording.played``, with the byte range asked for), and the
-audio is never kept by a cache on the way (``Cache-Control: no-store``).
+for the audio that is served is audited (``recording.played``, with the byte range asked
+for); the audio is streamed from the store (``RecordingStore.play``), never read whole into
+memory, and never kept by a cache on the way (``Cache-Control: no-store``).
 """
 
 from __future__ import annotations
 
-import io
-
-from flask import Response, abort, request, send_file
+from flask import Response, abort, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -72,21 +71,20 @@ def play_recording(request_id: int, recording_id: int) -> Response:
     if recording.status not in PLAYABLE or recording.storage_key is None:
         abort(404, "This recording is not held by the line (not yet fetched, or removed).")
     try:
-        audio = store().get(recording.storage_key)
+        response = store().play(
+            recording.storage_key, f"AL-{request_id}-recording-{recording.id}.wav"
+        )
     except StoreError:
         abort(404, "This recording could not be found in the line's storage.")
-    viewed(
-        "recording.played",
-        signed_in_actor(),
-        request_id=request_id,
-        detail={"recording_id": recording.id, "range": request.headers.get("Range", "")[:60]},
-    )
-    response = send_file(
-        io.BytesIO(audio),
-        mimetype="audio/wav",
-        conditional=True,
-        etag=False,
-        download_name=f"AL-{request_id}-recording-{recording.id}.wav",
-    )
+    try:
+        viewed(
+            "recording.played",
+            signed_in_actor(),
+            request_id=request_id,
+            detail={"recording_id": recording.id, "range": request.headers.get("Range", "")[:60]},
+        )
+    except BaseException:
+        response.close()
+        raise
     response.headers["Cache-Control"] = "no-store, private"
     return response

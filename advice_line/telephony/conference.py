@@ -66,10 +66,11 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
             OutboxPurpose.THIRD_PARTY,
             request_id=request.id,
             to=about["number"],
-            url=webhook_url(
+            url=lambda item_id: webhook_url(
                 "twilio.third_party_answered",
                 request_id=request.id,
                 private=int(about["private"]),
+                item=item_id,
             ),
             clinician_id=about["clinician_id"],
             noted={
@@ -87,7 +88,9 @@ def on_conference_changed(request: AdviceRequest, action: str, **about: Any) -> 
             OutboxPurpose.SUPERVISOR,
             request_id=request.id,
             to=about["number"],
-            url=webhook_url("twilio.supervisor_answered", request_id=request.id),
+            url=lambda item_id: webhook_url(
+                "twilio.supervisor_answered", request_id=request.id, item=item_id
+            ),
             clinician_id=about["clinician_id"],
             noted={"leg": {"role": LegRole.SUPERVISOR.value, "label": about["label"]}},
         )
@@ -172,10 +175,20 @@ def hand_call_over(room: str, successor: str, leaving: list[str]) -> None:
 
 
 def third_party_joins(
-    session: Session, request_id: int, call_sid: str, *, private: bool
+    session: Session, request_id: int, call_sid: str, *, private: bool, item_id: int | None
 ) -> AdviceRequest | None:
-    """Note that the third party answered; the request if they are still wanted on the call."""
+    """Note that the third party answered; the request if they are still wanted on the call.
+
+    Their leg is recorded here if the answer came before the outbox recorded it (``item_id``
+    is the outbox row that rang them)."""
     request = session.get_one(AdviceRequest, request_id)
+    legs.answered_leg(
+        session,
+        call_sid,
+        item_id=item_id,
+        request_id=request_id,
+        purpose=OutboxPurpose.THIRD_PARTY,
+    )
     leg = legs.leg_joined(session, call_sid, now=utcnow())
     if request.status != RequestStatus.CONNECTED or (
         leg is not None and leg.status in ENDED_CALL_STATUSES

@@ -25,12 +25,16 @@ from advice_line.models import (
     Offer,
     OfferOutcome,
     OutboxItem,
+    OutboxKind,
+    OutboxPurpose,
+    OutboxState,
     RequestStatus,
     Supervision,
 )
 from advice_line.telephony import browser_phone
 
 CALL_STATUS_ORDER = list(CallStatus)
+ANSWERED = CALL_STATUS_ORDER.index(CallStatus.IN_PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -178,10 +182,16 @@ def add_placed_leg(
     return leg
 
 
-def leg_placed(session: Session, item: OutboxItem, sid: str) -> None:
-    """Record an outbox row's call once placed, as its payload's ``leg`` describes it."""
+def leg_placed(session: Session, item: OutboxItem, sid: str) -> CallLeg:
+    """Record an outbox row's call once placed, as its payload's ``leg`` describes it.
+
+    Once only: the call's answered webhook may have recorded it first (``answered_leg``).
+    """
+    known = session.scalars(select(CallLeg).where(CallLeg.call_sid == sid)).one_or_none()
+    if known is not None:
+        return known
     about = item.payload.get("leg", {})
-    add_placed_leg(
+    return add_placed_leg(
         session,
         call_sid=sid,
         request_id=item.request_id,
@@ -192,6 +202,36 @@ def leg_placed(session: Session, item: OutboxItem, sid: str) -> None:
         label=about.get("label"),
         private=about.get("private", False),
         supervision=Supervision.LISTEN if about.get("role") == LegRole.SUPERVISOR else None,
+    )
+
+
+def answered_leg(
+    session: Session, call_sid: str, *, item_id: int | None, request_id: int, purpose: OutboxPurpose
+) -> CallLeg | None:
+    """The leg of a call the line placed that has answered, marked in progress.
+
+    If its webhook comes before the outbox has recorded the call (the outbox places the
+    call, then records it), it is recorded here from the outbox row ``item_id`` named in
+    the webhook's URL: under the row's lock, as the outbox records it, so once either way.
+    """
+    item = session.get(OutboxItem, item_id, with_for_update=True) if item_id else None
+    leg = session.scalars(select(CallLeg).where(CallLeg.call_sid == call_sid)).one_or_none()
+    if leg is None and item is not None and _placing(item, call_sid, request_id, purpose):
+        leg = leg_placed(session, item, call_sid)
+    if leg is not None and CALL_STATUS_ORDER.index(leg.status) < ANSWERED:
+        leg.status = CallStatus.IN_PROGRESS
+        session.flush()
+    return leg
+
+
+def _placing(item: OutboxItem, call_sid: str, request_id: int, purpose: OutboxPurpose) -> bool:
+    """Whether ``call_sid`` may be the call this outbox row is placing (or placed)."""
+    return (
+        item.request_id == request_id
+        and item.purpose == purpose
+        and item.kind == OutboxKind.CALL
+        and item.state in (OutboxState.SENDING, OutboxState.SENT)
+        and item.twilio_sid in (None, call_sid)
     )
 
 

@@ -56,7 +56,7 @@ class Delivery:
     """What a purpose does: whether a row is still wanted, once placed, once given up."""
 
     wanted: Callable[[Session, OutboxItem], bool]
-    placed: Callable[[Session, OutboxItem, str], None]
+    placed: Callable[[Session, OutboxItem, str], object]
     given_up: Callable[[Session, OutboxItem, str], None]
 
 
@@ -74,7 +74,7 @@ def enqueue(
     *,
     request_id: int,
     to: str,
-    url: str | None = None,
+    url: str | Callable[[int], str] | None = None,
     body: str | None = None,
     now: datetime | None = None,
     noted: dict[str, Any] | None = None,
@@ -82,7 +82,9 @@ def enqueue(
 ) -> OutboxItem:
     """Store a call (``url``) or a message (``body``) to ``to``, placed once committed.
 
-    ``noted`` is kept in the payload for the purpose's record once the row is placed.
+    ``url`` may be a function of the row's id (a webhook that names its row, so it can
+    record the call leg if it comes before the row is placed); ``noted`` is kept in the
+    payload for the purpose's record once the row is placed.
     """
     now = now or utcnow()
     item = OutboxItem(
@@ -92,7 +94,7 @@ def enqueue(
         request_id=request_id,
         payload={
             "to": to,
-            **({"url": url} if url is not None else {"body": body}),
+            **({"url": url} if isinstance(url, str) else {"body": body}),
             **(noted or {}),
         },
         created_at=now,
@@ -102,6 +104,9 @@ def enqueue(
     )
     session.add(item)
     session.flush()
+    if callable(url):
+        item.payload = {**item.payload, "url": url(item.id)}
+        session.flush()
     after_commit(session, functools.partial(nudge, item.id))
     return item
 

@@ -45,7 +45,8 @@ def _sid(name: str, form: Mapping[str, str] | None = None) -> str:
 
 
 def _actor(form: Mapping[str, str] | None = None) -> Actor:
-    return Actor("twilio", source=_sid("CallSid", form) or _sid("MessageSid", form) or None)
+    sid = _sid("CallSid", form) or _sid("MessageSid", form) or _sid("RecordingSid", form)
+    return Actor("twilio", source=sid or None)
 
 
 def _xml(body: str) -> Response:

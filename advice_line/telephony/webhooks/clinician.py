@@ -10,6 +10,7 @@ from advice_line.models import (
     AdviceRequest,
     Channel,
     Offer,
+    OutboxPurpose,
     RequestStatus,
     Standing,
 )
@@ -25,6 +26,9 @@ from advice_line.telephony.webhooks import (
     voice,
 )
 from advice_line.transaction import Work, run
+
+#: The largest row id (PostgreSQL's integer): a larger ``?item=`` names no row.
+MAX_ID = 2**31 - 1
 
 
 def _summary(advice: AdviceRequest) -> str:
@@ -114,6 +118,12 @@ def clinician_answered(request_id: int) -> Response:
     )
 
 
+def _item() -> int | None:
+    """The outbox row that placed this call, as the webhook's URL names it (``?item=``)."""
+    item = request.args.get("item", type=int)
+    return item if item is not None and 0 < item <= MAX_ID else None
+
+
 @bp.post("/voice/third-party/<int:request_id>/<int:private>")
 @voice
 def third_party_answered(request_id: int, private: int) -> Response:
@@ -122,7 +132,7 @@ def third_party_answered(request_id: int, private: int) -> Response:
 
     def joins(work: Work) -> Response:
         advice = conference.third_party_joins(
-            work.session, request_id, _sid("CallSid"), private=bool(private)
+            work.session, request_id, _sid("CallSid"), private=bool(private), item_id=_item()
         )
         if advice is None:
             return _xml(twiml.goodbye("This call has ended. Thank you."))
@@ -149,6 +159,13 @@ def supervisor_answered(request_id: int) -> Response:
     _waiting_request(request_id)
 
     def joins(work: Work) -> Response:
+        legs.answered_leg(
+            work.session,
+            _sid("CallSid"),
+            item_id=_item(),
+            request_id=request_id,
+            purpose=OutboxPurpose.SUPERVISOR,
+        )
         leg = lifecycle.supervisor_answered(
             work.session, request_id, _sid("CallSid"), now=work.now, actor=work.actor
         )

@@ -7,21 +7,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, current_app
 
-from advice_line.audit import Actor
 from advice_line.extensions import db
-from advice_line.models import (
-    CallStatus,
-    Message,
-)
+from advice_line.models import AdviceRequest, CallStatus, Message
 from advice_line.telephony import legs, messages, recordings, replies, twiml
 from advice_line.telephony.webhooks import (
     MAX_SEQUENCE_NUMBER,
     MESSAGE_STATUS,
     _param,
     _sid,
-    _waiting_request,
     _xml,
     bp,
     log,
@@ -29,7 +24,7 @@ from advice_line.telephony.webhooks import (
     signed,
 )
 from advice_line.telephony.webhooks.spooling import Spoolable, receive, spoolable
-from advice_line.transaction import Work, run
+from advice_line.transaction import Work
 
 
 def _leg_event(form: Mapping[str, str]) -> legs.LegEvent:
@@ -182,35 +177,66 @@ def message_status() -> Response:
 RECORDING_DURATION = re.compile(r"[0-9]{1,6}")
 
 
+@dataclass(frozen=True)
+class RecordingReport:
+    """Twilio's report of a recording of a request's conference."""
+
+    request_id: int
+    recording_sid: str
+    status: str
+    duration_seconds: int
+
+
+def _recording_report(form: Mapping[str, str]) -> RecordingReport:
+    recording_sid, duration = _sid("RecordingSid", form), form.get("RecordingDuration", "")
+    if not recording_sid.startswith("RE") or not RECORDING_DURATION.fullmatch(duration):
+        abort(400, "RecordingSid and RecordingDuration are required")
+    return RecordingReport(
+        int(form["request_id"]), recording_sid, form.get("RecordingStatus", ""), int(duration)
+    )
+
+
+def _note_recording(work: Work, report: RecordingReport) -> None:
+    if work.session.get(AdviceRequest, report.request_id) is None:
+        abort(404)
+    if report.status != "completed":
+        log.warning(
+            "recording %s of request %s is %r: nothing to fetch",
+            report.recording_sid,
+            report.request_id,
+            report.status[:40],
+        )
+        return
+    recordings.report(
+        work.session,
+        report.request_id,
+        report.recording_sid,
+        duration_seconds=report.duration_seconds,
+        now=work.now,
+        actor=work.actor,
+    )
+
+
+RECORDING_STATUS = spoolable(
+    Spoolable(
+        endpoint="twilio.recording_status",
+        fields=("RecordingSid", "RecordingStatus", "RecordingDuration"),
+        parse=_recording_report,
+        apply=_note_recording,
+        answer=_no_content,
+        kept=_no_content,
+        conversation=lambda report: report.recording_sid,
+        path_args=("request_id",),
+    )
+)
+
+
 @bp.post("/voice/recording/<int:request_id>")
 @signed
 def recording_status(request_id: int) -> Response:
     """A recording of the request's conference is complete: note it once, fetch it after.
 
     Repeats and late arrivals change nothing (idempotent by RecordingSid); a report of a
-    recording that failed or is absent has nothing to fetch."""
-    recording_sid, status = _sid("RecordingSid"), request.form.get("RecordingStatus", "")
-    duration = request.form.get("RecordingDuration", "")
-    if not recording_sid.startswith("RE") or not RECORDING_DURATION.fullmatch(duration):
-        abort(400, "RecordingSid and RecordingDuration are required")
-    _waiting_request(request_id)
-    if status != "completed":
-        log.warning(
-            "recording %s of request %s is %r: nothing to fetch",
-            recording_sid,
-            request_id,
-            status[:40],
-        )
-        return _no_content()
-    run(
-        lambda work: recordings.report(
-            work.session,
-            request_id,
-            recording_sid,
-            duration_seconds=int(duration),
-            now=work.now,
-            actor=work.actor,
-        ),
-        Actor("twilio", source=recording_sid),
-    )
-    return _no_content()
+    recording that failed or is absent has nothing to fetch. If the database is down, it
+    is kept in the spool (with the request id of its path) and applied when it is back."""
+    return receive(RECORDING_STATUS)

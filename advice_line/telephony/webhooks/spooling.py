@@ -1,9 +1,10 @@
 """Webhooks that must not be lost: kept in the local spool while the database is down.
 
 A *spoolable* webhook (an officer's message, an incoming call, a call's or a message's
-status) is checked first (signature, then its parameters: bad input is refused with its
-error and never kept). Its domain step then runs as usual; if the database cannot be
-reached, the checked parameters are written to the spool (``advice_line.spool``) with the
+status, a finished recording) is checked first (signature, then its parameters: bad input
+is refused with its error and never kept). Its domain step then runs as usual; if the
+database cannot be reached, the checked parameters (and the URL variables it names, such
+as a recording's request id) are written to the spool (``advice_line.spool``) with the
 time they came, and Twilio gets what it expects (the officer a message saying it is
 received, a status callback 204). While anything of the same call (CallSid) or the same
 officer's thread (sender) waits in the spool, a new one queues behind it, so a call's
@@ -11,7 +12,7 @@ status never overtakes its intake and one officer's messages keep their order; e
 else is served live as soon as the database answers. ``replay`` applies the entries, oldest first,
 through the same step with the time they were received; an entry is deleted only after
 its transaction commits, and applying one twice (a crash between commit and delete)
-changes nothing: each step is idempotent by Twilio's CallSid or MessageSid.
+changes nothing: each step is idempotent by Twilio's CallSid, MessageSid or RecordingSid.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Spoolable(Generic[P, R]):
     conversation: Callable[[P], str]
     #: The step on replay, if it differs (a message's reply then goes out as a message).
     replayed: Callable[[Work, P], object] | None = field(default=None)
+    #: URL variables kept with the form (a recording's request id), as strings by name.
+    path_args: tuple[str, ...] = field(default=())
 
 
 SPOOLABLE: dict[str, Spoolable[Any, Any]] = {}
@@ -74,8 +77,10 @@ def spoolable(webhook: Spoolable[P, R]) -> Spoolable[P, R]:
 
 def receive(webhook: Spoolable[P, R]) -> Response:
     """Check the request, then apply it now or keep it in the spool; answer Twilio."""
-    params = webhook.parse(request.form)
+    carried = {name: str((request.view_args or {})[name]) for name in webhook.path_args}
+    params = webhook.parse({**request.form.to_dict(), **carried})
     form = {name: request.form[name] for name in webhook.fields if name in request.form}
+    form |= carried
     spool, conversation = spool_of(current_app), webhook.conversation(params)
     conversation_waits, anything_waits = spool.queue_of(conversation)
     if conversation_waits:
