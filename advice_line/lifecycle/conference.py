@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from advice_line.audit import Actor, record_event
+from advice_line.audit import Actor
 from advice_line.lifecycle import signals
 from advice_line.lifecycle.errors import IllegalTransition, InvalidInput
 from advice_line.lifecycle.policy import RoutingPolicy
@@ -21,6 +21,7 @@ from advice_line.lifecycle.qualification import require_qualifying
 from advice_line.lifecycle.steps import (
     accepted_at_once,
     accepted_offer,
+    audit_request,
     change_clinician_status,
     clinician_for_update,
     end_offer,
@@ -106,28 +107,6 @@ def _answered_third_party(session: Session, request: AdviceRequest) -> CallLeg:
     return leg
 
 
-def audit_call(
-    session: Session,
-    request: AdviceRequest,
-    action: str,
-    *,
-    now: datetime,
-    actor: Actor,
-    **detail: object,
-) -> None:
-    """Audit a step on the request's call (``request.<action>``) and flush."""
-    record_event(
-        session,
-        actor,
-        f"request.{action}",
-        now=now,
-        request_id=request.id,
-        subject=("advice_request", request.id),
-        detail=detail,
-    )
-    session.flush()
-
-
 def bring_in(
     session: Session,
     request_id: int,
@@ -161,7 +140,7 @@ def bring_in(
         raise InvalidInput({"third_party": "Choose a clinician or a directory entry."})
     if colleague is not None:  # offered nothing else while on the call
         change_clinician_status(session, colleague, ClinicianStatus.ON_CALL, now=now, actor=actor)
-    audit_call(
+    audit_request(
         session,
         request,
         "third_party_called",
@@ -191,7 +170,7 @@ def speak_together(
     if not leg.private:
         raise IllegalTransition(f"{leg.label} is already speaking with the officer.")
     leg.private = False
-    audit_call(session, request, "third_party_together", now=now, actor=actor, label=leg.label)
+    audit_request(session, request, "third_party_together", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="together", leg=leg)
     return leg
 
@@ -215,7 +194,7 @@ def drop_third_party(
         raise IllegalTransition(f"No one else is on the call on {request.reference}.")
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
-    audit_call(session, request, "third_party_dropped", now=now, actor=actor, label=leg.label)
+    audit_request(session, request, "third_party_dropped", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="drop", leg=leg)
     return leg
 
@@ -225,7 +204,7 @@ def third_party_left(session: Session, leg: CallLeg, *, now: datetime, actor: Ac
     request = session.get_one(AdviceRequest, leg.request_id)
     leg.private = False
     _release(session, leg.clinician_id, now=now, actor=actor)
-    audit_call(session, request, "third_party_left", now=now, actor=actor, label=leg.label)
+    audit_request(session, request, "third_party_left", now=now, actor=actor, label=leg.label)
     signals.conference_changed.send(request, action="left", leg=leg)
     return "third party left"
 
@@ -242,7 +221,7 @@ def third_party_not_reached(
     """The line could not ring the third party at all: note it and free the clinician."""
     request = session.get_one(AdviceRequest, request_id)
     _release(session, clinician_id, now=now, actor=actor)
-    audit_call(session, request, "third_party_not_reached", now=now, actor=actor, label=label)
+    audit_request(session, request, "third_party_not_reached", now=now, actor=actor, label=label)
 
 
 def hand_over(
@@ -268,7 +247,7 @@ def hand_over(
     handed = accepted_at_once(session, request, successor, now=now)
     leg.role, leg.private = LegRole.CLINICIAN, False
     change_clinician_status(session, holder, ClinicianStatus.AVAILABLE, now=now, actor=actor)
-    audit_call(
+    audit_request(
         session,
         request,
         "handed_over",

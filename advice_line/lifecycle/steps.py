@@ -119,6 +119,28 @@ def offerable_clinician(
     return clinician
 
 
+def audit_request(
+    session: Session,
+    request: AdviceRequest,
+    action: str,
+    *,
+    now: datetime,
+    actor: Actor,
+    **detail: object,
+) -> None:
+    """Audit a step on the request (``request.<action>``) and flush."""
+    record_event(
+        session,
+        actor,
+        f"request.{action}",
+        now=now,
+        request_id=request.id,
+        subject=("advice_request", request.id),
+        detail=detail,
+    )
+    session.flush()
+
+
 def move(
     session: Session,
     request: AdviceRequest,
@@ -133,16 +155,14 @@ def move(
     old = request.status
     request.status = target
     setattr(request, f"{target.value}_at", now)
-    record_event(
+    audit_request(
         session,
-        actor,
-        f"request.{action}",
+        request,
+        action,
         now=now,
-        request_id=request.id,
-        subject=("advice_request", request.id),
-        detail={"from": old.value, "to": target.value, **(detail or {})},
+        actor=actor,
+        **{"from": old.value, "to": target.value, **(detail or {})},
     )
-    session.flush()
     signals.request_changed.send(request, old_status=old, action=action)
 
 

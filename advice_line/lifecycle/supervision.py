@@ -15,9 +15,14 @@ from sqlalchemy.orm import Session
 
 from advice_line.audit import Actor
 from advice_line.lifecycle import signals
-from advice_line.lifecycle.conference import audit_call, live_leg, on_its_way
+from advice_line.lifecycle.conference import live_leg, on_its_way
 from advice_line.lifecycle.errors import IllegalTransition
-from advice_line.lifecycle.steps import accepted_offer, clinician_for_update, request_for_update
+from advice_line.lifecycle.steps import (
+    accepted_offer,
+    audit_request,
+    clinician_for_update,
+    request_for_update,
+)
 from advice_line.models import (
     ENDED_CALL_STATUSES,
     AdviceRequest,
@@ -65,7 +70,9 @@ def listen(
         raise IllegalTransition(f"A senior is already listening to {request.reference}.")
     if not senior.phone:
         raise IllegalTransition("You have no phone number to listen on.")
-    audit_call(session, request, "supervisor_called", now=now, actor=actor, clinician_id=senior.id)
+    audit_request(
+        session, request, "supervisor_called", now=now, actor=actor, clinician_id=senior.id
+    )
     signals.conference_changed.send(
         request,
         action="supervise",
@@ -86,7 +93,7 @@ def supervisor_answered(
         return None
     if leg.joined_at is None:
         leg.joined_at = now
-        audit_call(session, request, "supervisor_listening", now=now, actor=actor)
+        audit_request(session, request, "supervisor_listening", now=now, actor=actor)
         signals.conference_changed.send(request, action="supervisor_answered", leg=leg)
     return leg
 
@@ -110,7 +117,7 @@ def supervise(
     if mode == Supervision.LISTEN or leg.supervision == mode:
         raise IllegalTransition(f"You are already {mode.value}ing on {request.reference}.")
     leg.supervision = mode
-    audit_call(
+    audit_request(
         session, request, f"supervisor_{mode.value}", now=now, actor=actor, clinician_id=senior_id
     )
     signals.conference_changed.send(request, action="supervision", leg=leg)
@@ -125,7 +132,7 @@ def stop_supervising(
     leg = live_leg(session, request.id, LegRole.SUPERVISOR)
     if leg is None or leg.clinician_id != senior_id:
         raise IllegalTransition(f"You are not listening to {request.reference}.")
-    audit_call(session, request, "supervisor_stopped", now=now, actor=actor)
+    audit_request(session, request, "supervisor_stopped", now=now, actor=actor)
     signals.conference_changed.send(request, action="stop", leg=leg)
     return leg
 
@@ -133,7 +140,7 @@ def stop_supervising(
 def supervisor_left(session: Session, leg: CallLeg, *, now: datetime, actor: Actor) -> str:
     """The senior's call ended (a status callback): the clinician is told."""
     request = session.get_one(AdviceRequest, leg.request_id)
-    audit_call(session, request, "supervisor_left", now=now, actor=actor)
+    audit_request(session, request, "supervisor_left", now=now, actor=actor)
     signals.conference_changed.send(request, action="supervisor_left", leg=leg)
     return "supervisor left"
 
